@@ -1,0 +1,81 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "connector-run",
+    version,
+    about = "Declarative REST-API connectors: one YAML file per API"
+)]
+#[command(after_help = "Exit codes: 0 ok, 1 failure, 2 usage/spec error (nothing fetched)")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Folder holding `<NAME>.yaml` connector files.
+    #[arg(
+        long,
+        global = true,
+        default_value = "connectors",
+        env = "CONNECTOR_RUN_CONNECTORS_DIR"
+    )]
+    pub connectors_dir: PathBuf,
+    /// More output: -v logs each request, -vv adds headers (secrets redacted).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// No progress or summary, errors only.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check connector specs: structure, JSONPaths, templates, parents, durations.
+    Validate(ValidateArgs),
+    /// Print the JSON Schema of connector files.
+    Schema,
+    /// Fetch every record of the given streams and write them to a destination.
+    Sync(SyncArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Connector names (resolved in the connectors folder) or paths. Default: every file there.
+    pub connectors: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// Connector name (`connectors/NAME.yaml`) or path to a spec file.
+    pub connector: String,
+    /// Streams to sync. Default: all.
+    pub streams: Vec<String>,
+    /// Config values from a JSON or YAML file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Set a config value, `KEY=VALUE` (repeatable); wins over --config and the environment.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Destination: `jsonl:DIR` or `-` (stdout). Default `jsonl:./data/<connector>/`.
+    #[arg(long, value_name = "URI")]
+    pub dest: Option<String>,
+    /// Stop each stream after this many records (preview).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Stop each partition after this many pages (preview).
+    #[arg(long, value_name = "N")]
+    pub max_pages: Option<u64>,
+    /// Override the connector's request quota, e.g. `20/s`.
+    #[arg(long, value_name = "RATE")]
+    pub rate_limit: Option<String>,
+    /// Most requests in flight at once.
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<u32>,
+}

@@ -1,0 +1,50 @@
+//! `connector-run validate`.
+
+use crate::cli::{Global, ValidateArgs};
+use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, connectors};
+
+pub fn run(global: &Global, args: &ValidateArgs) -> u8 {
+    let targets: Vec<String> = if args.connectors.is_empty() {
+        match connectors::all(&global.connectors_dir) {
+            Ok(files) if !files.is_empty() => {
+                files.iter().map(|p| p.display().to_string()).collect()
+            }
+            Ok(_) => {
+                eprintln!(
+                    "error: no connector files in {}",
+                    global.connectors_dir.display()
+                );
+                return EXIT_USAGE;
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: cannot list {}: {e}",
+                    global.connectors_dir.display()
+                );
+                return EXIT_USAGE;
+            }
+        }
+    } else {
+        args.connectors.clone()
+    };
+    let mut failed = 0;
+    for t in &targets {
+        match connectors::load(&global.connectors_dir, t) {
+            Ok((path, spec)) => {
+                if !global.quiet {
+                    println!("{}: ok ({} streams)", path.display(), spec.streams.len());
+                }
+            }
+            Err(report) => {
+                failed += 1;
+                eprintln!("{report}");
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!("{failed} of {} connector files invalid", targets.len());
+        EXIT_FAILURE
+    } else {
+        EXIT_OK
+    }
+}

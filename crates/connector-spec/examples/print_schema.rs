@@ -1,0 +1,3 @@
+fn main() {
+    print!("{}", connector_spec::json_schema_text());
+}

@@ -1,0 +1,673 @@
+//! Semantic checks, run once the structure is right: JSONPaths parse,
+//! templates parse and read only known variables and declared config keys,
+//! parents exist and form no cycle, durations and rates parse, credentials
+//! come from config.
+
+use crate::node::Node;
+use crate::suggest::hint;
+use crate::{
+    Auth, ConfigType, Diagnostic, HumanDuration, IntOrTemplate, JsonPath, Pagination, Pos,
+    RateLimit, Records, Retry, Spec, Stream, Template,
+};
+use std::collections::{BTreeSet, HashSet};
+
+pub(crate) fn check(spec: &Spec, root: &Node, file: &str) -> Vec<Diagnostic> {
+    let mut c = Meaning {
+        spec,
+        root,
+        file,
+        diags: Vec::new(),
+        env: minijinja::Environment::new(),
+    };
+    c.run();
+    c.diags.sort_by_key(|d| d.pos);
+    c.diags
+}
+
+struct Meaning<'a> {
+    spec: &'a Spec,
+    root: &'a Node,
+    file: &'a str,
+    diags: Vec<Diagnostic>,
+    env: minijinja::Environment<'static>,
+}
+
+/// Which variables a template may read.
+#[derive(Clone, Copy, PartialEq)]
+enum Scope {
+    /// Connection-level: `config` only.
+    Connection,
+    /// Request-level: `config`, `parent`, `state`, `page`.
+    Request,
+    /// Record-level: request-level plus `record`.
+    Record,
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl<'a> Meaning<'a> {
+    fn err(&mut self, pos: Pos, msg: impl Into<String>, hint: Option<String>) {
+        self.diags
+            .push(Diagnostic::error(self.file, pos, msg).with_hint_opt(hint));
+    }
+
+    fn at(&self, path: &[&str]) -> Pos {
+        self.root.locate(path)
+    }
+
+    fn run(&mut self) {
+        let spec = self.spec;
+        if spec.version != 1 {
+            self.err(
+                self.at(&["version"]),
+                format!("unsupported spec version {}", spec.version),
+                Some("this connector-run reads `version: 1`".into()),
+            );
+        }
+        if !is_name(&spec.name) {
+            self.err(
+                self.at(&["name"]),
+                format!("connector name `{}` is not snake_case", spec.name),
+                Some("use lowercase letters, digits and `_`, e.g. `my_api`".into()),
+            );
+        }
+        self.config_params();
+        self.template(&spec.base_url, Scope::Connection, &["base_url"], None);
+        for (k, t) in &spec.headers {
+            self.template(t, Scope::Connection, &["headers", k], None);
+        }
+        for (k, t) in &spec.params {
+            self.template(t, Scope::Connection, &["params", k], None);
+        }
+        if let Some(ua) = &spec.user_agent {
+            self.template(ua, Scope::Connection, &["user_agent"], None);
+        }
+        self.duration(&spec.timeout, &["timeout"]);
+        self.duration(&spec.connect_timeout, &["connect_timeout"]);
+        self.auth();
+        self.rate_limit(&spec.rate_limit, &["rate_limit"]);
+        self.retry(&spec.retry, &["retry"]);
+        self.pagination(&spec.pagination, &["pagination"], None);
+        self.records(&spec.records, &["records"], None);
+        if spec.streams.is_empty() {
+            self.err(
+                self.at(&["streams"]),
+                "a connector needs at least one stream",
+                None,
+            );
+        }
+        for (name, stream) in &spec.streams {
+            self.stream(name, stream);
+        }
+        self.parent_cycles();
+    }
+
+    fn config_params(&mut self) {
+        for (name, p) in &self.spec.config {
+            let pos = self.root.locate_key(&["config", name]);
+            if !is_name(name) {
+                self.err(
+                    pos,
+                    format!("config name `{name}` is not snake_case"),
+                    Some("use lowercase letters, digits and `_`".into()),
+                );
+            }
+            if p.secret && p.default.is_some() {
+                self.err(self.at(&["config", name, "default"]), format!("secret `{name}` has a default"), Some("secrets never appear in the spec; supply them with the environment, --config or --set".into()));
+            }
+            let fits = |v: &serde_json::Value| match p.kind {
+                ConfigType::String => v.is_string(),
+                ConfigType::Integer => v.is_i64() || v.is_u64(),
+                ConfigType::Number => v.is_number(),
+                ConfigType::Boolean => v.is_boolean(),
+            };
+            if let Some(d) = &p.default {
+                if !fits(d) {
+                    self.err(
+                        self.at(&["config", name, "default"]),
+                        format!("default of `{name}` is {d}, not a {}", p.kind.name()),
+                        None,
+                    );
+                }
+            }
+            for (i, v) in p.allowed.iter().flatten().enumerate() {
+                if !fits(v) {
+                    self.err(
+                        self.at(&["config", name, "enum", &i.to_string()]),
+                        format!("enum value {v} of `{name}` is not a {}", p.kind.name()),
+                        None,
+                    );
+                }
+            }
+            if let (Some(d), Some(allowed)) = (&p.default, &p.allowed) {
+                if !allowed.contains(d) {
+                    self.err(
+                        self.at(&["config", name, "default"]),
+                        format!("default of `{name}` is not one of its enum values"),
+                        None,
+                    );
+                }
+            }
+            if let Some(env) = &p.env {
+                if env.is_empty() || !env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    self.err(
+                        self.at(&["config", name, "env"]),
+                        format!("`{env}` is not an environment variable name"),
+                        None,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Checks a template: it parses, reads only variables of its scope, and
+    /// every `config.X` it reads is declared. `stream` is the stream it belongs to.
+    fn template(&mut self, t: &Template, scope: Scope, path: &[&str], stream: Option<&Stream>) {
+        let pos = self.at(path);
+        let tmpl = match self.env.template_from_str(t.as_str()) {
+            Ok(tmpl) => tmpl,
+            Err(e) => {
+                let detail = e.detail().unwrap_or("syntax error").to_string();
+                self.err(
+                    pos,
+                    format!("template `{}` does not parse: {detail}", t.as_str()),
+                    Some("templates are minijinja: `{{ config.name }}`".into()),
+                );
+                return;
+            }
+        };
+        let vars = tmpl.undeclared_variables(true);
+        self.variables(vars, scope, pos, stream, t.as_str());
+    }
+
+    fn expression(&mut self, expr: &str, scope: Scope, path: &[&str], stream: Option<&Stream>) {
+        let pos = self.at(path);
+        match self.env.compile_expression(expr) {
+            Ok(e) => {
+                let vars = e.undeclared_variables(true);
+                self.variables(vars, scope, pos, stream, expr);
+            }
+            Err(e) => {
+                let detail = e.detail().unwrap_or("syntax error").to_string();
+                self.err(
+                    pos,
+                    format!("expression `{expr}` does not parse: {detail}"),
+                    None,
+                );
+            }
+        }
+    }
+
+    fn variables(
+        &mut self,
+        vars: HashSet<String>,
+        scope: Scope,
+        pos: Pos,
+        stream: Option<&Stream>,
+        text: &str,
+    ) {
+        let mut allowed = vec!["config"];
+        if scope != Scope::Connection {
+            allowed.extend(["parent", "state", "page"]);
+        }
+        if scope == Scope::Record {
+            allowed.push("record");
+        }
+        let vars: BTreeSet<String> = vars.into_iter().collect();
+        for var in &vars {
+            let (top, rest) = var
+                .split_once('.')
+                .map(|(a, b)| (a, Some(b)))
+                .unwrap_or((var.as_str(), None));
+            if vars.iter().any(|v| v.starts_with(&format!("{var}."))) {
+                continue; // `config` listed beside `config.x`: judged by the longer one
+            }
+            if !allowed.contains(&top) {
+                let why = if crate::TEMPLATE_VARIABLES.contains(&top) || top == "record" {
+                    format!(
+                        "`{top}` is not available here (available: {})",
+                        allowed.join(", ")
+                    )
+                } else {
+                    hint(top, allowed.iter().copied())
+                        .unwrap_or_else(|| format!("available variables: {}", allowed.join(", ")))
+                };
+                self.err(
+                    pos,
+                    format!("unknown template variable `{top}` in `{text}`"),
+                    Some(why),
+                );
+                continue;
+            }
+            match (top, rest) {
+                ("config", Some(rest)) => {
+                    let key = rest.split('.').next().unwrap_or(rest);
+                    if !self.spec.config.contains_key(key) {
+                        let h = hint(key, self.spec.config.keys().map(String::as_str))
+                            .unwrap_or_else(|| {
+                                format!(
+                                    "declare it under `config:` (declared: {})",
+                                    self.declared_config()
+                                )
+                            });
+                        self.err(
+                            pos,
+                            format!("undeclared config key `{key}` in `{text}`"),
+                            Some(h),
+                        );
+                    }
+                }
+                ("parent", _) if stream.is_some_and(|s| s.parent.is_none()) => {
+                    self.err(
+                        pos,
+                        format!("`parent` is used in `{text}` but the stream has no `parent`"),
+                        Some("add `parent: <stream>` to the stream".into()),
+                    );
+                }
+                ("state", _) if stream.is_some_and(|s| s.incremental.is_none()) => {
+                    self.err(
+                        pos,
+                        format!("`state` is used in `{text}` but the stream is not incremental"),
+                        Some("add an `incremental:` block with a `cursor_field`".into()),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn declared_config(&self) -> String {
+        if self.spec.config.is_empty() {
+            "none".into()
+        } else {
+            self.spec
+                .config
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    }
+
+    fn jsonpath(&mut self, p: &JsonPath, path: &[&str]) {
+        if let Err(e) = serde_json_path::JsonPath::parse(p.as_str()) {
+            let hint = if !p.as_str().starts_with('$') {
+                "a JSONPath starts with `$`, e.g. `$.data[*]`"
+            } else {
+                "see RFC 9535, e.g. `$.data[*]` or `$.results`"
+            };
+            self.err(
+                self.at(path),
+                format!("invalid JSONPath `{}`: {e}", p.as_str()),
+                Some(hint.into()),
+            );
+        }
+    }
+
+    fn duration(&mut self, d: &HumanDuration, path: &[&str]) {
+        if let Err(e) = d.parse() {
+            self.err(self.at(path), format!("invalid duration: {e}"), None);
+        }
+    }
+
+    fn int_or_template(&mut self, v: &IntOrTemplate, path: &[&str], stream: Option<&Stream>) {
+        match v {
+            IntOrTemplate::Int(0) => self.err(self.at(path), "page size must be at least 1", None),
+            IntOrTemplate::Int(_) => {}
+            IntOrTemplate::Template(t) => {
+                if !t.is_dynamic() {
+                    self.err(
+                        self.at(path),
+                        format!("`{}` is neither a number nor a template", t.as_str()),
+                        Some("write a number or e.g. `{{ config.page_size }}`".into()),
+                    );
+                } else {
+                    self.template(t, Scope::Request, path, stream);
+                }
+            }
+        }
+    }
+
+    /// A credential must be a template that reads config, never a literal.
+    fn credential(&mut self, t: &Template, path: &[&str]) {
+        if !t.is_dynamic() {
+            self.err(self.at(path), "credentials must not be written in the spec", Some("declare a config parameter with `secret: true` and write e.g. `{{ config.api_token }}`".into()));
+        }
+        self.template(t, Scope::Connection, path, None);
+    }
+
+    fn auth(&mut self) {
+        match &self.spec.auth {
+            Auth::None => {}
+            Auth::Bearer { token } => self.credential(token, &["auth", "token"]),
+            Auth::ApiKey { value, .. } => self.credential(value, &["auth", "value"]),
+            Auth::Basic { username, password } => {
+                self.template(username, Scope::Connection, &["auth", "username"], None);
+                if let Some(p) = password {
+                    self.credential(p, &["auth", "password"]);
+                }
+            }
+            Auth::Oauth2 {
+                token_url,
+                client_id,
+                client_secret,
+                refresh_token,
+                refresh_before,
+                extra_params,
+                grant_type,
+                ..
+            } => {
+                self.template(token_url, Scope::Connection, &["auth", "token_url"], None);
+                self.template(client_id, Scope::Connection, &["auth", "client_id"], None);
+                self.credential(client_secret, &["auth", "client_secret"]);
+                match (grant_type, refresh_token) {
+                    (crate::OAuthGrant::RefreshToken, None) => {
+                        self.err(
+                            self.at(&["auth"]),
+                            "the `refresh_token` grant needs `refresh_token`",
+                            Some("e.g. `refresh_token: \"{{ config.refresh_token }}\"`".into()),
+                        );
+                    }
+                    (_, Some(rt)) => self.credential(rt, &["auth", "refresh_token"]),
+                    _ => {}
+                }
+                self.duration(refresh_before, &["auth", "refresh_before"]);
+                for (k, v) in extra_params {
+                    self.template(v, Scope::Connection, &["auth", "extra_params", k], None);
+                }
+            }
+            Auth::CustomHeader { value, .. } => self.credential(value, &["auth", "value"]),
+        }
+    }
+
+    fn rate_limit(&mut self, r: &RateLimit, path: &[&str]) {
+        if let Some(rate) = &r.requests {
+            if let Err(e) = rate.parse() {
+                let p: Vec<&str> = path.iter().copied().chain(["requests"]).collect();
+                self.err(self.at(&p), format!("invalid rate: {e}"), None);
+            }
+        }
+        for (field, v) in [("burst", r.burst), ("max_concurrency", r.max_concurrency)] {
+            if v == Some(0) {
+                let p: Vec<&str> = path.iter().copied().chain([field]).collect();
+                self.err(self.at(&p), format!("`{field}` must be at least 1"), None);
+            }
+        }
+    }
+
+    fn retry(&mut self, r: &Retry, path: &[&str]) {
+        let sub = |f: &'static str| -> Vec<&str> { path.iter().copied().chain([f]).collect() };
+        if r.max_attempts == 0 {
+            self.err(
+                self.at(&sub("max_attempts")),
+                "`max_attempts` must be at least 1 (the first try counts)",
+                None,
+            );
+        }
+        self.duration(&r.backoff_base, &sub("backoff_base"));
+        self.duration(&r.backoff_cap, &sub("backoff_cap"));
+        for s in &r.statuses {
+            if !(100..=599).contains(s) {
+                self.err(
+                    self.at(&sub("statuses")),
+                    format!("{s} is not an HTTP status"),
+                    None,
+                );
+            }
+        }
+        for (i, a) in r.response_actions.iter().enumerate() {
+            if let Some(p) = &a.body_path {
+                let idx = i.to_string();
+                let p2: Vec<&str> = path
+                    .iter()
+                    .copied()
+                    .chain(["response_actions", idx.as_str(), "body_path"])
+                    .collect();
+                self.jsonpath(p, &p2);
+            }
+        }
+    }
+
+    fn pagination(&mut self, p: &Pagination, path: &[&str], stream: Option<&Stream>) {
+        let sub = |f: &'static str| -> Vec<&str> { path.iter().copied().chain([f]).collect() };
+        match p {
+            Pagination::Offset { page_size, .. } | Pagination::PageNumber { page_size, .. } => {
+                self.int_or_template(page_size, &sub("page_size"), stream);
+            }
+            Pagination::Cursor {
+                cursor_path,
+                cursor_header,
+                page_size,
+                ..
+            } => {
+                match (cursor_path, cursor_header) {
+                    (None, None) => self.err(
+                        self.at(path),
+                        "cursor pagination needs `cursor_path` or `cursor_header`",
+                        Some("e.g. `cursor_path: $.meta.next_cursor`".into()),
+                    ),
+                    (Some(_), Some(_)) => self.err(
+                        self.at(&sub("cursor_header")),
+                        "give either `cursor_path` or `cursor_header`, not both",
+                        None,
+                    ),
+                    (Some(cp), None) => self.jsonpath(cp, &sub("cursor_path")),
+                    (None, Some(_)) => {}
+                }
+                self.int_or_template(page_size, &sub("page_size"), stream);
+            }
+            Pagination::NextUrl { next_url_path, .. } => {
+                self.jsonpath(next_url_path, &sub("next_url_path"))
+            }
+            Pagination::None | Pagination::LinkHeader { .. } => {}
+        }
+        if let Some(stop) = p.stop() {
+            let stop_path: Vec<&str> = path.iter().copied().chain(["stop"]).collect();
+            for (f, jp) in [
+                ("has_more_path", &stop.has_more_path),
+                ("total_path", &stop.total_path),
+            ] {
+                if let Some(jp) = jp {
+                    let p2: Vec<&str> = stop_path.iter().copied().chain([f]).collect();
+                    self.jsonpath(jp, &p2);
+                }
+            }
+            if stop.max_pages == Some(0) {
+                let p2: Vec<&str> = stop_path.iter().copied().chain(["max_pages"]).collect();
+                self.err(self.at(&p2), "`max_pages` must be at least 1", None);
+            }
+        }
+    }
+
+    fn records(&mut self, r: &Records, path: &[&str], stream: Option<&Stream>) {
+        let sub = |f: &'static str| -> Vec<&str> { path.iter().copied().chain([f]).collect() };
+        self.jsonpath(&r.path, &sub("path"));
+        if let Some(f) = &r.filter {
+            self.expression(f, Scope::Record, &sub("filter"), stream);
+        }
+        for (k, t) in &r.add_fields {
+            let p: Vec<&str> = path
+                .iter()
+                .copied()
+                .chain(["add_fields", k.as_str()])
+                .collect();
+            self.template(t, Scope::Record, &p, stream);
+        }
+    }
+
+    fn stream(&mut self, name: &str, s: &Stream) {
+        let spec = self.spec;
+        if !is_name(name) {
+            self.err(
+                self.root.locate_key(&["streams", name]),
+                format!("stream name `{name}` is not snake_case"),
+                Some("use lowercase letters, digits and `_`".into()),
+            );
+        }
+        let base = ["streams", name];
+        let p = |f: &'static str| -> Vec<&str> { base.iter().copied().chain([f]).collect() };
+        self.template(&s.path, Scope::Request, &p("path"), Some(s));
+        for (k, t) in &s.params {
+            self.template(t, Scope::Request, &[base[0], base[1], "params", k], Some(s));
+        }
+        for (k, t) in &s.headers {
+            self.template(
+                t,
+                Scope::Request,
+                &[base[0], base[1], "headers", k],
+                Some(s),
+            );
+        }
+        if let Some(body) = &s.body {
+            if s.method == crate::Method::Get {
+                self.err(
+                    self.at(&p("body")),
+                    "a `body` is only sent with `method: POST`",
+                    Some("add `method: POST` or remove `body`".into()),
+                );
+            }
+            let mut strings = Vec::new();
+            collect_strings(body, &mut strings);
+            for text in strings {
+                self.template(&Template(text), Scope::Request, &p("body"), Some(s));
+            }
+        }
+        if let Some(pk) = &s.primary_key {
+            if pk.to_vec().is_empty() || pk.to_vec().iter().any(String::is_empty) {
+                self.err(
+                    self.at(&p("primary_key")),
+                    "`primary_key` names no field",
+                    None,
+                );
+            }
+        }
+        if let Some(parent) = &s.parent {
+            if parent == name {
+                self.err(
+                    self.at(&p("parent")),
+                    format!("stream `{name}` names itself as its parent"),
+                    None,
+                );
+            } else if !spec.streams.contains_key(parent) {
+                let h =
+                    hint(parent, spec.streams.keys().map(String::as_str)).unwrap_or_else(|| {
+                        format!(
+                            "streams: {}",
+                            spec.streams.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    });
+                self.err(
+                    self.at(&p("parent")),
+                    format!("unknown parent stream `{parent}`"),
+                    Some(h),
+                );
+            }
+        }
+        // Inherited blocks are checked once at connector level; here only the
+        // stream's own blocks, plus templates that depend on the stream.
+        match &s.pagination {
+            Some(pg) => self.pagination(pg, &p("pagination"), Some(s)),
+            None => {
+                if let Some(IntOrTemplate::Template(t)) = page_size_of(&spec.pagination) {
+                    self.template(t, Scope::Request, &["pagination", "page_size"], Some(s));
+                }
+            }
+        }
+        match &s.records {
+            Some(r) => self.records(r, &p("records"), Some(s)),
+            None => {
+                for (k, t) in &spec.records.add_fields {
+                    self.template(t, Scope::Record, &["records", "add_fields", k], Some(s));
+                }
+            }
+        }
+        if let Some(r) = &s.retry {
+            self.retry(r, &p("retry"));
+        }
+        if let Some(r) = &s.rate_limit {
+            self.rate_limit(r, &p("rate_limit"));
+        }
+        if let Some(inc) = &s.incremental {
+            if let Some(sv) = &inc.start_value {
+                self.template(
+                    sv,
+                    Scope::Connection,
+                    &[base[0], base[1], "incremental", "start_value"],
+                    None,
+                );
+            }
+            if let Some(lb) = &inc.lookback {
+                self.duration(lb, &[base[0], base[1], "incremental", "lookback"]);
+                if matches!(
+                    inc.cursor_type,
+                    crate::CursorType::Integer | crate::CursorType::String
+                ) {
+                    self.err(
+                        self.at(&[base[0], base[1], "incremental", "lookback"]),
+                        "`lookback` applies to `datetime` and `date` cursors only",
+                        None,
+                    );
+                }
+            }
+        }
+    }
+
+    fn parent_cycles(&mut self) {
+        let streams = &self.spec.streams;
+        let mut reported = HashSet::new();
+        for start in streams.keys() {
+            let mut seen = vec![start.as_str()];
+            let mut cur = start.as_str();
+            while let Some(parent) = streams.get(cur).and_then(|s| s.parent.as_deref()) {
+                if parent == start && seen.len() > 1 {
+                    let mut cycle: Vec<&str> = seen.clone();
+                    cycle.sort();
+                    if reported.insert(cycle) {
+                        let chain = seen
+                            .iter()
+                            .chain([&parent])
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(" -> ");
+                        self.err(
+                            self.at(&["streams", start, "parent"]),
+                            format!("parent streams form a cycle: {chain}"),
+                            Some("a stream cannot be its own ancestor".into()),
+                        );
+                    }
+                    break;
+                }
+                if seen.contains(&parent) || !streams.contains_key(parent) {
+                    break;
+                }
+                seen.push(parent);
+                cur = parent;
+            }
+        }
+    }
+}
+
+fn page_size_of(p: &Pagination) -> Option<&IntOrTemplate> {
+    match p {
+        Pagination::Offset { page_size, .. }
+        | Pagination::PageNumber { page_size, .. }
+        | Pagination::Cursor { page_size, .. } => Some(page_size),
+        _ => None,
+    }
+}
+
+fn collect_strings(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
+    }
+}

@@ -1,0 +1,50 @@
+//! Record selection: where the records are in a response, which to keep, and
+//! how to reshape them.
+
+use crate::{JsonPath, Template};
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Where the records are in each response body and how to reshape them.
+/// Transformations run in this order: filter, rename, remove, add.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Records {
+    /// RFC 9535 JSONPath to the records: `$` for a top-level array, `$.data` or
+    /// `$.data[*]` for a nested one. An array found there yields its items; a
+    /// single object counts as one record. Default `$`.
+    #[serde(default = "default_path")]
+    pub path: JsonPath,
+    /// Keep only records for which this minijinja expression is true, e.g.
+    /// `record.status == "active"`. Variables: `record`, `config`, `parent`, `state`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// Fields to rename, `old: new`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub rename_fields: IndexMap<String, String>,
+    /// Fields to remove.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_fields: Vec<String>,
+    /// Fields to add or overwrite, from templates over `record`, `config`, `parent`
+    /// and `state`. A template that is a single `{{ expression }}` keeps the
+    /// value's JSON type (numbers stay numbers).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub add_fields: IndexMap<String, Template>,
+}
+
+fn default_path() -> JsonPath {
+    JsonPath("$".into())
+}
+
+impl Default for Records {
+    fn default() -> Self {
+        Records {
+            path: default_path(),
+            filter: None,
+            rename_fields: IndexMap::new(),
+            remove_fields: Vec::new(),
+            add_fields: IndexMap::new(),
+        }
+    }
+}

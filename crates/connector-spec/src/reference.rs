@@ -1,0 +1,3 @@
+pub fn reference_markdown() -> String {
+    String::new()
+}

@@ -1,0 +1,62 @@
+//! Streams: one endpoint each, with its own overrides of the connector's defaults.
+
+use crate::{Incremental, OneOrMany, Pagination, RateLimit, Records, Retry, Template};
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One endpoint whose records land in one table or file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stream {
+    /// What the stream holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Path joined to `base_url`, e.g. `/posts` or `/posts/{{ parent.id }}/comments`.
+    /// Template.
+    pub path: Template,
+    /// HTTP method, `GET` or `POST`. Default `GET`.
+    #[serde(default)]
+    pub method: Method,
+    /// Query parameters of this stream, added to the connector's. Templates.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub params: IndexMap<String, Template>,
+    /// Headers of this stream, added to the connector's. Templates.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub headers: IndexMap<String, Template>,
+    /// JSON body, for `POST`. Strings in it are templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+    /// Field or fields that identify a record. Used by `merge` writes. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_key: Option<OneOrMany>,
+    /// Parent stream: one partition of this stream per parent record, whose fields
+    /// templates read as `{{ parent.<field> }}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Replaces the connector's `pagination`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagination: Option<Pagination>,
+    /// Replaces the connector's `records`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<Records>,
+    /// Replaces the connector's `retry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
+    /// A quota for this stream alone, on top of the connector's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Incremental sync: fetch only what changed since the last run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<Incremental>,
+}
+
+/// HTTP method of a stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Method {
+    #[default]
+    #[serde(rename = "GET")]
+    Get,
+    #[serde(rename = "POST")]
+    Post,
+}
