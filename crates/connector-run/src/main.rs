@@ -12,6 +12,8 @@
 
 mod cli;
 mod connectors;
+mod logging;
+mod summary;
 mod sync;
 mod validate;
 

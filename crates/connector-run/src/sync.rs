@@ -1,5 +1,106 @@
 //! `connector-run sync`.
+
 use crate::cli::{Global, SyncArgs};
-pub fn run(_global: &Global, _args: SyncArgs) -> u8 {
-    1
+use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, connectors, summary};
+use connector_engine::{ConfigSources, DestinationUri, EngineError, Plan, SyncOptions};
+
+pub fn run(global: &Global, args: SyncArgs) -> u8 {
+    crate::logging::init(global);
+    let (_, spec) = match connectors::load(&global.connectors_dir, &args.connector) {
+        Ok(x) => x,
+        Err(report) => {
+            eprintln!("{report}");
+            return EXIT_USAGE;
+        }
+    };
+    let usage = |e: &dyn std::fmt::Display| {
+        eprintln!("error: {e}");
+        EXIT_USAGE
+    };
+    let mut sources = ConfigSources {
+        env: std::env::vars().collect(),
+        ..Default::default()
+    };
+    if let Some(path) = &args.config {
+        match ConfigSources::read_file(path) {
+            Ok(m) => sources.file = Some(m),
+            Err(e) => return usage(&e),
+        }
+    }
+    for s in &args.sets {
+        match ConfigSources::parse_set(s) {
+            Ok(kv) => sources.sets.push(kv),
+            Err(e) => return usage(&e),
+        }
+    }
+    let rate_limit = match args
+        .rate_limit
+        .as_deref()
+        .map(connector_spec::parse_rate)
+        .transpose()
+    {
+        Ok(r) => r,
+        Err(e) => return usage(&format!("--rate-limit: {e}")),
+    };
+    if args.concurrency == Some(0) {
+        return usage(&"--concurrency must be at least 1");
+    }
+    let dest_text = args
+        .dest
+        .clone()
+        .unwrap_or_else(|| format!("jsonl:./data/{}/", spec.name));
+    let dest_uri = match DestinationUri::parse(&dest_text) {
+        Ok(d) => d,
+        Err(e) => return usage(&e),
+    };
+    let plan = match Plan::compile(&spec, &sources, None) {
+        Ok(p) => p,
+        Err(e) => return usage(&e),
+    };
+    let (_, selected) = match connector_engine::needed_streams(&plan, &args.streams) {
+        Ok(x) => x,
+        Err(e) => return usage(&e),
+    };
+    let mut selected: Vec<String> = selected.into_iter().collect();
+    selected.sort();
+    let dest = match dest_uri.open(&selected) {
+        Ok(d) => d,
+        Err(e) => return usage(&e),
+    };
+    let opts = SyncOptions {
+        streams: args.streams.clone(),
+        limit: args.limit,
+        max_pages: args.max_pages,
+        concurrency: args.concurrency,
+        rate_limit,
+        verbose: global.verbose,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return usage(&format!("cannot start the runtime: {e}")),
+    };
+    let report = match runtime.block_on(connector_engine::sync(plan, dest, opts)) {
+        Ok(r) => r,
+        Err(e @ EngineError::Stream { .. }) | Err(e @ EngineError::Io(_)) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+        Err(e) => return usage(&e),
+    };
+    for s in &report.streams {
+        if let Some(err) = &s.error {
+            eprintln!("error: {err}");
+        }
+    }
+    if !global.quiet {
+        eprint!("{}", summary::render(&report));
+    }
+    if report.failed() {
+        EXIT_FAILURE
+    } else {
+        EXIT_OK
+    }
 }

@@ -1,0 +1,7 @@
+//! `type: none`: no credentials.
+
+use super::StaticAuth;
+
+pub fn compile() -> StaticAuth {
+    StaticAuth::default()
+}

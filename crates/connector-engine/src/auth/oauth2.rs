@@ -1,0 +1,160 @@
+//! `type: oauth2`: client_credentials and refresh_token grants. The access
+//! token is fetched on first use, cached, refreshed `refresh_before` ahead of
+//! its expiry, and dropped after a 401 so the request can retry once.
+
+use crate::error::Result;
+use crate::template::{Context, TemplatesBuilder, render_once};
+use connector_spec::{Auth, OAuthGrant};
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+#[derive(Debug)]
+pub struct OAuth2Client {
+    grant: OAuthGrant,
+    token_url: String,
+    client_id: String,
+    client_secret: SecretString,
+    refresh_token: Option<SecretString>,
+    scopes: Vec<String>,
+    refresh_before: Duration,
+    extra: Vec<(String, String)>,
+    cached: Mutex<Option<(SecretString, Instant)>>,
+    fetched: AtomicU64,
+}
+
+impl OAuth2Client {
+    pub fn compile(auth: &Auth, ctx: &Context) -> Result<OAuth2Client> {
+        let Auth::Oauth2 {
+            grant_type,
+            token_url,
+            client_id,
+            client_secret,
+            refresh_token,
+            scopes,
+            refresh_before,
+            extra_params,
+        } = auth
+        else {
+            unreachable!("compile is called for oauth2 only")
+        };
+        let mut b = TemplatesBuilder::default();
+        let mut render = |t: &connector_spec::Template| -> Result<String> {
+            let c = b.add_text(t.as_str())?;
+            render_once(&b, &c, ctx)
+        };
+        Ok(OAuth2Client {
+            grant: *grant_type,
+            token_url: render(token_url)?,
+            client_id: render(client_id)?,
+            client_secret: SecretString::from(render(client_secret)?),
+            refresh_token: refresh_token
+                .as_ref()
+                .map(&mut render)
+                .transpose()?
+                .map(SecretString::from),
+            scopes: scopes.clone(),
+            refresh_before: refresh_before.parse().unwrap_or(Duration::from_secs(60)),
+            extra: extra_params
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), render(v)?)))
+                .collect::<Result<_>>()?,
+            cached: Mutex::new(None),
+            fetched: AtomicU64::new(0),
+        })
+    }
+
+    /// The origin of the token endpoint, which also may receive credentials.
+    pub fn token_url(&self) -> &str {
+        &self.token_url
+    }
+
+    pub fn tokens_fetched(&self) -> u64 {
+        self.fetched.load(Ordering::Relaxed)
+    }
+
+    pub fn invalidate(&self) -> bool {
+        if let Ok(mut c) = self.cached.try_lock() {
+            *c = None;
+        }
+        true
+    }
+
+    /// A valid access token, fetching a new one when none is cached or it is
+    /// about to expire.
+    pub async fn token(&self, http: &reqwest::Client) -> Result<SecretString, String> {
+        let mut cached = self.cached.lock().await;
+        if let Some((tok, expires)) = cached.as_ref() {
+            if Instant::now() + self.refresh_before < *expires {
+                return Ok(tok.clone());
+            }
+        }
+        let (tok, ttl) = self.fetch(http).await?;
+        *cached = Some((tok.clone(), Instant::now() + ttl));
+        Ok(tok)
+    }
+
+    async fn fetch(&self, http: &reqwest::Client) -> Result<(SecretString, Duration), String> {
+        let mut form: Vec<(&str, String)> = Vec::new();
+        match self.grant {
+            OAuthGrant::ClientCredentials => form.push(("grant_type", "client_credentials".into())),
+            OAuthGrant::RefreshToken => {
+                form.push(("grant_type", "refresh_token".into()));
+                if let Some(rt) = &self.refresh_token {
+                    form.push(("refresh_token", rt.expose_secret().to_string()));
+                }
+            }
+        }
+        form.push(("client_id", self.client_id.clone()));
+        form.push((
+            "client_secret",
+            self.client_secret.expose_secret().to_string(),
+        ));
+        if !self.scopes.is_empty() {
+            form.push(("scope", self.scopes.join(" ")));
+        }
+        for (k, v) in &self.extra {
+            form.push((k.as_str(), v.clone()));
+        }
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
+            .finish();
+        let resp = http
+            .post(&self.token_url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Accept", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("oauth2 token request failed: {e}"))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| format!("oauth2 token response: {e}"))?;
+        if !status.is_success() {
+            return Err(format!(
+                "oauth2 token endpoint answered {status}; check client_id, client_secret and refresh_token"
+            ));
+        }
+        let json: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("oauth2 token response is not JSON: {e}"))?;
+        let token = json
+            .get("access_token")
+            .and_then(|t| t.as_str())
+            .ok_or("oauth2 token response has no `access_token`")?;
+        let ttl = json
+            .get("expires_in")
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .unwrap_or(3600);
+        self.fetched.fetch_add(1, Ordering::Relaxed);
+        Ok((
+            SecretString::from(token.to_string()),
+            Duration::from_secs(ttl),
+        ))
+    }
+}

@@ -1,0 +1,47 @@
+//! Engine errors. Every message is redacted before it is built: secrets
+//! never reach an error.
+
+use thiserror::Error;
+
+/// Something that stopped a run or a stream.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// Config values are missing or of the wrong type. Nothing was fetched.
+    #[error("config: {0}")]
+    Config(String),
+    /// A template failed to compile or render.
+    #[error("template `{template}`: {message}")]
+    Template { template: String, message: String },
+    /// The destination URI is bad or the destination cannot be opened.
+    #[error("destination: {0}")]
+    Destination(String),
+    /// A stream failed; names the stream, the page and the (redacted) URL.
+    #[error("stream `{stream}`, page {page}, {url}: {message}")]
+    Stream {
+        stream: String,
+        page: u64,
+        url: String,
+        message: String,
+    },
+    /// An I/O error writing output or state.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Anything else about the plan.
+    #[error("{0}")]
+    Plan(String),
+}
+
+impl EngineError {
+    /// True for errors found before any request (usage, spec, config, destination).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Config(_)
+                | EngineError::Template { .. }
+                | EngineError::Destination(_)
+                | EngineError::Plan(_)
+        )
+    }
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

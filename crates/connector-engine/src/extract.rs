@@ -1,0 +1,241 @@
+//! Record extraction: the JSONPath selector, then filter, rename, remove and
+//! add. Simple member paths (`$`, `$.data`, `$.data[*]`) move records out of
+//! the page without copying; other paths go through serde_json_path.
+
+use crate::error::Result;
+use crate::template::{CompiledTemplate, Context, Templates, TemplatesBuilder};
+use connector_spec::Records;
+use serde_json::Value;
+use serde_json_path::JsonPath;
+
+pub struct RecordSelector {
+    /// `Some(keys)` for a plain member chain; the general path otherwise.
+    members: Option<Vec<String>>,
+    path: JsonPath,
+    path_text: String,
+    filter: Option<CompiledTemplate>,
+    rename: Vec<(String, String)>,
+    remove: Vec<String>,
+    add: Vec<(String, CompiledTemplate)>,
+}
+
+/// `$`, `$.a.b`, `$.a.b[*]`, `$['a']` → the member names; None otherwise.
+fn member_chain(path: &str) -> Option<Vec<String>> {
+    let rest = path.trim().strip_prefix('$')?;
+    let rest = rest.strip_suffix("[*]").unwrap_or(rest);
+    let mut keys = Vec::new();
+    let mut s = rest;
+    while !s.is_empty() {
+        if let Some(r) = s.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            let key = &r[..end];
+            if key.is_empty()
+                || !key
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '@')
+                || key.contains('*')
+            {
+                return None;
+            }
+            keys.push(key.to_string());
+            s = &r[end..];
+        } else if let Some(r) = s.strip_prefix("['") {
+            let end = r.find("']")?;
+            keys.push(r[..end].to_string());
+            s = &r[end + 2..];
+        } else {
+            return None;
+        }
+    }
+    Some(keys)
+}
+
+impl RecordSelector {
+    pub fn compile(r: &Records, b: &mut TemplatesBuilder) -> Result<RecordSelector> {
+        let path = JsonPath::parse(r.path.as_str()).map_err(|e| {
+            crate::EngineError::Plan(format!("JSONPath `{}`: {e}", r.path.as_str()))
+        })?;
+        Ok(RecordSelector {
+            members: member_chain(r.path.as_str()),
+            path,
+            path_text: r.path.as_str().to_string(),
+            filter: r
+                .filter
+                .as_deref()
+                .map(|f| b.add_condition(f))
+                .transpose()?,
+            rename: r
+                .rename_fields
+                .iter()
+                .map(|(a, b)| (a.clone(), b.clone()))
+                .collect(),
+            remove: r.remove_fields.clone(),
+            add: r
+                .add_fields
+                .iter()
+                .map(|(k, t)| Ok((k.clone(), b.add(t.as_str())?)))
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    pub fn needs_record_context(&self) -> bool {
+        self.filter.is_some() || !self.add.is_empty()
+    }
+
+    /// Takes the records out of one page body, leaving the rest of the body
+    /// (cursors, totals, links) for the paginator. Errors when the path finds
+    /// nothing at all (the body has another shape); an empty array is an
+    /// empty page.
+    pub fn select(&self, body: &mut Value) -> Result<Vec<Value>, String> {
+        if let Some(keys) = &self.members {
+            let mut v = &mut *body;
+            for k in keys {
+                if !v.get(k.as_str()).is_some() {
+                    let shown = v.clone();
+                    return Err(self.missing(&shown));
+                }
+                v = &mut v[k.as_str()];
+            }
+            return Ok(match std::mem::take(v) {
+                Value::Array(items) => items,
+                Value::Null => Vec::new(),
+                other => vec![other],
+            });
+        }
+        let nodes = self.path.query(body);
+        if nodes.is_empty() {
+            return Err(self.missing(body));
+        }
+        if nodes.len() == 1 {
+            if let Some(Value::Array(items)) = nodes.first() {
+                return Ok(items.clone());
+            }
+        }
+        Ok(nodes.all().into_iter().cloned().collect())
+    }
+
+    fn missing(&self, body: &Value) -> String {
+        let shape = match body {
+            Value::Object(m) if m.is_empty() => "an empty object".into(),
+            Value::Object(m) => format!(
+                "an object with keys {}",
+                m.keys()
+                    .take(8)
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Value::Array(_) => "an array".into(),
+            other => format!(
+                "`{}`",
+                other.to_string().chars().take(60).collect::<String>()
+            ),
+        };
+        format!(
+            "the records path `{}` matches nothing in the response, which is {shape}",
+            self.path_text
+        )
+    }
+
+    /// Applies filter and transformations in place; false when filtered out.
+    pub fn transform(
+        &self,
+        record: &mut Value,
+        templates: &Templates,
+        ctx: &Context,
+    ) -> Result<bool> {
+        if self.needs_record_context() {
+            let mut c = ctx.clone();
+            c.record = Some(crate::template::to_value(&*record));
+            let cv = c.to_value();
+            if let Some(f) = &self.filter {
+                if !templates.test(f, &cv)? {
+                    return Ok(false);
+                }
+            }
+            self.reshape(record);
+            for (k, t) in &self.add {
+                let v = templates.render_value(t, &cv)?;
+                if let Value::Object(m) = record {
+                    m.insert(k.clone(), v);
+                }
+            }
+        } else {
+            self.reshape(record);
+        }
+        Ok(true)
+    }
+
+    fn reshape(&self, record: &mut Value) {
+        let Value::Object(m) = record else { return };
+        for (from, to) in &self.rename {
+            if let Some(v) = m.shift_remove(from) {
+                m.insert(to.clone(), v);
+            }
+        }
+        for k in &self.remove {
+            m.shift_remove(k);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sel(path: &str) -> RecordSelector {
+        let r = Records {
+            path: connector_spec::JsonPath(path.into()),
+            ..Default::default()
+        };
+        RecordSelector::compile(&r, &mut TemplatesBuilder::default()).unwrap()
+    }
+
+    #[test]
+    fn selects_arrays_objects_and_nested_paths() {
+        assert_eq!(
+            sel("$")
+                .select(&mut json!([{"id": 1}, {"id": 2}]))
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            sel("$").select(&mut json!({"id": 1})).unwrap(),
+            vec![json!({"id": 1})]
+        );
+        assert_eq!(
+            sel("$.data[*]")
+                .select(&mut json!({"data": [{"id": 1}]}))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            sel("$.data")
+                .select(&mut json!({"data": []}))
+                .unwrap()
+                .len(),
+            0
+        );
+        assert_eq!(
+            sel("$.a.b")
+                .select(&mut json!({"a": {"b": [1, 2, 3]}}))
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(
+            sel("$.data[?@.ok]")
+                .select(&mut json!({"data": [{"ok": true}, {"ok": false}]}))
+                .unwrap()
+                .len(),
+            1
+        );
+        let err = sel("$.data")
+            .select(&mut json!({"unexpected": true}))
+            .unwrap_err();
+        assert!(err.contains("`unexpected`"), "{err}");
+    }
+}

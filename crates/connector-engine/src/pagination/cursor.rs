@@ -1,0 +1,91 @@
+//! `type: cursor`: an opaque token read from the body (JSONPath) or a
+//! header, sent back as a query parameter, header or JSON body field.
+
+use super::{PageView, Paginator, RequestParts};
+use connector_spec::TokenLocation;
+use serde_json::{Value, json};
+use serde_json_path::JsonPath;
+
+pub struct CursorPaginator {
+    path: Option<JsonPath>,
+    header: Option<String>,
+    param: String,
+    send_in: TokenLocation,
+    size_param: Option<String>,
+    page_size: u64,
+    token: Option<String>,
+}
+
+impl CursorPaginator {
+    pub fn new(
+        path: Option<JsonPath>,
+        header: Option<String>,
+        param: &str,
+        send_in: TokenLocation,
+        size_param: Option<&str>,
+        page_size: u64,
+    ) -> Self {
+        CursorPaginator {
+            path,
+            header,
+            param: param.into(),
+            send_in,
+            size_param: size_param.map(str::to_string),
+            page_size,
+            token: None,
+        }
+    }
+}
+
+impl Paginator for CursorPaginator {
+    fn prepare(&self, parts: &mut RequestParts) {
+        if let Some(s) = &self.size_param {
+            match self.send_in {
+                TokenLocation::Body => set_body_field(parts, s, json!(self.page_size)),
+                _ => parts.set_query(s, self.page_size.to_string()),
+            }
+        }
+        let Some(token) = &self.token else { return };
+        match self.send_in {
+            TokenLocation::Query => parts.set_query(&self.param, token.clone()),
+            TokenLocation::Header => {
+                parts
+                    .headers
+                    .retain(|(k, _)| !k.eq_ignore_ascii_case(&self.param));
+                parts.headers.push((self.param.clone(), token.clone()));
+            }
+            TokenLocation::Body => set_body_field(parts, &self.param, Value::String(token.clone())),
+        }
+    }
+    fn advance(&mut self, page: &PageView) -> Result<bool, String> {
+        let Some(resp) = page.response else {
+            return Ok(false);
+        };
+        let next = match (&self.path, &self.header) {
+            (Some(p), _) => p.query(&resp.json).first().and_then(|v| match v {
+                Value::String(s) if !s.is_empty() => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }),
+            (None, Some(h)) => resp
+                .headers
+                .get(h.as_str())
+                .and_then(|v| v.to_str().ok())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            (None, None) => None,
+        };
+        self.token = next;
+        Ok(self.token.is_some())
+    }
+    fn position(&self) -> Value {
+        json!({ "cursor": self.token })
+    }
+}
+
+fn set_body_field(parts: &mut RequestParts, name: &str, value: Value) {
+    let body = parts.body.get_or_insert_with(|| json!({}));
+    if let Value::Object(m) = body {
+        m.insert(name.to_string(), value);
+    }
+}

@@ -1,0 +1,102 @@
+//! `type: link_header`: RFC 8288 `Link: <url>; rel="next"`.
+
+use super::{PageView, Paginator, RequestParts, resolve_next};
+use serde_json::{Value, json};
+use url::Url;
+
+pub struct LinkHeaderPaginator {
+    rel: String,
+    next: Option<Url>,
+}
+
+impl LinkHeaderPaginator {
+    pub fn new(rel: &str) -> Self {
+        LinkHeaderPaginator {
+            rel: rel.into(),
+            next: None,
+        }
+    }
+}
+
+/// Finds the target of relation `rel` in a Link header value.
+pub fn find_rel(header: &str, rel: &str) -> Option<String> {
+    for link in split_links(header) {
+        let link = link.trim();
+        let Some(end) = link.find('>') else { continue };
+        let target = link.strip_prefix('<').map(|l| &l[..end - 1])?;
+        let params = &link[end + 1..];
+        let has_rel = params.split(';').any(|p| {
+            let Some((k, v)) = p.split_once('=') else {
+                return false;
+            };
+            k.trim().eq_ignore_ascii_case("rel")
+                && v.trim()
+                    .trim_matches('"')
+                    .split_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case(rel))
+        });
+        if has_rel {
+            return Some(target.to_string());
+        }
+    }
+    None
+}
+
+/// Splits on commas that are outside `<...>`.
+fn split_links(h: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in h.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(&h[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&h[start..]);
+    out
+}
+
+impl Paginator for LinkHeaderPaginator {
+    fn prepare(&self, parts: &mut RequestParts) {
+        if let Some(u) = &self.next {
+            parts.replace_url(u.clone());
+        }
+    }
+    fn advance(&mut self, page: &PageView) -> Result<bool, String> {
+        let Some(resp) = page.response else {
+            return Ok(false);
+        };
+        let next = resp
+            .headers
+            .get_all("link")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|h| find_rel(h, &self.rel));
+        self.next = next.map(|n| resolve_next(&resp.url, &n)).transpose()?;
+        Ok(self.next.is_some())
+    }
+    fn position(&self) -> Value {
+        json!({ "next_url": self.next.as_ref().map(Url::as_str) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_rel;
+
+    #[test]
+    fn finds_next_among_several() {
+        let h = r#"<http://x/a?_page=1>; rel="first", <http://x/a?_page=3>; rel="next", <http://x/a?_page=9>; rel="last""#;
+        assert_eq!(find_rel(h, "next").as_deref(), Some("http://x/a?_page=3"));
+        assert_eq!(find_rel(h, "prev"), None);
+        assert_eq!(
+            find_rel("<https://x/?a=1,2>; rel=next", "next").as_deref(),
+            Some("https://x/?a=1,2")
+        );
+    }
+}

@@ -1,0 +1,39 @@
+//! `type: next_url`: a full or relative URL of the next page, read from the
+//! body and resolved against the URL of the page it came from.
+
+use super::{PageView, Paginator, RequestParts, resolve_next};
+use serde_json::{Value, json};
+use serde_json_path::JsonPath;
+use url::Url;
+
+pub struct NextUrlPaginator {
+    path: JsonPath,
+    next: Option<Url>,
+}
+
+impl NextUrlPaginator {
+    pub fn new(path: JsonPath) -> Self {
+        NextUrlPaginator { path, next: None }
+    }
+}
+
+impl Paginator for NextUrlPaginator {
+    fn prepare(&self, parts: &mut RequestParts) {
+        if let Some(u) = &self.next {
+            parts.replace_url(u.clone());
+        }
+    }
+    fn advance(&mut self, page: &PageView) -> Result<bool, String> {
+        let Some(resp) = page.response else {
+            return Ok(false);
+        };
+        self.next = match self.path.query(&resp.json).first() {
+            Some(Value::String(s)) if !s.is_empty() => Some(resolve_next(&resp.url, s)?),
+            _ => None,
+        };
+        Ok(self.next.is_some())
+    }
+    fn position(&self) -> Value {
+        json!({ "next_url": self.next.as_ref().map(Url::as_str) })
+    }
+}

@@ -1,0 +1,46 @@
+//! `type: offset`: `?offset=N&limit=M`. The offset grows by the records
+//! received, so a server that caps the limit below the page size loses nothing.
+
+use super::{PageView, Paginator, RequestParts};
+use serde_json::{Value, json};
+
+pub struct OffsetPaginator {
+    offset_param: String,
+    limit_param: String,
+    page_size: u64,
+    offset: u64,
+}
+
+impl OffsetPaginator {
+    pub fn new(offset_param: &str, limit_param: &str, page_size: u64, start: u64) -> Self {
+        OffsetPaginator {
+            offset_param: offset_param.into(),
+            limit_param: limit_param.into(),
+            page_size,
+            offset: start,
+        }
+    }
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+    pub fn set_offset(&mut self, offset: u64) {
+        self.offset = offset;
+    }
+}
+
+impl Paginator for OffsetPaginator {
+    fn prepare(&self, parts: &mut RequestParts) {
+        parts.set_query(&self.offset_param, self.offset.to_string());
+        parts.set_query(&self.limit_param, self.page_size.to_string());
+    }
+    fn advance(&mut self, page: &PageView) -> Result<bool, String> {
+        self.offset += page.records as u64;
+        Ok(page.records > 0)
+    }
+    fn page_size(&self) -> Option<u64> {
+        Some(self.page_size)
+    }
+    fn position(&self) -> Value {
+        json!({ "offset": self.offset })
+    }
+}

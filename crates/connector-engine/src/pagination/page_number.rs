@@ -1,0 +1,41 @@
+//! `type: page_number`: `?page=N&per_page=M`, first page 0 or 1.
+
+use super::{PageView, Paginator, RequestParts};
+use serde_json::{Value, json};
+
+pub struct PageNumberPaginator {
+    page_param: String,
+    size_param: Option<String>,
+    page_size: u64,
+    page: u64,
+}
+
+impl PageNumberPaginator {
+    pub fn new(page_param: &str, size_param: Option<&str>, page_size: u64, start: u64) -> Self {
+        PageNumberPaginator {
+            page_param: page_param.into(),
+            size_param: size_param.map(str::to_string),
+            page_size,
+            page: start,
+        }
+    }
+}
+
+impl Paginator for PageNumberPaginator {
+    fn prepare(&self, parts: &mut RequestParts) {
+        parts.set_query(&self.page_param, self.page.to_string());
+        if let Some(s) = &self.size_param {
+            parts.set_query(s, self.page_size.to_string());
+        }
+    }
+    fn advance(&mut self, page: &PageView) -> Result<bool, String> {
+        self.page += 1;
+        Ok(page.records > 0)
+    }
+    fn page_size(&self) -> Option<u64> {
+        self.size_param.as_ref().map(|_| self.page_size)
+    }
+    fn position(&self) -> Value {
+        json!({ "page": self.page })
+    }
+}

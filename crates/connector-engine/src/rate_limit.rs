@@ -1,0 +1,269 @@
+//! The run's rate limiter: one per connector run, shared by every stream and
+//! request. A declared quota (`20/s`) paces requests with governor; server
+//! headers adjust it as the run goes:
+//!
+//! - `Retry-After` (delta-seconds or HTTP date) pauses every request;
+//! - `X-RateLimit-Remaining: 0` or IETF `RateLimit: r=0` pauses until the reset
+//!   (an `X-RateLimit-Reset` above 10^9 is an epoch, below it a delta);
+//! - with remaining R and reset T, requests are spaced T/R apart, so the
+//!   budget lasts until the reset instead of ending in 429s;
+//! - an IETF `RateLimit-Policy` (`q=100;w=60`) is adopted as the quota when
+//!   the spec declares none.
+
+use connector_spec::{RateLimitHeaders, RateValue};
+use governor::{DefaultDirectRateLimiter, Quota};
+use reqwest::header::HeaderMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Longest wait honoured from a server header; longer ones are capped.
+const MAX_SERVER_WAIT: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Default)]
+pub struct WaitStats {
+    pub waits: AtomicU64,
+    pub waited_ms: AtomicU64,
+}
+
+pub struct RateLimiter {
+    quota: Mutex<Option<Arc<DefaultDirectRateLimiter>>>,
+    declared: bool,
+    /// Earliest instant the next request may start (server pause or pacing).
+    not_before: Mutex<Option<(Instant, &'static str)>>,
+    honor: Vec<RateLimitHeaders>,
+    in_flight: Arc<Semaphore>,
+    pub stats: WaitStats,
+}
+
+fn governor_for(rate: RateValue, burst: u32) -> Option<Arc<DefaultDirectRateLimiter>> {
+    let period = rate.per / rate.requests.max(1);
+    let quota = Quota::with_period(period)?.allow_burst(NonZeroU32::new(burst.max(1))?);
+    Some(Arc::new(DefaultDirectRateLimiter::direct(quota)))
+}
+
+impl RateLimiter {
+    pub fn new(
+        rate: Option<RateValue>,
+        burst: Option<u32>,
+        max_concurrency: u32,
+        honor: Vec<RateLimitHeaders>,
+    ) -> Self {
+        let quota = rate.and_then(|r| governor_for(r, burst.unwrap_or(1)));
+        RateLimiter {
+            declared: quota.is_some(),
+            quota: Mutex::new(quota),
+            not_before: Mutex::new(None),
+            honor,
+            in_flight: Arc::new(Semaphore::new(max_concurrency.max(1) as usize)),
+            stats: WaitStats::default(),
+        }
+    }
+
+    /// Waits for a slot: server pauses first, then the quota, then an in-flight permit.
+    pub async fn acquire(&self) -> OwnedSemaphorePermit {
+        loop {
+            let pause = *self.not_before.lock().unwrap();
+            match pause {
+                Some((until, reason)) if until > Instant::now() => {
+                    let wait = until - Instant::now();
+                    if wait >= Duration::from_millis(200) {
+                        tracing::info!("server rate limit: waiting {} ({reason})", human(wait));
+                    }
+                    self.record_wait(wait);
+                    tokio::time::sleep(wait).await;
+                }
+                _ => break,
+            }
+        }
+        let quota = self.quota.lock().unwrap().clone();
+        if let Some(q) = quota {
+            if q.check().is_err() {
+                let start = Instant::now();
+                q.until_ready().await;
+                self.record_wait(start.elapsed());
+            }
+        }
+        self.in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
+    fn record_wait(&self, d: Duration) {
+        self.stats.waits.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .waited_ms
+            .fetch_add(d.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn pause(&self, wait: Duration, reason: &'static str) {
+        let wait = wait.min(MAX_SERVER_WAIT);
+        let until = Instant::now() + wait;
+        let mut nb = self.not_before.lock().unwrap();
+        if nb.is_none_or(|(t, _)| t < until) {
+            *nb = Some((until, reason));
+        }
+    }
+
+    /// Reads a response's rate-limit headers. Returns the server's requested
+    /// wait before retrying this request, if it named one.
+    pub fn observe(&self, status: u16, headers: &HeaderMap) -> Option<Duration> {
+        let mut retry_after = None;
+        if self.honor.contains(&RateLimitHeaders::RetryAfter) {
+            if let Some(wait) = header(headers, "retry-after").and_then(parse_retry_after) {
+                self.pause(wait, "Retry-After");
+                retry_after = Some(wait);
+            }
+        }
+        let mut remaining: Option<(u64, Duration, &'static str)> = None;
+        if self.honor.contains(&RateLimitHeaders::XRatelimit) {
+            let rem =
+                header(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok());
+            let reset = header(headers, "x-ratelimit-reset").and_then(parse_reset);
+            if let (Some(r), Some(t)) = (rem, reset) {
+                remaining = Some((r, t, "X-RateLimit-Reset"));
+            }
+        }
+        if self.honor.contains(&RateLimitHeaders::Ietf) {
+            if let Some(v) = header(headers, "ratelimit") {
+                let r = sf_param(v, "r").or_else(|| sf_param(v, "remaining"));
+                let t = sf_param(v, "t").or_else(|| sf_param(v, "reset"));
+                if let (Some(r), Some(t)) = (r, t) {
+                    remaining = Some((r, Duration::from_secs(t), "RateLimit"));
+                }
+            }
+            let rem =
+                header(headers, "ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok());
+            let reset = header(headers, "ratelimit-reset").and_then(parse_reset);
+            if let (Some(r), Some(t)) = (rem, reset) {
+                remaining.get_or_insert((r, t, "RateLimit-Reset"));
+            }
+            if !self.declared {
+                if let Some(p) = header(headers, "ratelimit-policy") {
+                    if let (Some(q), Some(w)) = (sf_param(p, "q"), sf_param(p, "w")) {
+                        self.adopt(q, w);
+                    }
+                }
+            }
+        }
+        if let Some((r, reset, reason)) = remaining {
+            if r == 0 {
+                // A 403 with remaining 0 is GitHub's way of saying 429.
+                self.pause(reset + Duration::from_millis(50), reason);
+                if retry_after.is_none() && (status == 429 || status == 403) {
+                    retry_after = Some(reset);
+                }
+            } else if !self.declared && !reset.is_zero() {
+                // Spread the remaining budget over the time left.
+                self.pause(
+                    reset / (r as u32 + 1),
+                    "pacing to the server's remaining budget",
+                );
+            }
+        }
+        retry_after
+    }
+
+    fn adopt(&self, q: u64, w: u64) {
+        let mut quota = self.quota.lock().unwrap();
+        if quota.is_none() && q > 0 && w > 0 {
+            tracing::info!("adopting the server's rate-limit policy: {q} requests per {w}s");
+            *quota = governor_for(
+                RateValue {
+                    requests: q as u32,
+                    per: Duration::from_secs(w),
+                },
+                1,
+            );
+        }
+    }
+
+    pub fn waits(&self) -> (u64, Duration) {
+        (
+            self.stats.waits.load(Ordering::Relaxed),
+            Duration::from_millis(self.stats.waited_ms.load(Ordering::Relaxed)),
+        )
+    }
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `Retry-After: 120` or `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT`.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// A reset header: an epoch when above 10^9, else delta-seconds.
+pub fn parse_reset(v: &str) -> Option<Duration> {
+    let n: f64 = v.trim().parse().ok()?;
+    if n > 1e9 {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()?
+            .as_secs_f64();
+        Some(Duration::from_secs_f64((n - now).max(0.0)))
+    } else {
+        Some(Duration::from_secs_f64(n.max(0.0)))
+    }
+}
+
+/// A numeric parameter of a structured-field header, e.g. `r` in `"default";r=5;t=30`.
+fn sf_param(v: &str, key: &str) -> Option<u64> {
+    v.split([';', ',']).map(str::trim).find_map(|p| {
+        let (k, val) = p.split_once('=')?;
+        (k.trim() == key)
+            .then(|| val.trim().trim_matches('"').parse().ok())
+            .flatten()
+    })
+}
+
+pub fn human(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_retry_after_and_resets() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        let in_5s = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(5));
+        let d = parse_retry_after(&in_5s).unwrap();
+        assert!(
+            d <= Duration::from_secs(5) && d >= Duration::from_secs(3),
+            "{d:?}"
+        );
+        assert_eq!(parse_reset("7"), Some(Duration::from_secs(7)));
+        let epoch = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 10;
+        let d = parse_reset(&epoch.to_string()).unwrap();
+        assert!(
+            d <= Duration::from_secs(10) && d >= Duration::from_secs(8),
+            "{d:?}"
+        );
+        assert_eq!(sf_param("\"default\";r=0;t=4", "t"), Some(4));
+        assert_eq!(sf_param("\"default\";q=100;w=60", "q"), Some(100));
+    }
+}
