@@ -41,6 +41,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the JSON Schema of connector files.
     Schema,
+    /// Print the spec reference (Markdown), as committed in docs/spec.md.
+    Docs,
     /// Fetch every record of the given streams and write them to a destination.
     Sync(SyncArgs),
 }

@@ -42,6 +42,10 @@ fn main() -> ExitCode {
             print!("{}", connector_spec::json_schema_text());
             EXIT_OK
         }
+        cli::Command::Docs => {
+            print!("{}", connector_spec::reference_markdown());
+            EXIT_OK
+        }
         cli::Command::Sync(args) => sync::run(&cli.global, args),
     };
     ExitCode::from(code)
