@@ -1,0 +1,44 @@
+//! State shared by both listeners.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use crate::config::MockConfig;
+use crate::faults::FaultInjector;
+use crate::generated::GenStore;
+use crate::log::{Origin, RequestLog};
+use crate::rate_limit::RateLimiter;
+
+pub(crate) struct Shared {
+    pub(crate) config: MockConfig,
+    /// The json-server database (top-level key → array or object).
+    pub(crate) db: Map<String, Value>,
+    pub(crate) generated: GenStore,
+    pub(crate) log: RequestLog,
+    pub(crate) rate: RateLimiter,
+    pub(crate) faults: FaultInjector,
+    /// Issued OAuth access tokens and when they were issued.
+    pub(crate) tokens: Mutex<HashMap<String, Instant>>,
+    pub(crate) main_url: String,
+    pub(crate) other_url: String,
+}
+
+/// Router state: the shared state plus which listener serves the request.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) origin: Origin,
+}
+
+impl AppState {
+    /// `http://127.0.0.1:PORT` of the listener serving this request.
+    pub(crate) fn base_url(&self) -> &str {
+        match self.origin {
+            Origin::Main => &self.shared.main_url,
+            Origin::Other => &self.shared.other_url,
+        }
+    }
+}
