@@ -96,10 +96,11 @@ impl RecordSelector {
                 }
                 v = &mut v[k.as_str()];
             }
-            return Ok(match std::mem::take(v) {
-                Value::Array(items) => items,
+            return Ok(match v {
+                Value::Array(items) => std::mem::take(items),
                 Value::Null => Vec::new(),
-                other => vec![other],
+                // A single record stays in the body too: paginators may read it.
+                other => vec![other.clone()],
             });
         }
         let nodes = self.path.query(body);

@@ -40,16 +40,36 @@ fn section(out: &mut String, title: &str, schema: &J, defs: &J) {
                     if let Some(props) = b.get("properties").and_then(J::as_object) {
                         table(out, props, b.get("required"), defs);
                     }
-                } else if let Some(c) = b.get("const").or_else(|| b.get("enum").and_then(|e| e.get(0))) {
+                } else if let Some(c) = b
+                    .get("const")
+                    .or_else(|| b.get("enum").and_then(|e| e.get(0)))
+                {
                     let d = b.get("description").and_then(J::as_str).unwrap_or("");
-                    let _ = writeln!(out, "- `{}`{}", c.as_str().map(str::to_string).unwrap_or(c.to_string()), if d.is_empty() { String::new() } else { format!(": {}", d.replace('\n', " ")) });
+                    let _ = writeln!(
+                        out,
+                        "- `{}`{}",
+                        c.as_str().map(str::to_string).unwrap_or(c.to_string()),
+                        if d.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", d.replace('\n', " "))
+                        }
+                    );
                 }
             }
             out.push('\n');
         }
     }
     if let Some(values) = schema.get("enum").and_then(J::as_array) {
-        let list: Vec<String> = values.iter().map(|v| format!("`{}`", v.as_str().map(str::to_string).unwrap_or(v.to_string()))).collect();
+        let list: Vec<String> = values
+            .iter()
+            .map(|v| {
+                format!(
+                    "`{}`",
+                    v.as_str().map(str::to_string).unwrap_or(v.to_string())
+                )
+            })
+            .collect();
         let _ = writeln!(out, "One of: {}\n", list.join(", "));
     }
 }
@@ -60,10 +80,26 @@ fn table(out: &mut String, props: &serde_json::Map<String, J>, required: Option<
         if name == "type" && p.get("const").is_some() {
             continue;
         }
-        let req = required.and_then(J::as_array).is_some_and(|r| r.iter().any(|x| x == name));
-        let default = p.get("default").map(|d| format!("`{d}`")).unwrap_or_default();
-        let desc = p.get("description").and_then(J::as_str).unwrap_or("").replace('\n', " ").replace('|', "\\|");
-        let _ = writeln!(out, "| `{name}` | {} | {} | {} | {desc} |", type_of(p, defs), if req { "yes" } else { "" }, default.replace('|', "\\|"));
+        let req = required
+            .and_then(J::as_array)
+            .is_some_and(|r| r.iter().any(|x| x == name));
+        let default = p
+            .get("default")
+            .map(|d| format!("`{d}`"))
+            .unwrap_or_default();
+        let desc = p
+            .get("description")
+            .and_then(J::as_str)
+            .unwrap_or("")
+            .replace('\n', " ")
+            .replace('|', "\\|");
+        let _ = writeln!(
+            out,
+            "| `{name}` | {} | {} | {} | {desc} |",
+            type_of(p, defs),
+            if req { "yes" } else { "" },
+            default.replace('|', "\\|")
+        );
     }
     out.push('\n');
 }
@@ -73,24 +109,40 @@ fn type_of(p: &J, defs: &J) -> String {
         let name = r.trim_start_matches("#/$defs/");
         let d = &defs[name];
         return match d.get("type").and_then(J::as_str) {
-            Some("string") if d.get("enum").is_none() && d.get("oneOf").is_none() => format!("string ({name})"),
+            Some("string") if d.get("enum").is_none() && d.get("oneOf").is_none() => {
+                format!("string ({name})")
+            }
             _ => format!("[{name}](#{})", name.to_lowercase()),
         };
     }
     for key in ["anyOf", "oneOf"] {
         if let Some(bs) = p.get(key).and_then(J::as_array) {
-            let parts: Vec<String> = bs.iter().filter(|b| b.get("type") != Some(&J::from("null"))).map(|b| type_of(b, defs)).collect();
+            let parts: Vec<String> = bs
+                .iter()
+                .filter(|b| b.get("type") != Some(&J::from("null")))
+                .map(|b| type_of(b, defs))
+                .collect();
             return parts.join(" or ");
         }
     }
     match p.get("type") {
-        Some(J::String(t)) if t == "array" => format!("list of {}", p.get("items").map(|i| type_of(i, defs)).unwrap_or("values".into())),
+        Some(J::String(t)) if t == "array" => format!(
+            "list of {}",
+            p.get("items")
+                .map(|i| type_of(i, defs))
+                .unwrap_or("values".into())
+        ),
         Some(J::String(t)) if t == "object" => match p.get("additionalProperties") {
             Some(a) if a.is_object() => format!("map of {}", type_of(a, defs)),
             _ => "object".into(),
         },
         Some(J::String(t)) => t.clone(),
-        Some(J::Array(ts)) => ts.iter().filter_map(J::as_str).filter(|t| *t != "null").collect::<Vec<_>>().join(" or "),
+        Some(J::Array(ts)) => ts
+            .iter()
+            .filter_map(J::as_str)
+            .filter(|t| *t != "null")
+            .collect::<Vec<_>>()
+            .join(" or "),
         _ => "any".into(),
     }
 }

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 fn repo_file(rel: &str) -> (PathBuf, String) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel);
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     (path, text)
 }
@@ -45,7 +47,14 @@ fn every_connector_file_names_the_schema_and_parses() {
             path.display()
         );
         if let Err(diags) = connector_spec::parse(&text, &path.display().to_string()) {
-            panic!("{}", diags.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
+            panic!(
+                "{}",
+                diags
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
         }
     }
     assert!(n >= 1, "no connector files found in {}", dir.display());

@@ -1,0 +1,168 @@
+//! Every pagination style of the mock, walked to the end: all records exactly
+//! once, in order.
+
+mod common;
+use common::*;
+
+const SPEC: &str = r#"
+version: 1
+name: gen
+config:
+  base_url: {}
+base_url: "{{ config.base_url }}"
+streams:
+  offset:
+    path: /gen/offset
+    pagination: { type: offset, page_size: 7, stop: { total_path: $.total } }
+    records: { path: $.data }
+  offset_header_total:
+    path: /gen/offset
+    pagination: { type: offset, page_size: 25, stop: { short_page: false, total_header: X-Total-Count } }
+    records: { path: "$.data[*]" }
+  page:
+    path: /gen/page
+    pagination: { type: page_number, page_size: 20 }
+    records: { path: $.results }
+  page0:
+    path: /gen/page0
+    pagination: { type: page_number, start: 0, size_param: size, page_size: 30 }
+  cursor:
+    path: /gen/cursor
+    pagination: { type: cursor, cursor_path: $.next_cursor, size_param: limit, page_size: 40, stop: { has_more_path: $.has_more } }
+    records: { path: $.items }
+  cursor_header:
+    path: /gen/cursor_header
+    pagination: { type: cursor, cursor_header: X-Next-Cursor, size_param: limit, page_size: 33 }
+  cursor_body:
+    path: /gen/cursor_body
+    method: POST
+    body: { limit: 50 }
+    pagination: { type: cursor, cursor_path: $.next, send_in: body }
+    records: { path: $.records }
+  next_absolute:
+    path: /gen/next_absolute
+    params: { limit: "21" }
+    pagination: { type: next_url, next_url_path: $.links.next }
+    records: { path: $.data }
+  next_relative:
+    path: /gen/next_relative
+    params: { limit: "19" }
+    pagination: { type: next_url, next_url_path: $.next }
+    records: { path: $.data }
+  next_relative_dot:
+    path: /gen/next_relative_dot
+    params: { limit: "23" }
+    pagination: { type: next_url, next_url_path: $.next }
+    records: { path: $.data }
+  link:
+    path: /gen/link
+    params: { per_page: "30" }
+    pagination: { type: link_header }
+  odata:
+    path: /gen/odata
+    pagination: { type: next_url, next_url_path: "$['@odata.nextLink']" }
+    records: { path: $.value }
+  single:
+    path: /gen/single
+    params: { id: "7" }
+"#;
+
+#[test]
+fn every_style_yields_every_record_once() {
+    let server = mock_api::MockServer::start(mock_api::MockConfig::default());
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(
+        tmp.path(),
+        "gen",
+        &SPEC.replace(
+            "base_url: {}",
+            &format!("base_url: {{ default: \"{}\" }}", server.url()),
+        ),
+    );
+    let dest = format!("jsonl:{}", tmp.path().join("out").display());
+    let out = run(tmp.path(), &["sync", "gen", "--dest", &dest], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all: Vec<u64> = (1..=250).collect();
+    for stream in [
+        "offset",
+        "offset_header_total",
+        "page",
+        "page0",
+        "cursor",
+        "cursor_header",
+        "cursor_body",
+        "next_absolute",
+        "next_relative",
+        "next_relative_dot",
+        "link",
+        "odata",
+    ] {
+        let got = read_jsonl(&tmp.path().join("out"), stream);
+        assert_eq!(ids(&got), all, "stream {stream}");
+        assert_eq!(
+            got[0]["name"], "item-1",
+            "stream {stream}: records as the API returned them"
+        );
+    }
+    let single = read_jsonl(&tmp.path().join("out"), "single");
+    assert_eq!(ids(&single), vec![7], "a single object is one record");
+
+    let reqs = server.requests();
+    let count = |p: &str| reqs.iter().filter(|r| r.path == p).count();
+    // 250 records at 7 per page: 36 pages; the total stops it without an extra request.
+    assert_eq!(
+        count("/gen/offset"),
+        36 + 10,
+        "offset (36) + offset_header_total (10)"
+    );
+    assert_eq!(count("/gen/page"), 13, "13 pages of 20, the last one short");
+    assert_eq!(count("/gen/cursor"), 7, "has_more false on page 7");
+    let body_reqs: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.path == "/gen/cursor_body")
+        .collect();
+    assert_eq!(body_reqs.len(), 5);
+    assert!(
+        body_reqs[1]
+            .body
+            .as_deref()
+            .unwrap_or("")
+            .contains("\"cursor\""),
+        "token sent in the JSON body"
+    );
+    assert!(
+        reqs.iter()
+            .all(|r| r.method != "POST" || r.path == "/gen/cursor_body")
+    );
+}
+
+#[test]
+fn a_repeated_next_token_is_a_loop_error() {
+    // /gen/single ignores the cursor, so the token never changes: page 3
+    // would repeat page 2 forever.
+    let server = mock_api::MockServer::start(mock_api::MockConfig::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = format!(
+        "version: 1\nname: loop\nbase_url: {}\nstreams:\n  items:\n    path: /gen/single\n    params: {{ id: \"1\" }}\n    pagination: {{ type: cursor, cursor_path: $.name, send_in: header, cursor_param: X-Cursor }}\n",
+        server.url()
+    );
+    write_spec(tmp.path(), "loop", &spec);
+    let dest = format!("jsonl:{}", tmp.path().join("out").display());
+    let out = run(tmp.path(), &["sync", "loop", "--dest", &dest], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = error_lines(&out);
+    assert!(
+        err.contains("pagination loop: page 3 repeats the request of page 2"),
+        "{err}"
+    );
+    assert_eq!(
+        server.requests().len(),
+        2,
+        "the repeated request is never sent"
+    );
+    assert_eq!(
+        read_jsonl(&tmp.path().join("out"), "items").len(),
+        2,
+        "pages before the loop stay written"
+    );
+}
