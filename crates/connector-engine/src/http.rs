@@ -105,7 +105,7 @@ pub fn build_client(s: &HttpSettings) -> Result<reqwest::Client, String> {
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
-fn excerpt(body: &[u8]) -> String {
+pub fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if body.len() > 200 {
@@ -193,7 +193,11 @@ impl HttpClient {
                 } => (reason, wait, status),
             };
             if attempt >= policy.max_attempts {
-                let message = format!("gave up after {attempt} attempts; last error: {reason}");
+                let last = status
+                    .map(|s| format!(" (last status {s})"))
+                    .unwrap_or_default();
+                let message =
+                    format!("gave up after {attempt} attempts{last}; last error: {reason}");
                 return Err(FetchError {
                     message: self.redactor.redact(&message),
                     status,
@@ -354,7 +358,7 @@ impl HttpClient {
         if !(200..300).contains(&status) {
             if policy.statuses.contains(&status) || github_403 {
                 return Outcome::Retry {
-                    reason: format!("HTTP {status}"),
+                    reason: format!("HTTP {status}; body: {}", excerpt(&body)),
                     wait: server_wait,
                     status: Some(status),
                 };
@@ -417,7 +421,11 @@ impl HttpClient {
     }
 
     fn transport_error(&self, e: &reqwest::Error, policy: &RetryPolicy) -> Outcome {
-        let mut chain = e.to_string();
+        // reqwest names the URL; the stream error already does, redacted.
+        let mut chain = match e.url() {
+            Some(u) => e.to_string().replace(&format!(" for url ({u})"), ""),
+            None => e.to_string(),
+        };
         let mut src = std::error::Error::source(e);
         while let Some(s) = src {
             chain.push_str(": ");
@@ -428,7 +436,9 @@ impl HttpClient {
             ("timeout", policy.on_timeout)
         } else if e.is_redirect() {
             ("redirect", false)
-        } else if e.is_connect() || e.is_body() || e.is_request() || e.is_decode() {
+        } else if e.is_body() || e.is_decode() {
+            ("truncated or broken body", policy.on_connection_error)
+        } else if e.is_connect() || e.is_request() {
             ("connection error", policy.on_connection_error)
         } else {
             ("request error", policy.on_connection_error)

@@ -368,17 +368,11 @@ async fn run_partition(
             .http
             .fetch(&req, &sp.retry, &run.stats)
             .await
-            .map_err(|e| {
-                let status = e
-                    .status
-                    .map(|s| format!(" (last status {s})"))
-                    .unwrap_or_default();
-                EngineError::Stream {
-                    stream: name.to_string(),
-                    page: page_no,
-                    url: e.url,
-                    message: format!("{}{status}", e.message),
-                }
+            .map_err(|e| EngineError::Stream {
+                stream: name.to_string(),
+                page: page_no,
+                url: e.url,
+                message: e.message,
             })?;
         let mut resp = match fetched {
             Fetched::Page(r) => Some(r),
@@ -386,10 +380,11 @@ async fn run_partition(
             Fetched::Stop => return Ok(()),
         };
         let mut records = match resp.as_mut() {
-            Some(r) => sp
-                .selector
-                .select(&mut r.json)
-                .map_err(|e| stream_err(page_no, &shown, e))?,
+            Some(r) => sp.selector.select(&mut r.json).map_err(|e| {
+                let body = serde_json::to_vec(&r.json).unwrap_or_default();
+                let excerpt = crate::http::excerpt(&body);
+                stream_err(page_no, &shown, format!("{e}; body starts: {excerpt}"))
+            })?,
             None => Vec::new(),
         };
         let raw_count = records.len();
