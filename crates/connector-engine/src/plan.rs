@@ -7,6 +7,7 @@ use crate::config::{ConfigSources, ResolvedConfig};
 use crate::error::{EngineError, Result};
 use crate::extract::RecordSelector;
 use crate::http::HttpSettings;
+use crate::pagination::RequestParts;
 use crate::retry::RetryPolicy;
 use crate::secret::Redactor;
 use crate::template::{CompiledTemplate, Context, Templates, TemplatesBuilder, render_once};
@@ -212,6 +213,37 @@ impl Plan {
             config: self.config_ctx.clone(),
             ..Default::default()
         }
+    }
+
+    /// The first request of a partition of `sp`, before pagination and auth.
+    pub fn base_request(
+        &self,
+        sp: &StreamPlan,
+        ctx: &minijinja::Value,
+    ) -> Result<RequestParts, String> {
+        let render =
+            |t: &CompiledTemplate| self.templates.render(t, ctx).map_err(|e| e.to_string());
+        let path = render(&sp.path)?;
+        let url = self
+            .join(&path)
+            .map_err(|e| format!("bad URL `{}`: {e}", self.redactor.redact(&path)))?;
+        let mut base = RequestParts {
+            url,
+            query: self.params.clone(),
+            headers: self.headers.clone(),
+            body: None,
+        };
+        for (k, t) in &sp.params {
+            base.set_query(k, render(t)?);
+        }
+        for (k, t) in &sp.headers {
+            base.headers.push((k.clone(), render(t)?));
+        }
+        if let Some((body, compiled)) = &sp.body {
+            base.body =
+                Some(render_body(body, compiled, &self.templates, ctx).map_err(|e| e.to_string())?);
+        }
+        Ok(base)
     }
 
     /// Joins a rendered stream path to the base URL, keeping the base's path

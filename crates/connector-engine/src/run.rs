@@ -6,8 +6,8 @@
 use crate::destination::Destination;
 use crate::error::{EngineError, Result};
 use crate::http::{Fetched, HttpClient, PageRequest};
-use crate::pagination::{self, PageView, RequestParts};
-use crate::plan::{Plan, StreamPlan, render_body};
+use crate::pagination::{self, PageView};
+use crate::plan::{Plan, StreamPlan};
 use crate::rate_limit::RateLimiter;
 use crate::stats::{StreamStats, StreamSummary};
 use crate::template::Context;
@@ -294,40 +294,9 @@ async fn run_partition(
         message: redactor.redact(&message),
     };
 
-    // The partition's first request, before pagination.
-    let path = plan
-        .templates
-        .render(&sp.path, &cv)
-        .map_err(|e| stream_err(1, "", e.to_string()))?;
-    let url = plan
-        .join(&path)
-        .map_err(|e| stream_err(1, &redactor.redact(&path), format!("bad URL: {e}")))?;
-    let mut base = RequestParts {
-        url,
-        query: plan.params.clone(),
-        headers: plan.headers.clone(),
-        body: None,
-    };
-    for (k, t) in &sp.params {
-        let v = plan
-            .templates
-            .render(t, &cv)
-            .map_err(|e| stream_err(1, "", e.to_string()))?;
-        base.set_query(k, v);
-    }
-    for (k, t) in &sp.headers {
-        let v = plan
-            .templates
-            .render(t, &cv)
-            .map_err(|e| stream_err(1, "", e.to_string()))?;
-        base.headers.push((k.clone(), v));
-    }
-    if let Some((body, compiled)) = &sp.body {
-        base.body = Some(
-            render_body(body, compiled, &plan.templates, &cv)
-                .map_err(|e| stream_err(1, "", e.to_string()))?,
-        );
-    }
+    let base = plan
+        .base_request(sp, &cv)
+        .map_err(|e| stream_err(1, "", e))?;
     let (mut paginator, stop) =
         pagination::build(&sp.pagination, sp.page_size).map_err(|e| stream_err(1, "", e))?;
     let max_pages = [ctx.opts.max_pages, stop.as_ref().and_then(|s| s.max_pages)]
