@@ -7,6 +7,7 @@ use crate::config::{ConfigSources, ResolvedConfig};
 use crate::error::{EngineError, Result};
 use crate::extract::RecordSelector;
 use crate::http::HttpSettings;
+use crate::incremental::CursorPlan;
 use crate::pagination::RequestParts;
 use crate::retry::RetryPolicy;
 use crate::secret::Redactor;
@@ -50,6 +51,7 @@ pub struct StreamPlan {
     pub selector: RecordSelector,
     pub retry: RetryPolicy,
     pub primary_key: Vec<String>,
+    pub incremental: Option<CursorPlan>,
 }
 
 fn plan_err(stream: Option<&str>, msg: impl std::fmt::Display) -> EngineError {
@@ -185,6 +187,26 @@ impl Plan {
                     .as_ref()
                     .map(|p| p.to_vec())
                     .unwrap_or_default(),
+                incremental: match &s.incremental {
+                    None => None,
+                    Some(inc) => Some(CursorPlan {
+                        field: inc.cursor_field.clone(),
+                        kind: inc.cursor_type,
+                        start: match &inc.start_value {
+                            Some(t) => Some(Value::String(once(&mut b, t.as_str())?))
+                                .filter(|v| v.as_str() != Some("")),
+                            None => None,
+                        },
+                        param: inc.param.clone(),
+                        lookback: inc
+                            .lookback
+                            .as_ref()
+                            .map(|l| l.parse())
+                            .transpose()
+                            .map_err(|e| plan_err(n, e))?,
+                        client_filter: inc.client_filter,
+                    }),
+                },
             };
             streams.insert(name.clone(), sp);
         }

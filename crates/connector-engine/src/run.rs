@@ -1,16 +1,18 @@
 //! The sync loop. Each needed stream gets a runner; a root stream has one
 //! partition, a child stream one partition per parent record, fed through a
 //! bounded channel (so a parent never runs far ahead of its children) and
-//! run by up to `concurrency` workers. Every page is written as it arrives.
+//! run by up to `concurrency` workers. Every page is written and committed
+//! with the state before the partition moves on.
 
-use crate::destination::Destination;
+use crate::destination::{Destination, WriteMode};
 use crate::error::{EngineError, Result};
 use crate::http::{Fetched, HttpClient, PageRequest};
 use crate::pagination::{self, PageView};
 use crate::plan::{Plan, StreamPlan};
 use crate::rate_limit::RateLimiter;
+use crate::state::{PartitionState, State, StreamState};
 use crate::stats::{StreamStats, StreamSummary};
-use crate::template::Context;
+use crate::template::{Context, to_value};
 use connector_spec::RateValue;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -19,21 +21,32 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// How often a checkpoint also fsyncs (every checkpoint flushes).
+const DURABLE_EVERY: Duration = Duration::from_secs(5);
+
 /// Options of one sync.
 #[derive(Debug, Clone, Default)]
 pub struct SyncOptions {
     /// Streams to write. Empty: all.
     pub streams: Vec<String>,
-    /// Stop each stream after this many records.
+    /// Stop each stream after this many records (a preview: no state is saved).
     pub limit: Option<u64>,
-    /// Stop each partition after this many pages.
+    /// Stop each partition after this many pages (a preview: no state is saved).
     pub max_pages: Option<u64>,
     /// Most requests in flight, and workers per child stream.
     pub concurrency: Option<u32>,
     /// Overrides the spec's quota.
     pub rate_limit: Option<RateValue>,
+    /// Ignore saved state: no resume, incremental streams start over.
+    pub full_refresh: bool,
     /// Log verbosity (2: headers, redacted).
     pub verbose: u8,
+}
+
+impl SyncOptions {
+    fn is_preview(&self) -> bool {
+        self.limit.is_some() || self.max_pages.is_some()
+    }
 }
 
 /// What a sync did.
@@ -52,11 +65,44 @@ impl SyncReport {
     }
 }
 
+/// The destination and the state, behind one lock so records and the state
+/// that describes them are committed together.
+struct Sink {
+    dest: Box<dyn Destination>,
+    state: State,
+    last_durable: Instant,
+    /// Previews write records but never state.
+    save_state: bool,
+}
+
+impl Sink {
+    fn commit(&mut self, force_durable: bool) -> Result<()> {
+        if !self.save_state {
+            return self.dest.commit(&mut State::default(), false);
+        }
+        let durable = force_durable || self.last_durable.elapsed() >= DURABLE_EVERY;
+        self.dest.commit(&mut self.state, durable)?;
+        if durable {
+            self.last_durable = Instant::now();
+        }
+        Ok(())
+    }
+}
+
+/// How one stream starts: from scratch or resuming an interrupted run.
+struct StreamStart {
+    /// State of the interrupted run, when resuming.
+    resume: Option<StreamState>,
+    /// Incremental lower bound of this run.
+    lower_bound: Option<Value>,
+}
+
 struct RunCtx {
     plan: Plan,
     http: HttpClient,
-    dest: Mutex<Box<dyn Destination>>,
+    sink: Mutex<Sink>,
     selected: HashSet<String>,
+    starts: HashMap<String, StreamStart>,
     opts: SyncOptions,
     workers: usize,
 }
@@ -122,7 +168,11 @@ pub fn needed_streams(plan: &Plan, selected: &[String]) -> Result<(Vec<String>, 
 
 /// Runs a sync to the end. Stream failures are reported in the summary, not
 /// as an `Err`; `Err` is for problems before any request.
-pub async fn sync(plan: Plan, dest: Box<dyn Destination>, opts: SyncOptions) -> Result<SyncReport> {
+pub async fn sync(
+    mut plan: Plan,
+    mut dest: Box<dyn Destination>,
+    opts: SyncOptions,
+) -> Result<SyncReport> {
     let started = Instant::now();
     let (order, selected) = needed_streams(&plan, &opts.streams)?;
     let concurrency = opts.concurrency.unwrap_or(plan.max_concurrency).max(1);
@@ -133,7 +183,6 @@ pub async fn sync(plan: Plan, dest: Box<dyn Destination>, opts: SyncOptions) -> 
         plan.honor_headers.clone(),
     ));
     let client = crate::http::build_client(&plan.http).map_err(EngineError::Plan)?;
-    let mut plan = plan;
     let auth = std::mem::replace(
         &mut plan.auth,
         crate::auth::Authenticator::Static(Default::default()),
@@ -147,11 +196,74 @@ pub async fn sync(plan: Plan, dest: Box<dyn Destination>, opts: SyncOptions) -> 
         opts.verbose,
     );
     let destination = dest.describe();
+
+    // Load state and decide, per selected stream, fresh start or resume.
+    let mut state = if opts.full_refresh {
+        State::default()
+    } else {
+        dest.load_state()?.unwrap_or_default()
+    };
+    let mut starts = HashMap::new();
+    for name in order.iter().filter(|n| selected.contains(*n)) {
+        let sp = &plan.streams[name];
+        let saved = state.streams.get(name).cloned().unwrap_or_default();
+        let resume = saved.in_progress && !opts.is_preview();
+        let lower_bound = match (&sp.incremental, resume) {
+            (_, true) => saved.lower_bound.clone(),
+            (Some(inc), false) => inc.lower_bound(saved.cursor.as_ref()),
+            (None, false) => None,
+        };
+        let mode = if resume || (sp.incremental.is_some() && saved.cursor.is_some()) {
+            WriteMode::Append
+        } else {
+            WriteMode::Replace
+        };
+        dest.open_stream(
+            name,
+            mode,
+            if resume {
+                saved.destination.as_ref()
+            } else {
+                None
+            },
+        )?;
+        if resume {
+            tracing::info!(
+                "stream {name}: resuming an interrupted run ({} open partitions, {} done)",
+                saved.partitions.len(),
+                saved.done.len()
+            );
+        }
+        let ss = state.stream(name);
+        ss.in_progress = true;
+        ss.lower_bound = lower_bound.clone();
+        if !resume {
+            ss.partitions.clear();
+            ss.done.clear();
+            ss.pending_cursor = None;
+        }
+        starts.insert(
+            name.clone(),
+            StreamStart {
+                resume: resume.then_some(saved),
+                lower_bound,
+            },
+        );
+    }
+    let mut sink = Sink {
+        dest,
+        state,
+        last_durable: Instant::now(),
+        save_state: !opts.is_preview(),
+    };
+    sink.commit(true)?;
+
     let ctx = Arc::new(RunCtx {
         plan,
         http,
-        dest: Mutex::new(dest),
+        sink: Mutex::new(sink),
         selected,
+        starts,
         opts,
         workers: concurrency as usize,
     });
@@ -167,11 +279,6 @@ pub async fn sync(plan: Plan, dest: Box<dyn Destination>, opts: SyncOptions) -> 
                 .or_default()
                 .push((name.clone(), tx));
             receivers.insert(name.clone(), rx);
-        }
-    }
-    for name in &order {
-        if ctx.selected.contains(name) {
-            ctx.dest.lock().unwrap().open_stream(name)?;
         }
     }
     let mut tasks = tokio::task::JoinSet::new();
@@ -191,7 +298,7 @@ pub async fn sync(plan: Plan, dest: Box<dyn Destination>, opts: SyncOptions) -> 
             Err(e) => return Err(EngineError::Plan(format!("a stream task panicked: {e}"))),
         }
     }
-    ctx.dest.lock().unwrap().flush()?;
+    ctx.sink.lock().unwrap().commit(true)?;
     let (waits, waited) = limiter.waits();
     let streams = order
         .iter()
@@ -256,8 +363,7 @@ async fn run_stream(
     }
     drop(children);
     if ctx.selected.contains(&name) {
-        let closed = ctx.dest.lock().unwrap().close_stream(&name);
-        if let Err(e) = closed {
+        if let Err(e) = finish_stream(&ctx, &name, &run) {
             run.fail(e.to_string());
         }
     }
@@ -265,10 +371,64 @@ async fn run_stream(
     run.stats.summary(&name, started.elapsed(), error)
 }
 
+/// Closes a stream; when it completed, its cursor advances and its
+/// partitions are forgotten. A failed stream keeps them for the next run.
+fn finish_stream(ctx: &RunCtx, name: &str, run: &StreamRun) -> Result<()> {
+    let mut sink = ctx.sink.lock().unwrap();
+    sink.dest.close_stream(name)?;
+    if !run.failed.load(Ordering::Relaxed) && !limit_reached(ctx, run) {
+        let inc = ctx.plan.streams[name].incremental.as_ref();
+        let ss = sink.state.stream(name);
+        if let (Some(inc), Some(p)) = (inc, ss.pending_cursor.take()) {
+            ss.cursor = inc.max(ss.cursor.take(), &p);
+        }
+        ss.in_progress = false;
+        ss.lower_bound = None;
+        ss.partitions.clear();
+        ss.done.clear();
+        ss.destination = None;
+    }
+    sink.commit(true)
+}
+
 fn limit_reached(ctx: &RunCtx, run: &StreamRun) -> bool {
     ctx.opts
         .limit
         .is_some_and(|l| run.stats.records.load(Ordering::Relaxed) >= l)
+}
+
+/// The key of a child partition: the parent's id fields, else a hash of it.
+fn partition_key(parent: Option<&Value>, parent_pk: &[String]) -> String {
+    let Some(p) = parent else {
+        return String::new();
+    };
+    let fields: Vec<&str> = if parent_pk.is_empty() {
+        vec!["id"]
+    } else {
+        parent_pk.iter().map(String::as_str).collect()
+    };
+    let parts: Option<Vec<String>> = fields
+        .iter()
+        .map(|f| {
+            p.get(*f).filter(|v| !v.is_null()).map(|v| {
+                format!(
+                    "{f}={}",
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                )
+            })
+        })
+        .collect();
+    match parts {
+        Some(parts) => parts.join(","),
+        None => {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            p.to_string().hash(&mut h);
+            format!("#{:016x}", h.finish())
+        }
+    }
 }
 
 async fn run_partition(
@@ -281,11 +441,27 @@ async fn run_partition(
     let sp: &StreamPlan = &ctx.plan.streams[name];
     let plan = &ctx.plan;
     let redactor = &plan.redactor;
+    let selected = ctx.selected.contains(name);
+    let start = ctx.starts.get(name);
+    let lower = start.and_then(|s| s.lower_bound.clone());
+    let parent_pk = sp
+        .parent
+        .as_ref()
+        .map(|p| plan.streams[p].primary_key.clone())
+        .unwrap_or_default();
+    let key = partition_key(parent.as_ref(), &parent_pk);
+    let resume = start.and_then(|s| s.resume.as_ref());
+    if resume.is_some_and(|r| r.done.contains(&key)) {
+        return Ok(()); // finished by the interrupted run
+    }
     run.stats.partitions.fetch_add(1, Ordering::Relaxed);
-    let tctx = Context {
-        parent: parent.as_ref().map(crate::template::to_value),
+    let mut tctx = Context {
+        parent: parent.as_ref().map(to_value),
         ..plan.context()
     };
+    if sp.incremental.is_some() {
+        tctx.state = Some(to_value(&serde_json::json!({ "cursor": lower })));
+    }
     let cv = tctx.to_value();
     let stream_err = |page: u64, url: &str, message: String| EngineError::Stream {
         stream: name.to_string(),
@@ -293,10 +469,19 @@ async fn run_partition(
         url: url.to_string(),
         message: redactor.redact(&message),
     };
-
-    let base = plan
+    let mut base = plan
         .base_request(sp, &cv)
         .map_err(|e| stream_err(1, "", e))?;
+    if let (Some(inc), Some(lb)) = (&sp.incremental, &lower) {
+        if let Some(param) = &inc.param {
+            base.set_query(
+                param,
+                lb.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| lb.to_string()),
+            );
+        }
+    }
     let (mut paginator, stop) =
         pagination::build(&sp.pagination, sp.page_size).map_err(|e| stream_err(1, "", e))?;
     let max_pages = [ctx.opts.max_pages, stop.as_ref().and_then(|s| s.max_pages)]
@@ -304,8 +489,26 @@ async fn run_partition(
         .flatten()
         .min();
 
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    // Resume: continue from the saved page, or, for a parent whose children
+    // need every parent record, re-read from the start without writing again.
     let mut page_no = 0u64;
+    let mut records_written = 0u64;
+    let mut skip_writes_until = 0u64;
+    if let Some(saved) = resume.and_then(|r| r.partitions.get(&key)) {
+        if !children.is_empty() {
+            skip_writes_until = saved.pages;
+            records_written = saved.records;
+        } else if paginator.restore(&saved.position) {
+            page_no = saved.pages;
+            records_written = saved.records;
+            tracing::info!(
+                "stream {name}: partition `{key}` resumes at page {}",
+                page_no + 1
+            );
+        }
+    }
+
+    let mut seen: HashMap<String, u64> = HashMap::new();
     let mut received = 0u64;
     loop {
         if run.failed.load(Ordering::Relaxed) || limit_reached(ctx, run) {
@@ -317,8 +520,8 @@ async fn run_partition(
         let url = parts.full_url();
         let shown = redactor.url(&url);
         // Loop guard: the same request twice in one partition never ends.
-        let key = format!("{url} {:?} {:?}", parts.headers, parts.body);
-        if let Some(first) = seen.insert(key, page_no) {
+        let guard_key = format!("{url} {:?} {:?}", parts.headers, parts.body);
+        if let Some(first) = seen.insert(guard_key, page_no) {
             return Err(stream_err(
                 page_no,
                 &shown,
@@ -346,13 +549,19 @@ async fn run_partition(
         let mut resp = match fetched {
             Fetched::Page(r) => Some(r),
             Fetched::Ignored => None,
-            Fetched::Stop => return Ok(()),
+            Fetched::Stop => {
+                complete_partition(ctx, name, &key, parent.is_some())?;
+                return Ok(());
+            }
         };
         let mut records = match resp.as_mut() {
             Some(r) => sp.selector.select(&mut r.json).map_err(|e| {
                 let body = serde_json::to_vec(&r.json).unwrap_or_default();
-                let excerpt = crate::http::excerpt(&body);
-                stream_err(page_no, &shown, format!("{e}; body starts: {excerpt}"))
+                stream_err(
+                    page_no,
+                    &shown,
+                    format!("{e}; body starts: {}", crate::http::excerpt(&body)),
+                )
             })?,
             None => Vec::new(),
         };
@@ -360,16 +569,44 @@ async fn run_partition(
         received += raw_count as u64;
         run.stats.pages.fetch_add(1, Ordering::Relaxed);
 
-        // Reshape and filter.
+        // Where paging goes next is known before anything is written, so the
+        // records and the position after them are committed together.
+        let view = PageView {
+            response: resp.as_ref(),
+            records: raw_count,
+        };
+        let more = paginator
+            .advance(&view)
+            .map_err(|e| stream_err(page_no, &shown, e))?;
+        let stop_reason = stop
+            .as_ref()
+            .and_then(|s| s.stop_reason(&view, paginator.page_size(), received, page_no));
+        let done = !more || stop_reason.is_some() || max_pages.is_some_and(|m| page_no >= m);
+        if let Some(reason) = stop_reason {
+            tracing::debug!("stream {name}: stopping after page {page_no}: {reason}");
+        }
+        drop(resp);
+
+        // Reshape, filter, drop records older than the incremental bound.
         let mut kept = Vec::with_capacity(records.len());
+        let mut max_cursor: Option<Value> = None;
         for mut r in records.drain(..) {
-            if sp
+            if !sp
                 .selector
                 .transform(&mut r, &plan.templates, &tctx)
                 .map_err(|e| stream_err(page_no, &shown, e.to_string()))?
             {
-                kept.push(r);
+                continue;
             }
+            if let Some(inc) = &sp.incremental {
+                if inc.is_older(&r, lower.as_ref()) {
+                    continue;
+                }
+                if let Some(v) = inc.value_of(&r) {
+                    max_cursor = inc.max(max_cursor, v);
+                }
+            }
+            kept.push(r);
         }
         if let Some(l) = ctx.opts.limit {
             let have = run.stats.records.load(Ordering::Relaxed);
@@ -378,10 +615,37 @@ async fn run_partition(
         run.stats
             .records
             .fetch_add(kept.len() as u64, Ordering::Relaxed);
-        if ctx.selected.contains(name) && !kept.is_empty() {
-            let mut d = ctx.dest.lock().unwrap();
-            d.write_batch(name, &kept)?;
-            d.flush()?;
+
+        if selected {
+            let write = page_no > skip_writes_until;
+            if write {
+                records_written += kept.len() as u64;
+            }
+            let mut sink = ctx.sink.lock().unwrap();
+            if write && !kept.is_empty() {
+                sink.dest.write_batch(name, &kept)?;
+            }
+            let ss = sink.state.stream(name);
+            if let (Some(inc), Some(m)) = (&sp.incremental, &max_cursor) {
+                ss.pending_cursor = inc.max(ss.pending_cursor.take(), m);
+            }
+            if done {
+                ss.partitions.remove(&key);
+                if parent.is_some() {
+                    ss.done.insert(key.clone());
+                }
+            } else if write {
+                let position = paginator.position();
+                ss.partitions.insert(
+                    key.clone(),
+                    PartitionState {
+                        position,
+                        pages: page_no,
+                        records: records_written,
+                    },
+                );
+            }
+            sink.commit(false)?;
         }
         for rec in &kept {
             for (_, tx) in children {
@@ -390,27 +654,22 @@ async fn run_partition(
                 let _ = tx.send(rec.clone()).await;
             }
         }
-        drop(kept);
-
-        let view = PageView {
-            response: resp.as_ref(),
-            records: raw_count,
-        };
-        let more = paginator
-            .advance(&view)
-            .map_err(|e| stream_err(page_no, &shown, e))?;
-        if !more {
-            return Ok(());
-        }
-        if let Some(reason) = stop
-            .as_ref()
-            .and_then(|s| s.stop_reason(&view, paginator.page_size(), received, page_no))
-        {
-            tracing::debug!("stream {name}: stopping after page {page_no}: {reason}");
-            return Ok(());
-        }
-        if max_pages.is_some_and(|m| page_no >= m) {
+        if done {
             return Ok(());
         }
     }
+}
+
+/// Marks a partition finished (a `stop` response action ended it).
+fn complete_partition(ctx: &RunCtx, name: &str, key: &str, is_child: bool) -> Result<()> {
+    if !ctx.selected.contains(name) {
+        return Ok(());
+    }
+    let mut sink = ctx.sink.lock().unwrap();
+    let ss = sink.state.stream(name);
+    ss.partitions.remove(key);
+    if is_child {
+        ss.done.insert(key.to_string());
+    }
+    sink.commit(false)
 }

@@ -80,4 +80,10 @@ pub struct SyncArgs {
     /// Most requests in flight at once.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<u32>,
+    /// State file. Default: beside the destination (`DIR/_state.json`); none for stdout.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Ignore saved state: no resume, incremental streams start from their start value.
+    #[arg(long)]
+    pub full_refresh: bool,
 }

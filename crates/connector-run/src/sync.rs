@@ -63,7 +63,7 @@ pub fn run(global: &Global, args: SyncArgs) -> u8 {
     };
     let mut selected: Vec<String> = selected.into_iter().collect();
     selected.sort();
-    let dest = match dest_uri.open(&selected) {
+    let dest = match dest_uri.open(&selected, args.state.clone()) {
         Ok(d) => d,
         Err(e) => return usage(&e),
     };
@@ -73,6 +73,7 @@ pub fn run(global: &Global, args: SyncArgs) -> u8 {
         max_pages: args.max_pages,
         concurrency: args.concurrency,
         rate_limit,
+        full_refresh: args.full_refresh,
         verbose: global.verbose,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

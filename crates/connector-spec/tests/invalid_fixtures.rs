@@ -108,3 +108,17 @@ fn invalid_fixtures_are_refused_with_located_diagnostics() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+/// The "billion laughs" fixture must end with the budget error (not by
+/// expanding a billion nodes, which would hang or exhaust memory).
+#[test]
+fn alias_bomb_is_refused_by_the_budget() {
+    let text = std::fs::read_to_string(fixtures_dir().join("26_alias_bomb.yaml")).unwrap();
+    let diags = connector_spec::parse(&text, "bomb.yaml").unwrap_err();
+    assert_eq!(diags.len(), 1);
+    assert!(
+        diags[0].message.contains("too large or too deeply aliased"),
+        "{}",
+        diags[0]
+    );
+}

@@ -1,28 +1,38 @@
 //! `jsonl:DIR`: one `DIR/<stream>.jsonl` per stream, one record per line,
-//! exactly as extracted. Each run rewrites the stream's file. Every page is
-//! flushed as it arrives, so a failed or killed run keeps what it wrote.
+//! exactly as extracted. A full refresh rewrites the file; incremental and
+//! resumed runs append. Each commit flushes and records the file's length in
+//! the state, so a resume cuts off whatever a crash left after the last
+//! checkpoint.
 
-use super::Destination;
+use super::{Destination, WriteMode};
 use crate::error::{EngineError, Result};
-use serde_json::Value;
+use crate::state::{State, StateFile};
+use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+struct OpenFile {
+    writer: BufWriter<File>,
+    bytes: u64,
+}
+
 pub struct JsonlDestination {
     dir: PathBuf,
-    files: HashMap<String, BufWriter<File>>,
+    files: HashMap<String, OpenFile>,
+    state: Option<StateFile>,
 }
 
 impl JsonlDestination {
-    pub fn create(dir: &Path) -> Result<Self> {
+    pub fn create(dir: &Path, state: Option<StateFile>) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| {
             EngineError::Destination(format!("cannot create {}: {e}", dir.display()))
         })?;
         Ok(JsonlDestination {
             dir: dir.to_path_buf(),
             files: HashMap::new(),
+            state,
         })
     }
 
@@ -32,39 +42,84 @@ impl JsonlDestination {
 }
 
 impl Destination for JsonlDestination {
-    fn open_stream(&mut self, stream: &str) -> Result<()> {
+    fn load_state(&mut self) -> Result<Option<State>> {
+        self.state
+            .as_ref()
+            .map(StateFile::load)
+            .transpose()
+            .map(Option::flatten)
+    }
+
+    fn open_stream(&mut self, stream: &str, mode: WriteMode, resume: Option<&Value>) -> Result<()> {
         let path = self.path(stream);
-        let f = File::create(&path).map_err(|e| {
-            EngineError::Destination(format!("cannot create {}: {e}", path.display()))
-        })?;
-        self.files
-            .insert(stream.to_string(), BufWriter::with_capacity(256 * 1024, f));
+        let cannot = |e: std::io::Error| {
+            EngineError::Destination(format!("cannot open {}: {e}", path.display()))
+        };
+        let file = match (
+            mode,
+            resume.and_then(|r| r.get("bytes")).and_then(Value::as_u64),
+        ) {
+            (_, Some(len)) => {
+                let f = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(cannot)?;
+                f.set_len(len).map_err(cannot)?;
+                f
+            }
+            (WriteMode::Append, None) => OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(cannot)?,
+            (WriteMode::Replace, None) => File::create(&path).map_err(cannot)?,
+        };
+        let bytes = file.metadata().map_err(cannot)?.len();
+        self.files.insert(
+            stream.to_string(),
+            OpenFile {
+                writer: BufWriter::with_capacity(256 * 1024, file),
+                bytes,
+            },
+        );
         Ok(())
     }
 
     fn write_batch(&mut self, stream: &str, records: &[Value]) -> Result<()> {
-        let w = self
+        let f = self
             .files
             .get_mut(stream)
             .ok_or_else(|| EngineError::Destination(format!("stream `{stream}` is not open")))?;
+        let mut line = Vec::with_capacity(512);
         for r in records {
-            serde_json::to_writer(&mut *w, r).map_err(std::io::Error::from)?;
-            w.write_all(b"\n")?;
+            line.clear();
+            serde_json::to_writer(&mut line, r).map_err(std::io::Error::from)?;
+            line.push(b'\n');
+            f.writer.write_all(&line)?;
+            f.bytes += line.len() as u64;
         }
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<()> {
-        for w in self.files.values_mut() {
-            w.flush()?;
+    fn commit(&mut self, state: &mut State, durable: bool) -> Result<()> {
+        for (stream, f) in self.files.iter_mut() {
+            f.writer.flush()?;
+            if durable {
+                f.writer.get_ref().sync_data()?;
+            }
+            state.stream(stream).destination = Some(json!({ "bytes": f.bytes }));
+        }
+        if let Some(sf) = &self.state {
+            sf.save(state, durable)?;
         }
         Ok(())
     }
 
     fn close_stream(&mut self, stream: &str) -> Result<()> {
-        if let Some(mut w) = self.files.remove(stream) {
-            w.flush()?;
-            w.get_ref().sync_data()?;
+        if let Some(mut f) = self.files.remove(stream) {
+            f.writer.flush()?;
+            f.writer.get_ref().sync_data()?;
         }
         Ok(())
     }
@@ -77,9 +132,8 @@ impl Destination for JsonlDestination {
 impl Drop for JsonlDestination {
     fn drop(&mut self) {
         // A stream that failed keeps what it wrote.
-        let open: Vec<String> = self.files.keys().cloned().collect();
-        for s in open {
-            let _ = self.close_stream(&s);
+        for f in self.files.values_mut() {
+            let _ = f.writer.flush();
         }
     }
 }

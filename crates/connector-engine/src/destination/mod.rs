@@ -1,5 +1,7 @@
 //! Destinations: where records land. A [`Destination`] receives each page's
-//! records as one batch, in order per partition.
+//! records as one batch, and commits them together with the run's state:
+//! file destinations record their byte length in a state file written
+//! atomically, databases commit state in the records' transaction.
 
 mod jsonl;
 mod stdout;
@@ -8,17 +10,34 @@ pub use jsonl::JsonlDestination;
 pub use stdout::StdoutDestination;
 
 use crate::error::{EngineError, Result};
+use crate::state::{State, StateFile};
 use serde_json::Value;
 use std::path::PathBuf;
 
+/// How a stream's earlier data is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Full refresh: earlier data of the stream is replaced.
+    Replace,
+    /// Incremental or resumed: records are added to what is there.
+    Append,
+}
+
 /// A place records are written to.
 pub trait Destination: Send {
-    /// Called once per stream before its first batch.
-    fn open_stream(&mut self, stream: &str) -> Result<()>;
+    /// The state saved with this destination by an earlier run, if any.
+    fn load_state(&mut self) -> Result<Option<State>>;
+    /// Called once per stream before its first batch. `resume` is the
+    /// destination position saved in the state of an interrupted run: the
+    /// destination cuts back to it, dropping anything written after the
+    /// last checkpoint.
+    fn open_stream(&mut self, stream: &str, mode: WriteMode, resume: Option<&Value>) -> Result<()>;
     /// Writes one page's records of a stream.
     fn write_batch(&mut self, stream: &str, records: &[Value]) -> Result<()>;
-    /// Makes everything written so far durable.
-    fn flush(&mut self) -> Result<()>;
+    /// Makes everything written so far visible and recoverable together with
+    /// `state` (filling in each stream's destination position). `durable`
+    /// asks for an fsync as well.
+    fn commit(&mut self, state: &mut State, durable: bool) -> Result<()>;
     /// Called once per stream after its last batch.
     fn close_stream(&mut self, stream: &str) -> Result<()>;
     /// A short description for the summary, e.g. `jsonl:data/x/`.
@@ -31,6 +50,9 @@ pub enum DestinationUri {
     Jsonl(PathBuf),
     Stdout,
 }
+
+/// File name of the state kept beside file destinations.
+pub const STATE_FILE_NAME: &str = "_state.json";
 
 impl DestinationUri {
     /// Parses `jsonl:DIR` or `-`.
@@ -60,11 +82,27 @@ impl DestinationUri {
         }
     }
 
-    /// Opens the destination for a run over `streams`.
-    pub fn open(&self, streams: &[String]) -> Result<Box<dyn Destination>> {
+    /// Where the state lives by default: beside the files; none for stdout.
+    pub fn default_state_file(&self) -> Option<PathBuf> {
+        match self {
+            DestinationUri::Jsonl(dir) => Some(dir.join(STATE_FILE_NAME)),
+            DestinationUri::Stdout => None,
+        }
+    }
+
+    /// Opens the destination for a run over `streams`. `state_file` overrides
+    /// where the state is kept (`--state`).
+    pub fn open(
+        &self,
+        streams: &[String],
+        state_file: Option<PathBuf>,
+    ) -> Result<Box<dyn Destination>> {
+        let state = state_file
+            .or_else(|| self.default_state_file())
+            .map(StateFile::new);
         Ok(match self {
-            DestinationUri::Jsonl(dir) => Box::new(JsonlDestination::create(dir)?),
-            DestinationUri::Stdout => Box::new(StdoutDestination::new(streams.len() > 1)),
+            DestinationUri::Jsonl(dir) => Box::new(JsonlDestination::create(dir, state)?),
+            DestinationUri::Stdout => Box::new(StdoutDestination::new(streams.len() > 1, state)),
         })
     }
 }

@@ -1,27 +1,44 @@
 //! `-`: JSON Lines on stdout. Bare records for one stream; with several
-//! streams each line is `{"stream": …, "record": …}`.
+//! streams each line is `{"stream": …, "record": …}`. State is kept only
+//! when `--state FILE` names a file.
 
-use super::Destination;
+use super::{Destination, WriteMode};
 use crate::error::Result;
+use crate::state::{State, StateFile};
 use serde_json::Value;
 use std::io::{BufWriter, Stdout, Write};
 
 pub struct StdoutDestination {
     out: BufWriter<Stdout>,
     tagged: bool,
+    state: Option<StateFile>,
 }
 
 impl StdoutDestination {
-    pub fn new(tagged: bool) -> Self {
+    pub fn new(tagged: bool, state: Option<StateFile>) -> Self {
         StdoutDestination {
             out: BufWriter::with_capacity(256 * 1024, std::io::stdout()),
             tagged,
+            state,
         }
     }
 }
 
 impl Destination for StdoutDestination {
-    fn open_stream(&mut self, _stream: &str) -> Result<()> {
+    fn load_state(&mut self) -> Result<Option<State>> {
+        self.state
+            .as_ref()
+            .map(StateFile::load)
+            .transpose()
+            .map(Option::flatten)
+    }
+
+    fn open_stream(
+        &mut self,
+        _stream: &str,
+        _mode: WriteMode,
+        _resume: Option<&Value>,
+    ) -> Result<()> {
         Ok(())
     }
 
@@ -41,8 +58,11 @@ impl Destination for StdoutDestination {
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<()> {
+    fn commit(&mut self, state: &mut State, durable: bool) -> Result<()> {
         self.out.flush()?;
+        if let Some(sf) = &self.state {
+            sf.save(state, durable)?;
+        }
         Ok(())
     }
 

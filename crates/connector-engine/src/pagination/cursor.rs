@@ -81,6 +81,19 @@ impl Paginator for CursorPaginator {
     fn position(&self) -> Value {
         json!({ "cursor": self.token })
     }
+    fn restore(&mut self, position: &Value) -> bool {
+        match position.get("cursor") {
+            Some(Value::String(s)) => {
+                self.token = Some(s.clone());
+                true
+            }
+            Some(Value::Null) => {
+                self.token = None;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 fn set_body_field(parts: &mut RequestParts, name: &str, value: Value) {

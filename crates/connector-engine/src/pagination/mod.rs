@@ -68,8 +68,10 @@ pub trait Paginator: Send {
     fn page_size(&self) -> Option<u64> {
         None
     }
-    /// The position, as saved in state and shown in loop-guard errors.
+    /// The position of the next page, as saved in state.
     fn position(&self) -> Value;
+    /// Continues from a saved position. False when it does not fit this strategy.
+    fn restore(&mut self, position: &Value) -> bool;
 }
 
 /// The stop conditions, compiled.

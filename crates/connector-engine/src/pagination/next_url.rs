@@ -36,4 +36,20 @@ impl Paginator for NextUrlPaginator {
     fn position(&self) -> Value {
         json!({ "next_url": self.next.as_ref().map(Url::as_str) })
     }
+    fn restore(&mut self, position: &Value) -> bool {
+        match position.get("next_url") {
+            Some(Value::String(s)) => match Url::parse(s) {
+                Ok(u) => {
+                    self.next = Some(u);
+                    true
+                }
+                Err(_) => false,
+            },
+            Some(Value::Null) => {
+                self.next = None;
+                true
+            }
+            _ => false,
+        }
+    }
 }

@@ -13,4 +13,7 @@ impl Paginator for NoPaginator {
     fn position(&self) -> Value {
         Value::Null
     }
+    fn restore(&mut self, _position: &Value) -> bool {
+        true
+    }
 }

@@ -20,12 +20,6 @@ impl OffsetPaginator {
             offset: start,
         }
     }
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-    pub fn set_offset(&mut self, offset: u64) {
-        self.offset = offset;
-    }
 }
 
 impl Paginator for OffsetPaginator {
@@ -42,5 +36,14 @@ impl Paginator for OffsetPaginator {
     }
     fn position(&self) -> Value {
         json!({ "offset": self.offset })
+    }
+    fn restore(&mut self, position: &Value) -> bool {
+        match position.get("offset").and_then(Value::as_u64) {
+            Some(o) => {
+                self.offset = o;
+                true
+            }
+            None => false,
+        }
     }
 }

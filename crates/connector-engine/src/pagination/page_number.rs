@@ -38,4 +38,13 @@ impl Paginator for PageNumberPaginator {
     fn position(&self) -> Value {
         json!({ "page": self.page })
     }
+    fn restore(&mut self, position: &Value) -> bool {
+        match position.get("page").and_then(Value::as_u64) {
+            Some(p) => {
+                self.page = p;
+                true
+            }
+            None => false,
+        }
+    }
 }
