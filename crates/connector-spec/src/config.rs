@@ -45,6 +45,16 @@ pub enum ConfigType {
 }
 
 impl ConfigType {
+    /// The name with its article: `a string`, `an integer`.
+    pub fn article(self) -> &'static str {
+        match self {
+            ConfigType::String => "a string",
+            ConfigType::Integer => "an integer",
+            ConfigType::Number => "a number",
+            ConfigType::Boolean => "a boolean",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ConfigType::String => "string",

@@ -21,6 +21,8 @@ pub(crate) fn check(spec: &Spec, root: &Node, file: &str) -> Vec<Diagnostic> {
     };
     c.run();
     c.diags.sort_by_key(|d| d.pos);
+    // An inherited block is checked once per stream; report each problem once.
+    c.diags.dedup();
     c.diags
 }
 
@@ -132,7 +134,7 @@ impl<'a> Meaning<'a> {
                 if !fits(d) {
                     self.err(
                         self.at(&["config", name, "default"]),
-                        format!("default of `{name}` is {d}, not a {}", p.kind.name()),
+                        format!("default of `{name}` is {d}, not {}", p.kind.article()),
                         None,
                     );
                 }
@@ -141,7 +143,7 @@ impl<'a> Meaning<'a> {
                 if !fits(v) {
                     self.err(
                         self.at(&["config", name, "enum", &i.to_string()]),
-                        format!("enum value {v} of `{name}` is not a {}", p.kind.name()),
+                        format!("enum value {v} of `{name}` is not {}", p.kind.article()),
                         None,
                     );
                 }
@@ -413,13 +415,24 @@ impl<'a> Meaning<'a> {
         }
         self.duration(&r.backoff_base, &sub("backoff_base"));
         self.duration(&r.backoff_cap, &sub("backoff_cap"));
-        for s in &r.statuses {
-            if !(100..=599).contains(s) {
+        if let (Ok(base), Ok(cap)) = (r.backoff_base.parse(), r.backoff_cap.parse()) {
+            if base > cap {
                 self.err(
-                    self.at(&sub("statuses")),
-                    format!("{s} is not an HTTP status"),
-                    None,
+                    self.at(&sub("backoff_base")),
+                    "`backoff_base` is longer than `backoff_cap`",
+                    Some("the cap bounds every wait; raise it or lower the base".into()),
                 );
+            }
+        }
+        for (i, s) in r.statuses.iter().enumerate() {
+            if !(100..=599).contains(s) {
+                let idx = i.to_string();
+                let at: Vec<&str> = path
+                    .iter()
+                    .copied()
+                    .chain(["statuses", idx.as_str()])
+                    .collect();
+                self.err(self.at(&at), format!("{s} is not an HTTP status"), None);
             }
         }
         for (i, a) in r.response_actions.iter().enumerate() {

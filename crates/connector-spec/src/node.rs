@@ -262,9 +262,11 @@ pub(crate) fn parse_yaml(source: &str, file: &str) -> Result<Node, Diagnostic> {
     budget.max_aliases = 1_000;
     budget.max_anchors = 1_000;
     budget.max_nodes = 100_000;
-    budget.max_depth = 64;
+    budget.max_depth = 32;
     budget.max_total_scalar_bytes = MAX_SPEC_BYTES;
-    let options = serde_saphyr::options! { budget: Some(budget) };
+    // strict_booleans: only `true`/`false` are booleans, so keys such as `y`
+    // or `on` stay strings (YAML 1.1 would silently turn them into `true`).
+    let options = serde_saphyr::options! { budget: Some(budget), strict_booleans: true };
     match serde_saphyr::from_str_with_options::<Node>(source, options) {
         Ok(node) => Ok(node),
         Err(e) => Err(yaml_error(&e, source, file)),
@@ -292,14 +294,28 @@ fn yaml_error(e: &serde_saphyr::Error, source: &str, file: &str) -> Diagnostic {
         .nth(pos.line.saturating_sub(1) as usize)
         .unwrap_or("");
     let (message, hint) = if lower.contains("budget breached") {
-        (
+        let what = if lower.contains("depth") {
+            "the document is nested more than 32 levels deep".to_string()
+        } else if lower.contains("nodes") {
+            "the document expands to more than 100000 nodes".to_string()
+        } else if lower.contains("alias") {
+            "the document uses more than 1000 aliases".to_string()
+        } else {
             format!(
-                "the document is too large or too deeply aliased ({})",
+                "the document is too large ({})",
                 message.trim_start_matches("budget breached: ")
-            ),
+            )
+        };
+        (
+            what,
             Some(
-                "anchors and aliases are limited (at most 1000 aliases, 100000 nodes) to keep parsing fast and memory bounded",
+                "anchors, aliases and nesting are limited to keep parsing fast and memory bounded",
             ),
+        )
+    } else if lower.contains("multiple yaml documents") {
+        (
+            "a connector file holds one YAML document, but this one has several".to_string(),
+            Some("remove the second `---` and what follows, or split it into its own file"),
         )
     } else if lower.contains("tabs") || line.trim_start_matches(' ').starts_with('\t') {
         (message, Some("YAML indentation must use spaces, not tabs"))

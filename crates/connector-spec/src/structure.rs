@@ -63,6 +63,12 @@ impl Checker<'_> {
     }
 
     fn node(&mut self, node: &Node, schema: &J, path: &str) {
+        let ref_name = schema
+            .get("$ref")
+            .and_then(J::as_str)
+            .and_then(|r| r.strip_prefix("#/$defs/"))
+            .map(str::to_string);
+        let ref_name = ref_name.as_deref();
         let schema = self.resolve(schema).clone();
         if let Some(branches) = schema.get("anyOf").and_then(J::as_array) {
             return self.any_of(node, branches, path);
@@ -79,6 +85,15 @@ impl Checker<'_> {
         if let Some(types) = schema.get("type") {
             if !type_matches(node, types) {
                 let expected = type_names(types);
+                let hint = match ref_name {
+                    Some("HumanDuration") => {
+                        Some("a duration needs a unit, e.g. `30s`, `500ms`, `5m`".to_string())
+                    }
+                    Some("Rate") => {
+                        Some("a rate needs a period, e.g. `20/s`, `600/min`".to_string())
+                    }
+                    _ => None,
+                };
                 self.error(
                     node.pos,
                     format!(
@@ -86,7 +101,7 @@ impl Checker<'_> {
                         node.kind(),
                         where_(path)
                     ),
-                    None,
+                    hint,
                 );
                 return;
             }
@@ -174,9 +189,12 @@ impl Checker<'_> {
                 if !entries.iter().any(|(k, _)| k.name == r) {
                     let desc = props
                         .and_then(|p| p.get(r))
-                        .and_then(|p| self.resolve(p).get("description").or(p.get("description")))
+                        .and_then(|p| {
+                            p.get("description")
+                                .or_else(|| self.resolve(p).get("description"))
+                        })
                         .and_then(J::as_str)
-                        .map(|d| d.lines().next().unwrap_or("").to_string());
+                        .map(|d| d.replace('\n', " "));
                     self.error(
                         node.pos,
                         format!("missing field `{r}` {}", where_(path)),

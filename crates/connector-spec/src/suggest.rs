@@ -7,7 +7,14 @@ where
 {
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
-        let score = strsim::jaro_winkler(&word.to_lowercase(), &c.to_lowercase());
+        let (w, cl) = (word.to_lowercase(), c.to_lowercase());
+        // Jaro-Winkler for typos in long words; one edit (incl. a swap) for short ones.
+        let score =
+            strsim::jaro_winkler(&w, &cl).max(if strsim::damerau_levenshtein(&w, &cl) <= 1 {
+                0.95
+            } else {
+                0.0
+            });
         if score >= 0.8 && best.is_none_or(|(s, _)| score > s) {
             best = Some((score, c));
         }
