@@ -45,6 +45,8 @@ pub enum Command {
     Docs,
     /// Fetch every record of the given streams and write them to a destination.
     Sync(SyncArgs),
+    /// Show or clear the saved state (cursors and resume positions).
+    State(StateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -86,4 +88,26 @@ pub struct SyncArgs {
     /// Ignore saved state: no resume, incremental streams start from their start value.
     #[arg(long)]
     pub full_refresh: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StateArgs {
+    /// `show` prints the state as JSON; `reset` clears it.
+    pub action: StateAction,
+    /// Connector name or path.
+    pub connector: String,
+    /// Only this stream. Default: all.
+    pub stream: Option<String>,
+    /// The destination whose state to use, as given to `sync`. Default: sync's default.
+    #[arg(long, value_name = "URI")]
+    pub dest: Option<String>,
+    /// The state file, as given to `sync --state`.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateAction {
+    Show,
+    Reset,
 }

@@ -13,6 +13,7 @@
 mod cli;
 mod connectors;
 mod logging;
+mod state;
 mod summary;
 mod sync;
 mod validate;
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
             EXIT_OK
         }
         cli::Command::Sync(args) => sync::run(&cli.global, args),
+        cli::Command::State(args) => state::run(&cli.global, &args),
     };
     ExitCode::from(code)
 }

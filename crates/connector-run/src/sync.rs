@@ -48,7 +48,7 @@ pub fn run(global: &Global, args: SyncArgs) -> u8 {
     let dest_text = args
         .dest
         .clone()
-        .unwrap_or_else(|| format!("jsonl:./data/{}/", spec.name));
+        .unwrap_or_else(|| default_dest(&spec.name));
     let dest_uri = match DestinationUri::parse(&dest_text) {
         Ok(d) => d,
         Err(e) => return usage(&e),
@@ -104,4 +104,9 @@ pub fn run(global: &Global, args: SyncArgs) -> u8 {
     } else {
         EXIT_OK
     }
+}
+
+/// The destination when `--dest` is not given.
+pub fn default_dest(connector: &str) -> String {
+    format!("jsonl:./data/{connector}/")
 }

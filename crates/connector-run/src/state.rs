@@ -1,0 +1,86 @@
+//! `connector-run state show|reset`.
+
+use crate::cli::{Global, StateAction, StateArgs};
+use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, connectors};
+use connector_engine::{DestinationUri, State};
+
+pub fn run(global: &Global, args: &StateArgs) -> u8 {
+    let (_, spec) = match connectors::load(&global.connectors_dir, &args.connector) {
+        Ok(x) => x,
+        Err(report) => {
+            eprintln!("{report}");
+            return EXIT_USAGE;
+        }
+    };
+    if let Some(s) = &args.stream {
+        if !spec.streams.contains_key(s) {
+            let hint = connector_spec::did_you_mean(s, spec.streams.keys().map(String::as_str))
+                .map(|c| format!(" (did you mean `{c}`?)"))
+                .unwrap_or_default();
+            eprintln!("error: connector `{}` has no stream `{s}`{hint}", spec.name);
+            return EXIT_USAGE;
+        }
+    }
+    let dest_text = args
+        .dest
+        .clone()
+        .unwrap_or_else(|| crate::sync::default_dest(&spec.name));
+    let uri = match DestinationUri::parse(&dest_text) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if args.state.is_none() && uri.default_state_file().is_none() {
+        eprintln!("error: `{dest_text}` keeps no state; name the state file with --state");
+        return EXIT_USAGE;
+    }
+    let mut dest = match uri.open(&[], args.state.clone()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut state = match dest.load_state() {
+        Ok(s) => s.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    match args.action {
+        StateAction::Show => {
+            let shown = match &args.stream {
+                Some(s) => serde_json::to_value(state.streams.get(s).cloned().unwrap_or_default()),
+                None => serde_json::to_value(&state),
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&shown.unwrap_or_default()).unwrap_or_default()
+            );
+            EXIT_OK
+        }
+        StateAction::Reset => {
+            match &args.stream {
+                Some(s) => {
+                    state.streams.remove(s);
+                }
+                None => state = State::default(),
+            }
+            if let Err(e) = dest.commit(&mut state, true) {
+                eprintln!("error: {e}");
+                return EXIT_FAILURE;
+            }
+            if !global.quiet {
+                eprintln!(
+                    "state of {} reset in {}",
+                    args.stream.as_deref().unwrap_or("every stream"),
+                    dest.describe()
+                );
+            }
+            EXIT_OK
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! State: kill -9 and resume, incremental syncs, parent/child partitions at
+//! several concurrencies, and `connector-run state show|reset`.
+
+mod common;
+use common::*;
+use mock_api::{MockConfig, MockServer};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn gen_spec(base: &str) -> String {
+    format!(
+        r#"
+version: 1
+name: gen
+config:
+  base_url: {{ default: "{base}" }}
+  start_date: {{ default: "2024-01-01T00:00:00Z" }}
+base_url: "{{{{ config.base_url }}}}"
+pagination: {{ type: offset, page_size: 5, stop: {{ total_path: $.total }} }}
+records: {{ path: $.data }}
+streams:
+  items:
+    path: /gen/offset
+    primary_key: id
+  changes:
+    path: /gen/offset
+    primary_key: id
+    incremental:
+      cursor_field: updated_at
+      start_value: "{{{{ config.start_date }}}}"
+      param: updated_since
+"#
+    )
+}
+
+fn read_state(dir: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(dir.join("_state.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn offsets(server: &MockServer) -> Vec<u64> {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/gen/offset")
+        .filter_map(|r| {
+            r.query.as_deref().and_then(|q| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("offset="))
+                    .and_then(|v| v.parse().ok())
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_sync_resumes_where_it_stopped() {
+    let server = MockServer::start(MockConfig {
+        latency: Duration::from_millis(25),
+        ..MockConfig::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "gen", &gen_spec(&server.url()));
+    let out = tmp.path().join("out");
+    let dest = format!("jsonl:{}", out.display());
+    let mut child = bin()
+        .current_dir(tmp.path())
+        .args(["sync", "gen", "items", "--dest", &dest])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // Wait until at least 10 pages are checkpointed, then SIGKILL.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let saved_offset = loop {
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        let pages = read_state(&out)
+            .and_then(|s| s["streams"]["items"]["partitions"][""]["pages"].as_u64())
+            .unwrap_or(0);
+        if pages >= 10 {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            break read_state(&out).unwrap()["streams"]["items"]["partitions"][""]["position"]["offset"].as_u64().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(
+        saved_offset >= 50 && saved_offset < 250,
+        "killed mid-sync at offset {saved_offset}"
+    );
+    let first_run = offsets(&server);
+    server.clear_requests();
+
+    let rerun = run(tmp.path(), &["sync", "gen", "items", "--dest", &dest], &[]);
+    assert!(rerun.status.success(), "{}", stderr(&rerun));
+    let got = ids(&read_jsonl(&out, "items"));
+    assert_eq!(
+        got,
+        (1..=250).collect::<Vec<u64>>(),
+        "exactly the dataset: no gaps, no duplicates"
+    );
+
+    let second_run = offsets(&server);
+    assert!(
+        second_run.iter().all(|o| *o >= saved_offset),
+        "finished pages were not fetched again: {second_run:?} (checkpoint {saved_offset})"
+    );
+    assert_eq!(
+        second_run.first(),
+        Some(&saved_offset),
+        "resumed at the checkpoint"
+    );
+    assert!(
+        first_run.len() + second_run.len() <= 50 + 2,
+        "at most the page in flight is fetched twice"
+    );
+    let state = read_state(&out).unwrap();
+    assert!(
+        state["streams"]["items"].get("partitions").is_none(),
+        "a completed stream keeps no partitions: {state}"
+    );
+}
+
+#[test]
+fn incremental_sync_fetches_only_what_changed() {
+    let server = MockServer::start(MockConfig::default());
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(
+        tmp.path(),
+        "gen",
+        &gen_spec(&server.url()).replace("page_size: 5", "page_size: 50"),
+    );
+    let out = tmp.path().join("out");
+    let dest = format!("jsonl:{}", out.display());
+    let first = run(
+        tmp.path(),
+        &["sync", "gen", "changes", "--dest", &dest],
+        &[],
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(read_jsonl(&out, "changes").len(), 250);
+    let cursor1 = read_state(&out).unwrap()["streams"]["changes"]["cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.uri.contains("updated_since=2024-01-01T00%3A00%3A00Z")),
+        "first run sends the start value"
+    );
+
+    server.clear_requests();
+    server.touch_records(&[3, 7]);
+    server.add_records(5);
+    let second = run(
+        tmp.path(),
+        &["sync", "gen", "changes", "--dest", &dest],
+        &[],
+    );
+    assert!(second.status.success(), "{}", stderr(&second));
+    let reqs = server.requests();
+    let encoded = cursor1.replace(':', "%3A");
+    assert!(
+        reqs.iter()
+            .all(|r| r.uri.contains(&format!("updated_since={encoded}"))),
+        "second run asks for the window since {cursor1}: {:?}",
+        reqs.iter().map(|r| &r.uri).collect::<Vec<_>>()
+    );
+    let all = read_jsonl(&out, "changes");
+    let new: Vec<u64> = ids(&all[250..]);
+    let expected: BTreeSet<u64> = [3, 7, 251, 252, 253, 254, 255].into_iter().collect();
+    let got: BTreeSet<u64> = new.iter().copied().collect();
+    // The record holding the previous cursor is re-read (>= bound); nothing else old.
+    assert!(
+        got.is_superset(&expected) && got.len() <= expected.len() + 1,
+        "delivered {new:?}"
+    );
+    let cursor2 = read_state(&out).unwrap()["streams"]["changes"]["cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cursor2 > cursor1,
+        "the cursor advanced: {cursor1} -> {cursor2}"
+    );
+
+    // --full-refresh starts over from the start value.
+    server.clear_requests();
+    let full = run(
+        tmp.path(),
+        &["sync", "gen", "changes", "--dest", &dest, "--full-refresh"],
+        &[],
+    );
+    assert!(full.status.success(), "{}", stderr(&full));
+    assert_eq!(read_jsonl(&out, "changes").len(), 255);
+}
+
+fn post_comments(concurrency: &str) {
+    let server = MockServer::start(MockConfig {
+        latency: Duration::from_millis(2),
+        ..MockConfig::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = format!("jsonl:{}", tmp.path().display());
+    let set = format!("base_url={}", server.url());
+    let out = run(
+        &repo_root(),
+        &[
+            "sync",
+            "jsonplaceholder",
+            "posts",
+            "post_comments",
+            "--set",
+            &set,
+            "--dest",
+            &dest,
+            "--concurrency",
+            concurrency,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let comments = read_jsonl(tmp.path(), "post_comments");
+    let db = jsonplaceholder_db();
+    assert_eq!(comments.len(), 500);
+    let mut got = comments.clone();
+    got.sort_by_key(|c| c["id"].as_u64());
+    for (c, want) in got.iter().zip(db["comments"].as_array().unwrap()) {
+        assert_eq!(c["post_id"], want["postId"]);
+        let mut c = c.clone();
+        c.as_object_mut().unwrap().remove("post_id");
+        assert_eq!(&c, want);
+    }
+    // Records of one partition keep their order.
+    for w in comments.windows(2) {
+        if w[0]["postId"] == w[1]["postId"] {
+            assert!(w[0]["id"].as_u64() < w[1]["id"].as_u64());
+        }
+    }
+    assert_eq!(read_jsonl(tmp.path(), "posts").len(), 100);
+    // The parent was fetched once and fed its children.
+    let reqs = server.requests();
+    assert_eq!(reqs.iter().filter(|r| r.path == "/posts").count(), 6);
+    assert_eq!(
+        reqs.iter()
+            .filter(|r| r.path.ends_with("/comments"))
+            .count(),
+        100
+    );
+}
+
+#[test]
+fn parent_child_at_concurrency_1() {
+    post_comments("1");
+}
+
+#[test]
+fn parent_child_at_concurrency_8() {
+    post_comments("8");
+}
+
+#[test]
+fn grandchildren_streams() {
+    let server = MockServer::start(MockConfig::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = format!(
+        r#"
+version: 1
+name: nested
+base_url: "{}"
+streams:
+  users:
+    path: /users
+    primary_key: id
+  user_posts:
+    parent: users
+    path: /users/{{{{ parent.id }}}}/posts
+    primary_key: id
+  post_comments:
+    parent: user_posts
+    path: /posts/{{{{ parent.id }}}}/comments
+    records:
+      add_fields: {{ post_id: "{{{{ parent.id }}}}", author: "{{{{ parent.userId }}}}" }}
+"#,
+        server.url()
+    );
+    write_spec(tmp.path(), "nested", &spec);
+    let dest = format!("jsonl:{}", tmp.path().join("out").display());
+    let out = run(
+        tmp.path(),
+        &[
+            "sync",
+            "nested",
+            "post_comments",
+            "--dest",
+            &dest,
+            "--concurrency",
+            "4",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let comments = read_jsonl(&tmp.path().join("out"), "post_comments");
+    assert_eq!(comments.len(), 500);
+    assert!(
+        comments
+            .iter()
+            .all(|c| c["post_id"] == c["postId"] && c["author"].is_u64())
+    );
+    assert!(
+        !tmp.path().join("out/users.jsonl").exists(),
+        "unselected ancestors are fetched, not written"
+    );
+}
+
+#[test]
+fn state_show_and_reset() {
+    let server = MockServer::start(MockConfig::default());
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(
+        tmp.path(),
+        "gen",
+        &gen_spec(&server.url()).replace("page_size: 5", "page_size: 100"),
+    );
+    let dest = format!("jsonl:{}", tmp.path().join("out").display());
+    assert!(
+        run(
+            tmp.path(),
+            &["sync", "gen", "changes", "--dest", &dest],
+            &[]
+        )
+        .status
+        .success()
+    );
+    let show = run(
+        tmp.path(),
+        &["state", "show", "gen", "changes", "--dest", &dest],
+        &[],
+    );
+    assert!(show.status.success(), "{}", stderr(&show));
+    let shown: Value = serde_json::from_str(&stdout(&show)).unwrap();
+    assert!(
+        shown["cursor"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("2024-01-01T04:10")),
+        "{shown}"
+    );
+    let reset = run(
+        tmp.path(),
+        &["state", "reset", "gen", "changes", "--dest", &dest],
+        &[],
+    );
+    assert!(reset.status.success(), "{}", stderr(&reset));
+    let show = run(tmp.path(), &["state", "show", "gen", "--dest", &dest], &[]);
+    let shown: Value = serde_json::from_str(&stdout(&show)).unwrap();
+    assert!(shown["streams"].get("changes").is_none(), "{shown}");
+    let bad = run(
+        tmp.path(),
+        &["state", "show", "gen", "chnages", "--dest", &dest],
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("did you mean `changes`?"));
+}
