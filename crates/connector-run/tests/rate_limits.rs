@@ -1,0 +1,247 @@
+//! Rate limits and faults (counts, not wall time): no 429s when the limit is
+//! declared, few when only headers tell, and the exact dataset through ~10%
+//! injected faults of every kind.
+
+mod common;
+use common::*;
+use mock_api::{
+    FaultConfig, FaultKind, HeaderStyle, MockConfig, MockServer, RateLimitAlgorithm, RateLimitMode,
+};
+use std::time::{Duration, Instant};
+
+fn spec(base: &str, rate_limit: &str, extra_retry: &str) -> String {
+    format!(
+        r#"
+version: 1
+name: limited
+base_url: "{base}"
+timeout: 400ms
+rate_limit: {rate_limit}
+retry: {{ max_attempts: 12, backoff_base: 20ms, backoff_cap: 1s{extra_retry} }}
+streams:
+  offset:
+    path: /gen/offset
+    pagination: {{ type: offset, page_size: 5, stop: {{ total_path: $.total }} }}
+    records: {{ path: $.data }}
+  cursor:
+    path: /gen/cursor
+    pagination: {{ type: cursor, cursor_path: $.next_cursor, size_param: limit, page_size: 5 }}
+    records: {{ path: $.items }}
+  next:
+    path: /gen/next_relative
+    params: {{ limit: "5" }}
+    pagination: {{ type: next_url, next_url_path: $.next }}
+    records: {{ path: $.data }}
+"#
+    )
+}
+
+/// Syncs `streams` and checks every record arrived exactly once.
+fn sync_exact(
+    server: &MockServer,
+    yaml: &str,
+    streams: &[&str],
+    extra: &[&str],
+) -> std::process::Output {
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "limited", yaml);
+    let out_dir = tmp.path().join("out");
+    let dest = format!("jsonl:{}", out_dir.display());
+    let mut args = vec!["sync", "limited"];
+    args.extend_from_slice(streams);
+    args.extend_from_slice(&["--dest", &dest]);
+    args.extend_from_slice(extra);
+    let out = run(tmp.path(), &args, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let n = server.generated_len() as u64;
+    for s in streams {
+        assert_eq!(
+            ids(&read_jsonl(&out_dir, s)),
+            (1..=n).collect::<Vec<u64>>(),
+            "stream {s}: exact dataset"
+        );
+    }
+    out
+}
+
+/// Most requests that fell into one of the server's fixed windows.
+fn busiest_window(server: &MockServer, window: Duration) -> usize {
+    let times: Vec<Instant> = server.requests().iter().map(|r| r.at).collect();
+    let Some(first) = times.first().copied() else {
+        return 0;
+    };
+    let mut counts = std::collections::HashMap::new();
+    for t in times {
+        *counts
+            .entry(((t - first).as_nanos() / window.as_nanos()) as u64)
+            .or_insert(0) += 1;
+    }
+    counts.values().copied().max().unwrap_or(0)
+}
+
+#[test]
+fn a_declared_limit_is_never_exceeded() {
+    // 300 requests at the server's limit of 50 per second, fixed windows.
+    let limit = RateLimitMode::new(50, Duration::from_secs(1))
+        .algorithm(RateLimitAlgorithm::FixedWindow)
+        .headers(HeaderStyle::RetryAfter);
+    let server = MockServer::start(MockConfig {
+        generated_records: 500,
+        rate_limit: Some(limit),
+        ..MockConfig::default()
+    });
+    let yaml = spec(&server.url(), "{ requests: 50/s, max_concurrency: 4 }", "");
+    let out = sync_exact(&server, &yaml, &["offset", "cursor", "next"], &[]);
+    let c = server.counters();
+    assert!(c.main_requests >= 300, "{c:?}");
+    assert_eq!(
+        c.rate_limited,
+        0,
+        "zero 429s with the limit declared: {c:?}\n{}",
+        stderr(&out)
+    );
+    assert!(busiest_window(&server, Duration::from_secs(1)) <= 50);
+}
+
+#[test]
+fn the_command_line_overrides_the_declared_rate() {
+    let limit = RateLimitMode::new(10, Duration::from_millis(500))
+        .algorithm(RateLimitAlgorithm::FixedWindow)
+        .headers(HeaderStyle::None);
+    let server = MockServer::start(MockConfig {
+        generated_records: 100,
+        rate_limit: Some(limit),
+        ..MockConfig::default()
+    });
+    let yaml = spec(&server.url(), "{ requests: 1000/s }", "");
+    sync_exact(
+        &server,
+        &yaml,
+        &["offset"],
+        &["--rate-limit", "20/s", "--concurrency", "2"],
+    );
+    assert_eq!(server.counters().rate_limited, 0);
+}
+
+/// Undeclared limit: only the server's headers tell. Bounds per style:
+/// `X-RateLimit-*`, IETF and GitHub's 403 announce the budget, so the run
+/// paces itself (at most 2 refusals); `Retry-After` only speaks after a
+/// refusal, so at most one 429 per server window (+2).
+fn undeclared(headers: HeaderStyle, github_403: bool, max_refusals: u64) {
+    let mut limit = RateLimitMode::new(10, Duration::from_millis(500))
+        .algorithm(RateLimitAlgorithm::FixedWindow)
+        .headers(headers);
+    if github_403 {
+        limit = limit.github_403(true);
+    }
+    let server = MockServer::start(MockConfig {
+        generated_records: 300,
+        rate_limit: Some(limit),
+        ..MockConfig::default()
+    });
+    let yaml = spec(
+        &server.url(),
+        "{ max_concurrency: 2 }",
+        ", statuses: [429, 500, 502, 503, 504]",
+    );
+    let out = sync_exact(&server, &yaml, &["offset"], &[]);
+    let c = server.counters();
+    eprintln!(
+        "{headers:?} github_403={github_403}: {} refusals in {} requests",
+        c.rate_limited, c.main_requests
+    );
+    assert!(
+        c.rate_limited <= max_refusals,
+        "{headers:?}: {} refusals for {} requests (bound {max_refusals})\n{}",
+        c.rate_limited,
+        c.main_requests,
+        stderr(&out)
+    );
+}
+
+#[test]
+fn undeclared_limit_with_x_ratelimit_headers() {
+    undeclared(HeaderStyle::XRateLimit, false, 2);
+}
+
+#[test]
+fn undeclared_limit_with_ietf_headers() {
+    undeclared(HeaderStyle::Ietf, false, 2);
+}
+
+#[test]
+fn undeclared_limit_with_github_403() {
+    undeclared(HeaderStyle::XRateLimit, true, 2);
+}
+
+#[test]
+fn undeclared_limit_with_retry_after_seconds() {
+    // 61 requests in windows of 10: about 7 windows.
+    undeclared(HeaderStyle::RetryAfter, false, 9);
+}
+
+#[test]
+fn undeclared_limit_with_retry_after_http_date() {
+    undeclared(HeaderStyle::RetryAfterHttpDate, false, 9);
+}
+
+#[test]
+fn undeclared_limit_without_headers_backs_off() {
+    // No hint at all: exponential backoff; the bound is loose but finite.
+    undeclared(HeaderStyle::None, false, 61);
+}
+
+#[test]
+fn ten_percent_faults_of_every_kind_lose_and_duplicate_nothing() {
+    let kinds = vec![
+        FaultKind::Status500,
+        FaultKind::Status502,
+        FaultKind::Status503,
+        FaultKind::DropConnection,
+        FaultKind::Slow(Duration::from_secs(2)),
+        FaultKind::TruncatedBody,
+        FaultKind::GarbageJson,
+        FaultKind::Html200,
+    ];
+    let server = MockServer::start(MockConfig {
+        faults: FaultConfig::random(0.10, kinds.clone(), 7),
+        ..MockConfig::default()
+    });
+    let yaml = spec(&server.url(), "{ max_concurrency: 4 }", "");
+    let out = sync_exact(&server, &yaml, &["offset", "cursor", "next"], &[]);
+    let c = server.counters();
+    assert!(c.faults_injected >= 10, "{c:?}");
+    for k in &kinds {
+        assert!(
+            c.faults_of(k) >= 1,
+            "fault {} was injected: {c:?}",
+            k.name()
+        );
+    }
+    let summary = stderr(&out);
+    assert!(summary.contains("retries"), "{summary}");
+}
+
+#[test]
+fn exhausted_retries_name_the_last_status_and_keep_what_was_written() {
+    let server = MockServer::start(MockConfig {
+        faults: FaultConfig::random(1.0, vec![FaultKind::Status503], 1),
+        ..MockConfig::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = spec(&server.url(), "{}", "").replace("max_attempts: 12", "max_attempts: 3");
+    write_spec(tmp.path(), "limited", &yaml);
+    let dest = format!("jsonl:{}", tmp.path().join("out").display());
+    let out = run(
+        tmp.path(),
+        &["sync", "limited", "offset", "--dest", &dest],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        server.counters().main_requests,
+        3,
+        "three attempts, then it gives up"
+    );
+    insta::assert_snapshot!("exhausted_retries", stable(&error_lines(&out), tmp.path()));
+}
