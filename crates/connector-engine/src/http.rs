@@ -204,6 +204,7 @@ impl HttpClient {
                     url: shown_url,
                 });
             }
+            stats.retrying.store(true, Ordering::Relaxed);
             stats.retries.fetch_add(1, Ordering::Relaxed);
             // The server's wait (already applied run-wide by the limiter) wins
             // over the computed backoff.
@@ -221,6 +222,7 @@ impl HttpClient {
             if !sleep.is_zero() {
                 tokio::time::sleep(sleep).await;
             }
+            stats.retrying.store(false, Ordering::Relaxed);
         }
     }
 
@@ -230,7 +232,10 @@ impl HttpClient {
         policy: &RetryPolicy,
         stats: &StreamStats,
     ) -> Outcome {
-        let permit = self.limiter.acquire().await;
+        let (permit, waited) = self.limiter.acquire().await;
+        stats
+            .waited_ms
+            .fetch_add(waited.as_millis() as u64, Ordering::Relaxed);
         let mut headers = req.headers.clone();
         let mut url = req.url.clone();
         if self.is_api_origin(&url) || self.extra_origin.as_ref() == Some(&url.origin()) {

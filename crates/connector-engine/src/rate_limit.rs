@@ -36,6 +36,7 @@ pub struct RateLimiter {
     honor: Vec<RateLimitHeaders>,
     in_flight: Arc<Semaphore>,
     pub stats: WaitStats,
+    live: Option<Arc<crate::stats::LiveRun>>,
 }
 
 /// Requests are spaced this much wider than the quota asks, so that network
@@ -64,38 +65,59 @@ impl RateLimiter {
             honor,
             in_flight: Arc::new(Semaphore::new(max_concurrency.max(1) as usize)),
             stats: WaitStats::default(),
+            live: None,
         }
     }
 
-    /// Waits for a slot: server pauses first, then the quota, then an in-flight permit.
-    pub async fn acquire(&self) -> OwnedSemaphorePermit {
-        loop {
-            let pause = *self.not_before.lock().unwrap();
-            match pause {
-                Some((until, reason)) if until > Instant::now() => {
-                    let wait = until - Instant::now();
-                    if wait >= Duration::from_millis(200) {
-                        tracing::info!("server rate limit: waiting {} ({reason})", human(wait));
-                    }
-                    self.record_wait(wait);
-                    tokio::time::sleep(wait).await;
-                }
-                _ => break,
-            }
-        }
+    /// Waits for a slot: an in-flight permit first (so quota slots are not
+    /// spent by requests that then queue and go out in a burst), then any
+    /// server pause, then the quota. Returns the permit and the time spent
+    /// waiting for the rate limit.
+    pub async fn acquire(&self) -> (OwnedSemaphorePermit, Duration) {
+        let permit = self
+            .in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let mut waited = self.wait_for_pause().await;
         let quota = self.quota.lock().unwrap().clone();
         if let Some(q) = quota {
+            // `check` takes a slot when one is free; `until_ready` waits for one and takes it.
             if q.check().is_err() {
                 let start = Instant::now();
                 q.until_ready().await;
                 self.record_wait(start.elapsed());
+                waited += start.elapsed();
+                // A server pause may have begun meanwhile.
+                waited += self.wait_for_pause().await;
             }
         }
-        self.in_flight
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed")
+        (permit, waited)
+    }
+
+    /// Sleeps through a server pause in force, if any.
+    async fn wait_for_pause(&self) -> Duration {
+        let mut waited = Duration::ZERO;
+        loop {
+            let pause = *self.not_before.lock().unwrap();
+            let Some((until, reason)) = pause.filter(|(until, _)| *until > Instant::now()) else {
+                return waited;
+            };
+            let wait = until - Instant::now();
+            if wait >= Duration::from_millis(200) {
+                tracing::info!("server rate limit: waiting {} ({reason})", human(wait));
+            }
+            self.record_wait(wait);
+            waited += wait;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Reports pauses to a live progress view.
+    pub fn with_live(mut self, live: Option<Arc<crate::stats::LiveRun>>) -> Self {
+        self.live = live;
+        self
     }
 
     fn record_wait(&self, d: Duration) {
@@ -111,6 +133,9 @@ impl RateLimiter {
         let mut nb = self.not_before.lock().unwrap();
         if nb.is_none_or(|(t, _)| t < until) {
             *nb = Some((until, reason));
+            if let Some(live) = &self.live {
+                *live.pause.lock().unwrap() = Some((until, reason));
+            }
         }
     }
 

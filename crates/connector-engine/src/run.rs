@@ -41,6 +41,8 @@ pub struct SyncOptions {
     pub full_refresh: bool,
     /// Log verbosity (2: headers, redacted).
     pub verbose: u8,
+    /// Filled with live counters for a progress display.
+    pub live: Option<Arc<crate::stats::LiveRun>>,
 }
 
 impl SyncOptions {
@@ -107,8 +109,22 @@ struct RunCtx {
     workers: usize,
 }
 
+impl RunCtx {
+    /// A stream's counters, registered with the live view for selected streams.
+    fn stats_for(&self, name: &str) -> Arc<StreamStats> {
+        let stats = Arc::new(StreamStats::default());
+        if let (Some(live), true) = (&self.opts.live, self.selected.contains(name)) {
+            live.streams
+                .lock()
+                .unwrap()
+                .push((name.to_string(), stats.clone()));
+        }
+        stats
+    }
+}
+
 struct StreamRun {
-    stats: StreamStats,
+    stats: Arc<StreamStats>,
     failed: AtomicBool,
     error: Mutex<Option<String>>,
 }
@@ -116,6 +132,7 @@ struct StreamRun {
 impl StreamRun {
     fn fail(&self, e: String) {
         self.failed.store(true, Ordering::Relaxed);
+        self.stats.failed.store(true, Ordering::Relaxed);
         let mut err = self.error.lock().unwrap();
         if err.is_none() {
             *err = Some(e);
@@ -176,12 +193,15 @@ pub async fn sync(
     let started = Instant::now();
     let (order, selected) = needed_streams(&plan, &opts.streams)?;
     let concurrency = opts.concurrency.unwrap_or(plan.max_concurrency).max(1);
-    let limiter = Arc::new(RateLimiter::new(
-        opts.rate_limit.or(plan.rate),
-        plan.burst,
-        concurrency,
-        plan.honor_headers.clone(),
-    ));
+    let limiter = Arc::new(
+        RateLimiter::new(
+            opts.rate_limit.or(plan.rate),
+            plan.burst,
+            concurrency,
+            plan.honor_headers.clone(),
+        )
+        .with_live(opts.live.clone()),
+    );
     let client = crate::http::build_client(&plan.http).map_err(EngineError::Plan)?;
     let auth = std::mem::replace(
         &mut plan.auth,
@@ -322,7 +342,7 @@ async fn run_stream(
 ) -> StreamSummary {
     let started = Instant::now();
     let run = Arc::new(StreamRun {
-        stats: StreamStats::default(),
+        stats: ctx.stats_for(&name),
         failed: AtomicBool::new(false),
         error: Mutex::new(None),
     });
@@ -368,6 +388,7 @@ async fn run_stream(
         }
     }
     let error = run.error.lock().unwrap().clone();
+    run.stats.finished.store(true, Ordering::Relaxed);
     run.stats.summary(&name, started.elapsed(), error)
 }
 
@@ -578,6 +599,11 @@ async fn run_partition(
         let more = paginator
             .advance(&view)
             .map_err(|e| stream_err(page_no, &shown, e))?;
+        if let (Some(rules), Some(r), None) = (&stop, view.response, &parent) {
+            if let Some(total) = rules.total(r) {
+                run.stats.total.store(total, Ordering::Relaxed);
+            }
+        }
         let stop_reason = stop
             .as_ref()
             .and_then(|s| s.stop_reason(&view, paginator.page_size(), received, page_no));

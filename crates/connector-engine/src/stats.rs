@@ -1,7 +1,9 @@
-//! Per-stream counters, shared by the stream's partitions.
+//! Per-stream counters, shared by the stream's partitions, and the live view
+//! of a run that progress displays poll.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Default)]
 pub struct StreamStats {
@@ -12,6 +14,42 @@ pub struct StreamStats {
     pub http_429: AtomicU64,
     pub bytes: AtomicU64,
     pub partitions: AtomicU64,
+    /// Time this stream's requests spent waiting for the rate limiter, in ms.
+    pub waited_ms: AtomicU64,
+    /// Total records announced by the API (`stop.total_*`), 0 when unknown.
+    pub total: AtomicU64,
+    /// A retry is waiting to go out.
+    pub retrying: AtomicBool,
+    pub finished: AtomicBool,
+    pub failed: AtomicBool,
+}
+
+/// What a progress display can see of a running sync.
+#[derive(Debug, Default)]
+pub struct LiveRun {
+    pub(crate) streams: Mutex<Vec<(String, Arc<StreamStats>)>>,
+    pub(crate) pause: Mutex<Option<(Instant, &'static str)>>,
+}
+
+impl LiveRun {
+    pub fn new() -> Arc<LiveRun> {
+        Arc::new(LiveRun::default())
+    }
+
+    /// The streams of the run and their counters, in run order.
+    pub fn streams(&self) -> Vec<(String, Arc<StreamStats>)> {
+        self.streams.lock().unwrap().clone()
+    }
+
+    /// A run-wide rate-limit pause in force: time left and why.
+    pub fn paused(&self) -> Option<(Duration, &'static str)> {
+        let p = *self.pause.lock().unwrap();
+        p.and_then(|(until, why)| {
+            until
+                .checked_duration_since(Instant::now())
+                .map(|d| (d, why))
+        })
+    }
 }
 
 /// A finished stream's figures.
@@ -25,6 +63,7 @@ pub struct StreamSummary {
     pub http_429: u64,
     pub bytes: u64,
     pub partitions: u64,
+    pub waited: Duration,
     pub elapsed: Duration,
     pub error: Option<String>,
 }
@@ -41,6 +80,7 @@ impl StreamStats {
             http_429: g(&self.http_429),
             bytes: g(&self.bytes),
             partitions: g(&self.partitions),
+            waited: Duration::from_millis(g(&self.waited_ms)),
             elapsed,
             error,
         }

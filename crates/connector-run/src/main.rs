@@ -13,6 +13,7 @@
 mod cli;
 mod connectors;
 mod logging;
+mod progress;
 mod state;
 mod summary;
 mod sync;

@@ -16,30 +16,43 @@ pub fn render(r: &SyncReport) -> String {
         .max()
         .unwrap_or(6)
         .max(6);
-    let _ = writeln!(
-        out,
-        "{:<w$}  {:>9}  {:>6}  {:>8}  {:>7}  {:>5}  {:>8}  {:>10}  status",
-        "stream", "records", "pages", "requests", "retries", "429s", "elapsed", "records/s"
-    );
+    let header = [
+        "records",
+        "pages",
+        "requests",
+        "retries",
+        "429s",
+        "waited",
+        "elapsed",
+        "records/s",
+    ];
+    let _ = write!(out, "{:<w$}", "stream");
+    for h in header {
+        let _ = write!(out, "  {h:>9}");
+    }
+    let _ = writeln!(out, "  status");
     for s in &r.streams {
         let status = if s.error.is_some() { "FAILED" } else { "ok" };
-        let _ = writeln!(
-            out,
-            "{:<w$}  {:>9}  {:>6}  {:>8}  {:>7}  {:>5}  {:>8}  {:>10.0}  {status}",
-            s.stream,
-            s.records,
-            s.pages,
-            s.requests,
-            s.retries,
-            s.http_429,
+        let cells = [
+            s.records.to_string(),
+            s.pages.to_string(),
+            s.requests.to_string(),
+            s.retries.to_string(),
+            s.http_429.to_string(),
+            secs(s.waited),
             secs(s.elapsed),
-            s.records_per_sec()
-        );
+            format!("{:.0}", s.records_per_sec()),
+        ];
+        let _ = write!(out, "{:<w$}", s.stream);
+        for c in cells {
+            let _ = write!(out, "  {c:>9}");
+        }
+        let _ = writeln!(out, "  {status}");
     }
     let total: u64 = r.streams.iter().map(|s| s.records).sum();
     let _ = writeln!(
         out,
-        "{total} records to {} in {}; rate-limit waits: {} ({})",
+        "{total} records to {} in {}; rate-limit waits: {} ({} in all)",
         r.destination,
         secs(r.elapsed),
         r.waits,

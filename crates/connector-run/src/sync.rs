@@ -67,6 +67,8 @@ pub fn run(global: &Global, args: SyncArgs) -> u8 {
         Ok(d) => d,
         Err(e) => return usage(&e),
     };
+    let live = connector_engine::stats::LiveRun::new();
+    let order: Vec<String> = plan.streams.keys().cloned().collect();
     let opts = SyncOptions {
         streams: args.streams.clone(),
         limit: args.limit,
@@ -75,6 +77,7 @@ pub fn run(global: &Global, args: SyncArgs) -> u8 {
         rate_limit,
         full_refresh: args.full_refresh,
         verbose: global.verbose,
+        live: Some(live.clone()),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -83,7 +86,10 @@ pub fn run(global: &Global, args: SyncArgs) -> u8 {
         Ok(r) => r,
         Err(e) => return usage(&format!("cannot start the runtime: {e}")),
     };
-    let report = match runtime.block_on(connector_engine::sync(plan, dest, opts)) {
+    let progress = crate::progress::Progress::start(live, order, global.quiet);
+    let result = runtime.block_on(connector_engine::sync(plan, dest, opts));
+    progress.finish();
+    let report = match result {
         Ok(r) => r,
         Err(e @ EngineError::Stream { .. }) | Err(e @ EngineError::Io(_)) => {
             eprintln!("error: {e}");

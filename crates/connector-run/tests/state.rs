@@ -246,7 +246,7 @@ fn post_comments(concurrency: &str) {
     assert_eq!(read_jsonl(tmp.path(), "posts").len(), 100);
     // The parent was fetched once and fed its children.
     let reqs = server.requests();
-    assert_eq!(reqs.iter().filter(|r| r.path == "/posts").count(), 6);
+    assert_eq!(reqs.iter().filter(|r| r.path == "/posts").count(), 5);
     assert_eq!(
         reqs.iter()
             .filter(|r| r.path.ends_with("/comments"))
