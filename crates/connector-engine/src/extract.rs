@@ -228,7 +228,7 @@ mod tests {
             3
         );
         assert_eq!(
-            sel("$.data[?@.ok]")
+            sel("$.data[?@.ok == true]")
                 .select(&mut json!({"data": [{"ok": true}, {"ok": false}]}))
                 .unwrap()
                 .len(),

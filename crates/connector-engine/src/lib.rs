@@ -11,7 +11,7 @@
 //! let yaml = std::fs::read_to_string("connectors/jsonplaceholder.yaml")?;
 //! let spec = connector_spec::parse(&yaml, "jsonplaceholder.yaml").expect("valid spec");
 //! let plan = Plan::compile(&spec, &ConfigSources::default(), None)?;
-//! let dest = DestinationUri::parse("jsonl:out")?.open(&["posts".into()])?;
+//! let dest = DestinationUri::parse("sqlite:out/example.db")?.open(&["posts".into()], None)?;
 //! let report = sync(plan, dest, SyncOptions { streams: vec!["posts".into()], ..Default::default() }).await?;
 //! println!("{} records", report.streams[0].records);
 //! # Ok(()) }
@@ -24,8 +24,10 @@ mod error;
 pub mod extract;
 pub mod http;
 pub mod incremental;
+pub mod infer;
 pub mod pagination;
 pub mod plan;
+pub mod probe;
 pub mod rate_limit;
 pub mod retry;
 mod run;

@@ -48,6 +48,8 @@ pub struct StreamPlan {
     pub children: Vec<String>,
     pub pagination: Pagination,
     pub page_size: Option<u64>,
+    /// Fetch pages in parallel once the total is known (opt-in).
+    pub parallel: bool,
     pub selector: RecordSelector,
     pub retry: RetryPolicy,
     pub primary_key: Vec<String>,
@@ -178,6 +180,11 @@ impl Plan {
                     .filter(|(_, c)| c.parent.as_deref() == Some(name))
                     .map(|(k, _)| k.clone())
                     .collect(),
+                parallel: matches!(
+                    pagination,
+                    Pagination::Offset { parallel: true, .. }
+                        | Pagination::PageNumber { parallel: true, .. }
+                ),
                 pagination,
                 page_size,
                 selector: RecordSelector::compile(spec.records_of(s), &mut b)?,

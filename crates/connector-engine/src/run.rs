@@ -6,8 +6,8 @@
 
 use crate::destination::{Destination, WriteMode};
 use crate::error::{EngineError, Result};
-use crate::http::{Fetched, HttpClient, PageRequest};
-use crate::pagination::{self, PageView};
+use crate::http::{Fetched, HttpClient, PageRequest, PageResponse};
+use crate::pagination::{self, PageView, RequestParts};
 use crate::plan::{Plan, StreamPlan};
 use crate::rate_limit::RateLimiter;
 use crate::state::{PartitionState, State, StreamState};
@@ -16,7 +16,7 @@ use crate::template::{Context, to_value};
 use connector_spec::RateValue;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -239,7 +239,7 @@ pub async fn sync(
             WriteMode::Replace
         };
         dest.open_stream(
-            name,
+            &crate::destination::StreamInfo::of(sp),
             mode,
             if resume {
                 saved.destination.as_ref()
@@ -452,6 +452,157 @@ fn partition_key(parent: Option<&Value>, parent_pk: &[String]) -> String {
     }
 }
 
+/// One partition's run: its context, its position, and how a page lands.
+struct Partition<'a> {
+    ctx: &'a RunCtx,
+    run: &'a StreamRun,
+    sp: &'a StreamPlan,
+    name: &'a str,
+    key: String,
+    parent: Option<Value>,
+    children: &'a [(String, mpsc::Sender<Value>)],
+    tctx: Context,
+    lower: Option<Value>,
+    selected: bool,
+    records_written: AtomicU64,
+    /// Pages up to this one were written by an interrupted run.
+    skip_writes_until: u64,
+}
+
+impl Partition<'_> {
+    fn err(&self, page: u64, url: &str, message: String) -> EngineError {
+        EngineError::Stream {
+            stream: self.name.to_string(),
+            page,
+            url: url.to_string(),
+            message: self.ctx.plan.redactor.redact(&message),
+        }
+    }
+
+    /// Fetches one page (with retries).
+    async fn fetch(&self, page_no: u64, parts: RequestParts) -> Result<Fetched> {
+        let req = PageRequest {
+            method: self.sp.method.clone(),
+            url: parts.full_url(),
+            headers: parts.headers,
+            body: parts.body,
+        };
+        self.ctx
+            .http
+            .fetch(&req, &self.sp.retry, &self.run.stats)
+            .await
+            .map_err(|e| EngineError::Stream {
+                stream: self.name.to_string(),
+                page: page_no,
+                url: e.url,
+                message: e.message,
+            })
+    }
+
+    /// Takes the records out of a page body.
+    fn records(&self, resp: Option<&mut PageResponse>, page_no: u64) -> Result<Vec<Value>> {
+        let Some(r) = resp else { return Ok(Vec::new()) };
+        let shown = self.ctx.plan.redactor.url(&r.url);
+        self.sp.selector.select(&mut r.json).map_err(|e| {
+            let body = serde_json::to_vec(&r.json).unwrap_or_default();
+            self.err(
+                page_no,
+                &shown,
+                format!("{e}; body starts: {}", crate::http::excerpt(&body)),
+            )
+        })
+    }
+
+    /// Reshapes and filters a page's records, writes them, and checkpoints
+    /// the partition at `next` (None when the partition is done) in the same
+    /// commit. Then feeds the records to child streams.
+    async fn land(
+        &self,
+        page_no: u64,
+        url: &str,
+        mut records: Vec<Value>,
+        next: Option<Value>,
+    ) -> Result<()> {
+        let (sp, plan) = (self.sp, &self.ctx.plan);
+        self.run.stats.pages.fetch_add(1, Ordering::Relaxed);
+        let mut kept = Vec::with_capacity(records.len());
+        let mut max_cursor: Option<Value> = None;
+        for mut r in records.drain(..) {
+            let keep = sp
+                .selector
+                .transform(&mut r, &plan.templates, &self.tctx)
+                .map_err(|e| self.err(page_no, url, e.to_string()))?;
+            if !keep {
+                continue;
+            }
+            if let Some(inc) = &sp.incremental {
+                if inc.is_older(&r, self.lower.as_ref()) {
+                    continue;
+                }
+                if let Some(v) = inc.value_of(&r) {
+                    max_cursor = inc.max(max_cursor, v);
+                }
+            }
+            kept.push(r);
+        }
+        if let Some(l) = self.ctx.opts.limit {
+            let have = self.run.stats.records.load(Ordering::Relaxed);
+            kept.truncate(l.saturating_sub(have) as usize);
+        }
+        self.run
+            .stats
+            .records
+            .fetch_add(kept.len() as u64, Ordering::Relaxed);
+
+        if self.selected {
+            let write = page_no > self.skip_writes_until;
+            if write {
+                self.records_written
+                    .fetch_add(kept.len() as u64, Ordering::Relaxed);
+            }
+            let mut sink = self.ctx.sink.lock().unwrap();
+            if write && !kept.is_empty() {
+                sink.dest.write_batch(self.name, &kept)?;
+            }
+            let ss = sink.state.stream(self.name);
+            if let (Some(inc), Some(m)) = (&sp.incremental, &max_cursor) {
+                ss.pending_cursor = inc.max(ss.pending_cursor.take(), m);
+            }
+            match next {
+                None => {
+                    ss.partitions.remove(&self.key);
+                    if self.parent.is_some() {
+                        ss.done.insert(self.key.clone());
+                    }
+                }
+                Some(position) if write => {
+                    let records = self.records_written.load(Ordering::Relaxed);
+                    let saved = PartitionState {
+                        position,
+                        pages: page_no,
+                        records,
+                    };
+                    ss.partitions.insert(self.key.clone(), saved);
+                }
+                Some(_) => {}
+            }
+            sink.commit(false)?;
+        }
+        for rec in &kept {
+            for (_, tx) in self.children {
+                // The child runner lives as long as its senders; a send fails
+                // only if it has stopped, and then there is nothing to feed.
+                let _ = tx.send(rec.clone()).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn halted(&self) -> bool {
+        self.run.failed.load(Ordering::Relaxed) || limit_reached(self.ctx, self.run)
+    }
+}
+
 async fn run_partition(
     ctx: &RunCtx,
     name: &str,
@@ -461,8 +612,6 @@ async fn run_partition(
 ) -> Result<()> {
     let sp: &StreamPlan = &ctx.plan.streams[name];
     let plan = &ctx.plan;
-    let redactor = &plan.redactor;
-    let selected = ctx.selected.contains(name);
     let start = ctx.starts.get(name);
     let lower = start.and_then(|s| s.lower_bound.clone());
     let parent_pk = sp
@@ -483,17 +632,23 @@ async fn run_partition(
     if sp.incremental.is_some() {
         tctx.state = Some(to_value(&serde_json::json!({ "cursor": lower })));
     }
-    let cv = tctx.to_value();
-    let stream_err = |page: u64, url: &str, message: String| EngineError::Stream {
-        stream: name.to_string(),
-        page,
-        url: url.to_string(),
-        message: redactor.redact(&message),
+    let mut part = Partition {
+        ctx,
+        run,
+        sp,
+        name,
+        key,
+        parent,
+        children,
+        tctx,
+        lower,
+        selected: ctx.selected.contains(name),
+        records_written: AtomicU64::new(0),
+        skip_writes_until: 0,
     };
-    let mut base = plan
-        .base_request(sp, &cv)
-        .map_err(|e| stream_err(1, "", e))?;
-    if let (Some(inc), Some(lb)) = (&sp.incremental, &lower) {
+    let cv = part.tctx.to_value();
+    let mut base = plan.base_request(sp, &cv).map_err(|e| part.err(1, "", e))?;
+    if let (Some(inc), Some(lb)) = (&sp.incremental, &part.lower) {
         if let Some(param) = &inc.param {
             base.set_query(
                 param,
@@ -504,7 +659,7 @@ async fn run_partition(
         }
     }
     let (mut paginator, stop) =
-        pagination::build(&sp.pagination, sp.page_size).map_err(|e| stream_err(1, "", e))?;
+        pagination::build(&sp.pagination, sp.page_size).map_err(|e| part.err(1, "", e))?;
     let max_pages = [ctx.opts.max_pages, stop.as_ref().and_then(|s| s.max_pages)]
         .into_iter()
         .flatten()
@@ -513,17 +668,16 @@ async fn run_partition(
     // Resume: continue from the saved page, or, for a parent whose children
     // need every parent record, re-read from the start without writing again.
     let mut page_no = 0u64;
-    let mut records_written = 0u64;
-    let mut skip_writes_until = 0u64;
-    if let Some(saved) = resume.and_then(|r| r.partitions.get(&key)) {
+    if let Some(saved) = resume.and_then(|r| r.partitions.get(&part.key)) {
         if !children.is_empty() {
-            skip_writes_until = saved.pages;
-            records_written = saved.records;
+            part.skip_writes_until = saved.pages;
+            part.records_written = AtomicU64::new(saved.records);
         } else if paginator.restore(&saved.position) {
             page_no = saved.pages;
-            records_written = saved.records;
+            part.records_written = AtomicU64::new(saved.records);
             tracing::info!(
-                "stream {name}: partition `{key}` resumes at page {}",
+                "stream {name}: partition `{}` resumes at page {}",
+                part.key,
                 page_no + 1
             );
         }
@@ -532,170 +686,120 @@ async fn run_partition(
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut received = 0u64;
     loop {
-        if run.failed.load(Ordering::Relaxed) || limit_reached(ctx, run) {
+        if part.halted() {
             return Ok(());
         }
         page_no += 1;
         let mut parts = base.clone();
         paginator.prepare(&mut parts);
-        let url = parts.full_url();
-        let shown = redactor.url(&url);
+        let shown = plan.redactor.url(&parts.full_url());
         // Loop guard: the same request twice in one partition never ends.
-        let guard_key = format!("{url} {:?} {:?}", parts.headers, parts.body);
+        let guard_key = format!("{} {:?} {:?}", parts.full_url(), parts.headers, parts.body);
         if let Some(first) = seen.insert(guard_key, page_no) {
-            return Err(stream_err(
+            return Err(part.err(
                 page_no,
                 &shown,
-                format!(
-                    "pagination loop: page {page_no} repeats the request of page {first} ({shown}); the API returned the same next-page token or URL twice"
-                ),
+                format!("pagination loop: page {page_no} repeats the request of page {first} ({shown}); the API returned the same next-page token or URL twice"),
             ));
         }
-        let req = PageRequest {
-            method: sp.method.clone(),
-            url,
-            headers: parts.headers,
-            body: parts.body,
-        };
-        let fetched = ctx
-            .http
-            .fetch(&req, &sp.retry, &run.stats)
-            .await
-            .map_err(|e| EngineError::Stream {
-                stream: name.to_string(),
-                page: page_no,
-                url: e.url,
-                message: e.message,
-            })?;
-        let mut resp = match fetched {
+        let mut resp = match part.fetch(page_no, parts).await? {
             Fetched::Page(r) => Some(r),
             Fetched::Ignored => None,
-            Fetched::Stop => {
-                complete_partition(ctx, name, &key, parent.is_some())?;
-                return Ok(());
-            }
+            Fetched::Stop => return part.land(page_no, &shown, Vec::new(), None).await,
         };
-        let mut records = match resp.as_mut() {
-            Some(r) => sp.selector.select(&mut r.json).map_err(|e| {
-                let body = serde_json::to_vec(&r.json).unwrap_or_default();
-                stream_err(
-                    page_no,
-                    &shown,
-                    format!("{e}; body starts: {}", crate::http::excerpt(&body)),
-                )
-            })?,
-            None => Vec::new(),
-        };
-        let raw_count = records.len();
-        received += raw_count as u64;
-        run.stats.pages.fetch_add(1, Ordering::Relaxed);
+        let records = part.records(resp.as_mut(), page_no)?;
+        received += records.len() as u64;
 
         // Where paging goes next is known before anything is written, so the
         // records and the position after them are committed together.
         let view = PageView {
             response: resp.as_ref(),
-            records: raw_count,
+            records: records.len(),
         };
         let more = paginator
             .advance(&view)
-            .map_err(|e| stream_err(page_no, &shown, e))?;
-        if let (Some(rules), Some(r), None) = (&stop, view.response, &parent) {
-            if let Some(total) = rules.total(r) {
-                run.stats.total.store(total, Ordering::Relaxed);
-            }
+            .map_err(|e| part.err(page_no, &shown, e))?;
+        let total = match (&stop, view.response) {
+            (Some(rules), Some(r)) => rules.total(r),
+            _ => None,
+        };
+        if let (Some(t), None) = (total, &part.parent) {
+            run.stats.total.store(t, Ordering::Relaxed);
         }
         let stop_reason = stop
             .as_ref()
             .and_then(|s| s.stop_reason(&view, paginator.page_size(), received, page_no));
-        let done = !more || stop_reason.is_some() || max_pages.is_some_and(|m| page_no >= m);
         if let Some(reason) = stop_reason {
             tracing::debug!("stream {name}: stopping after page {page_no}: {reason}");
         }
+        let done = !more || stop_reason.is_some() || max_pages.is_some_and(|m| page_no >= m);
         drop(resp);
-
-        // Reshape, filter, drop records older than the incremental bound.
-        let mut kept = Vec::with_capacity(records.len());
-        let mut max_cursor: Option<Value> = None;
-        for mut r in records.drain(..) {
-            if !sp
-                .selector
-                .transform(&mut r, &plan.templates, &tctx)
-                .map_err(|e| stream_err(page_no, &shown, e.to_string()))?
-            {
-                continue;
-            }
-            if let Some(inc) = &sp.incremental {
-                if inc.is_older(&r, lower.as_ref()) {
-                    continue;
-                }
-                if let Some(v) = inc.value_of(&r) {
-                    max_cursor = inc.max(max_cursor, v);
-                }
-            }
-            kept.push(r);
-        }
-        if let Some(l) = ctx.opts.limit {
-            let have = run.stats.records.load(Ordering::Relaxed);
-            kept.truncate(l.saturating_sub(have) as usize);
-        }
-        run.stats
-            .records
-            .fetch_add(kept.len() as u64, Ordering::Relaxed);
-
-        if selected {
-            let write = page_no > skip_writes_until;
-            if write {
-                records_written += kept.len() as u64;
-            }
-            let mut sink = ctx.sink.lock().unwrap();
-            if write && !kept.is_empty() {
-                sink.dest.write_batch(name, &kept)?;
-            }
-            let ss = sink.state.stream(name);
-            if let (Some(inc), Some(m)) = (&sp.incremental, &max_cursor) {
-                ss.pending_cursor = inc.max(ss.pending_cursor.take(), m);
-            }
-            if done {
-                ss.partitions.remove(&key);
-                if parent.is_some() {
-                    ss.done.insert(key.clone());
-                }
-            } else if write {
-                let position = paginator.position();
-                ss.partitions.insert(
-                    key.clone(),
-                    PartitionState {
-                        position,
-                        pages: page_no,
-                        records: records_written,
-                    },
-                );
-            }
-            sink.commit(false)?;
-        }
-        for rec in &kept {
-            for (_, tx) in children {
-                // The child runner lives as long as its senders; a send fails
-                // only if it has stopped, and then there is nothing to feed.
-                let _ = tx.send(rec.clone()).await;
-            }
-        }
+        let next = (!done).then(|| paginator.position());
+        part.land(page_no, &shown, records, next).await?;
         if done {
             return Ok(());
+        }
+        // With the total known, the remaining pages can go out in parallel.
+        if sp.parallel && children.is_empty() && max_pages.is_none() {
+            if let Some(positions) = total.and_then(|t| paginator.remaining_positions(t)) {
+                return run_parallel(&part, &base, page_no, positions).await;
+            }
         }
     }
 }
 
-/// Marks a partition finished (a `stop` response action ended it).
-fn complete_partition(ctx: &RunCtx, name: &str, key: &str, is_child: bool) -> Result<()> {
-    if !ctx.selected.contains(name) {
-        return Ok(());
+/// Fetches the remaining pages of a partition whose total is known, up to
+/// `concurrency` at once, and lands them in order, so records keep their
+/// order and each checkpoint covers every page before it.
+async fn run_parallel(
+    part: &Partition<'_>,
+    base: &RequestParts,
+    done_pages: u64,
+    positions: Vec<Value>,
+) -> Result<()> {
+    use futures_util::stream::{self, StreamExt};
+    let sp = part.sp;
+    let n = positions.len();
+    let mut requests = Vec::with_capacity(n);
+    for (i, pos) in positions.iter().enumerate() {
+        let (mut p, _) = pagination::build(&sp.pagination, sp.page_size)
+            .map_err(|e| part.err(done_pages + 1, "", e))?;
+        if !p.restore(pos) {
+            return Err(part.err(
+                done_pages + 1,
+                "",
+                format!("cannot jump to page position {pos}"),
+            ));
+        }
+        let mut parts = base.clone();
+        p.prepare(&mut parts);
+        requests.push((done_pages + 1 + i as u64, parts));
     }
-    let mut sink = ctx.sink.lock().unwrap();
-    let ss = sink.state.stream(name);
-    ss.partitions.remove(key);
-    if is_child {
-        ss.done.insert(key.to_string());
+    tracing::debug!(
+        "stream {}: fetching {n} remaining pages in parallel",
+        part.name
+    );
+    let mut pages = stream::iter(requests)
+        .map(|(page_no, parts)| {
+            let shown = part.ctx.plan.redactor.url(&parts.full_url());
+            async move { (page_no, shown, part.fetch(page_no, parts).await) }
+        })
+        .buffered(part.ctx.workers);
+    let mut index = 0;
+    while let Some((page_no, shown, fetched)) = pages.next().await {
+        if part.halted() {
+            return Ok(());
+        }
+        let mut resp = match fetched? {
+            Fetched::Page(r) => Some(r),
+            Fetched::Ignored => None,
+            Fetched::Stop => return part.land(page_no, &shown, Vec::new(), None).await,
+        };
+        let records = part.records(resp.as_mut(), page_no)?;
+        drop(resp);
+        index += 1;
+        let next = positions.get(index).cloned();
+        part.land(page_no, &shown, records, next).await?;
     }
-    sink.commit(false)
+    Ok(())
 }

@@ -40,6 +40,22 @@ impl Default for TemplatesBuilder {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(FUEL));
+        // `tojson` lets an undefined value through as `null`; single-expression
+        // templates must fail like any other on an unknown variable.
+        env.add_filter(
+            "tojson_defined",
+            |v: MjValue| -> Result<String, minijinja::Error> {
+                if v.is_undefined() {
+                    return Err(minijinja::Error::new(
+                        minijinja::ErrorKind::UndefinedError,
+                        "undefined value",
+                    ));
+                }
+                serde_json::to_string(&v).map_err(|e| {
+                    minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
+                })
+            },
+        );
         TemplatesBuilder { env, count: 0 }
     }
 }
@@ -76,7 +92,7 @@ impl TemplatesBuilder {
         self.count += 1;
         let name = format!("t{}", self.count);
         let (body, native) = match single_expression(source).filter(|_| allow_native) {
-            Some(expr) => (format!("{{{{ ({expr}) | tojson }}}}"), true),
+            Some(expr) => (format!("{{{{ ({expr}) | tojson_defined }}}}"), true),
             None => (source.to_string(), false),
         };
         self.env

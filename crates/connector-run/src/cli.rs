@@ -47,6 +47,18 @@ pub enum Command {
     Sync(SyncArgs),
     /// Show or clear the saved state (cursors and resume positions).
     State(StateArgs),
+    /// Probe an endpoint and write `connectors/NAME.yaml` for it, choices commented.
+    Init(crate::init::InitArgs),
+    /// Sample streams' first pages and infer a JSON Schema per stream.
+    Discover(crate::discover::DiscoverArgs),
+    /// One request per stream: are base_url, credentials, paths and records right?
+    Check(crate::check::CheckArgs),
+    /// The connectors in the connectors folder: streams and config parameters.
+    List,
+    /// Print a shell completion script.
+    Completions(crate::completions::CompletionsArgs),
+    /// Run a connector as an Airbyte source: spec, check, discover, read.
+    Airbyte(crate::airbyte::AirbyteArgs),
 }
 
 #[derive(Args, Debug)]
@@ -67,9 +79,17 @@ pub struct SyncArgs {
     /// Set a config value, `KEY=VALUE` (repeatable); wins over --config and the environment.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
-    /// Destination: `jsonl:DIR` or `-` (stdout). Default `jsonl:./data/<connector>/`.
+    /// Destination: `sqlite:PATH`, `postgres://USER:PASS@HOST:PORT/DB?schema=NAME`,
+    /// `jsonl:DIR`, `csv:DIR`, `parquet:DIR`, `singer:-` or `-` (stdout).
+    /// Default `sqlite:./data/<connector>.db`.
     #[arg(long, value_name = "URI")]
     pub dest: Option<String>,
+    /// How records land in tables: `append`, `replace` (swap in at the end of
+    /// the stream) or `merge` (upsert on the primary key). Default: merge
+    /// where there is a primary key, else append for incremental streams and
+    /// replace for full refresh.
+    #[arg(long, value_name = "MODE", value_parser = ["append", "replace", "merge"])]
+    pub write_mode: Option<String>,
     /// Stop each stream after this many records (preview).
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
@@ -82,12 +102,17 @@ pub struct SyncArgs {
     /// Most requests in flight at once.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<u32>,
-    /// State file. Default: beside the destination (`DIR/_state.json`); none for stdout.
+    /// State file, for file and stdout destinations. Default: beside the files
+    /// (`DIR/_state.json`); none for stdout; read-only for `singer:-`. Databases
+    /// keep the state in their `_connector_state` table.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
     /// Ignore saved state: no resume, incremental streams start from their start value.
     #[arg(long)]
     pub full_refresh: bool,
+    /// Print the first request of each stream (auth as `***`) and exit; nothing is sent.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Debug)]

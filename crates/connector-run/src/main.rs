@@ -10,8 +10,16 @@
 //! `validate`), 2 usage or spec error (bad arguments, unreadable or invalid
 //! spec, bad config, bad destination) before any request was made.
 
+mod airbyte;
+mod check;
 mod cli;
+mod compile;
+mod completions;
 mod connectors;
+mod discover;
+mod dry_run;
+mod init;
+mod list;
 mod logging;
 mod progress;
 mod state;
@@ -50,6 +58,12 @@ fn main() -> ExitCode {
         }
         cli::Command::Sync(args) => sync::run(&cli.global, args),
         cli::Command::State(args) => state::run(&cli.global, &args),
+        cli::Command::Init(args) => init::run(&cli.global, &args),
+        cli::Command::Discover(args) => discover::run(&cli.global, &args),
+        cli::Command::Check(args) => check::run(&cli.global, &args),
+        cli::Command::List => list::run(&cli.global),
+        cli::Command::Completions(args) => completions::run(&args),
+        cli::Command::Airbyte(args) => airbyte::run(&cli.global, args),
     };
     ExitCode::from(code)
 }

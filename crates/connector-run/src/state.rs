@@ -2,6 +2,7 @@
 
 use crate::cli::{Global, StateAction, StateArgs};
 use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, connectors};
+use connector_engine::destination::DestinationOptions;
 use connector_engine::{DestinationUri, State};
 
 pub fn run(global: &Global, args: &StateArgs) -> u8 {
@@ -32,11 +33,18 @@ pub fn run(global: &Global, args: &StateArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    if args.state.is_none() && uri.default_state_file().is_none() {
+    if args.state.is_none() && !uri.keeps_state() {
         eprintln!("error: `{dest_text}` keeps no state; name the state file with --state");
         return EXIT_USAGE;
     }
-    let mut dest = match uri.open(&[], args.state.clone()) {
+    let opened = uri.open_with(&DestinationOptions {
+        connector: spec.name.clone(),
+        streams: Vec::new(),
+        state_file: args.state.clone(),
+        write_mode: None,
+        schemas: Default::default(),
+    });
+    let mut dest = match opened {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");

@@ -2,11 +2,12 @@
 
 use crate::cli::{Global, SyncArgs};
 use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, connectors, summary};
+use connector_engine::destination::{DestinationOptions, schema};
 use connector_engine::{ConfigSources, DestinationUri, EngineError, Plan, SyncOptions};
 
 pub fn run(global: &Global, args: SyncArgs) -> u8 {
     crate::logging::init(global);
-    let (_, spec) = match connectors::load(&global.connectors_dir, &args.connector) {
+    let (spec_path, spec) = match connectors::load(&global.connectors_dir, &args.connector) {
         Ok(x) => x,
         Err(report) => {
             eprintln!("{report}");
@@ -53,17 +54,37 @@ pub fn run(global: &Global, args: SyncArgs) -> u8 {
         Ok(d) => d,
         Err(e) => return usage(&e),
     };
+    let write_mode = match args.write_mode.as_deref().map(str::parse).transpose() {
+        Ok(m) => m,
+        Err(e) => return usage(&e),
+    };
     let plan = match Plan::compile(&spec, &sources, None) {
         Ok(p) => p,
         Err(e) => return usage(&e),
     };
+    if args.dry_run {
+        return crate::dry_run::run(&plan, &args.streams);
+    }
     let (_, selected) = match connector_engine::needed_streams(&plan, &args.streams) {
         Ok(x) => x,
         Err(e) => return usage(&e),
     };
     let mut selected: Vec<String> = selected.into_iter().collect();
     selected.sort();
-    let dest = match dest_uri.open(&selected, args.state.clone()) {
+    // Declared schemas (`schemas/<connector>/<stream>.json` beside the
+    // connectors folder) type the destination's columns.
+    let schemas_base = spec_path.parent().unwrap_or(std::path::Path::new("."));
+    let schemas = match schema::load_declared_schemas(schemas_base, &spec.name) {
+        Ok(s) => s,
+        Err(e) => return usage(&e),
+    };
+    let dest = match dest_uri.open_with(&DestinationOptions {
+        connector: spec.name.clone(),
+        streams: selected,
+        state_file: args.state.clone(),
+        write_mode,
+        schemas,
+    }) {
         Ok(d) => d,
         Err(e) => return usage(&e),
     };
@@ -112,7 +133,7 @@ pub fn run(global: &Global, args: SyncArgs) -> u8 {
     }
 }
 
-/// The destination when `--dest` is not given.
+/// The destination when `--dest` is not given: `sqlite:./data/<connector>.db`.
 pub fn default_dest(connector: &str) -> String {
-    format!("jsonl:./data/{connector}/")
+    DestinationUri::default_text(connector)
 }

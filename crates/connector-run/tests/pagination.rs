@@ -166,3 +166,55 @@ fn a_repeated_next_token_is_a_loop_error() {
         "pages before the loop stay written"
     );
 }
+
+#[test]
+fn parallel_pages_keep_order_and_lose_nothing() {
+    let server = mock_api::MockServer::start(mock_api::MockConfig {
+        latency: std::time::Duration::from_millis(5),
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = format!(
+        r#"
+version: 1
+name: par
+base_url: "{}"
+streams:
+  offset:
+    path: /gen/offset
+    pagination: {{ type: offset, page_size: 9, parallel: true, stop: {{ total_path: $.total }} }}
+    records: {{ path: $.data }}
+  page:
+    path: /gen/page
+    pagination: {{ type: page_number, page_size: 11, parallel: true, stop: {{ total_path: $.total }} }}
+    records: {{ path: $.results }}
+"#,
+        server.url()
+    );
+    write_spec(tmp.path(), "par", &spec);
+    let dest = format!("jsonl:{}", tmp.path().join("out").display());
+    let out = run(
+        tmp.path(),
+        &["sync", "par", "--dest", &dest, "--concurrency", "6"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for s in ["offset", "page"] {
+        assert_eq!(
+            ids(&read_jsonl(&tmp.path().join("out"), s)),
+            (1..=250).collect::<Vec<u64>>(),
+            "{s}: in order, exactly once"
+        );
+    }
+    let reqs = server.requests();
+    assert_eq!(
+        reqs.iter().filter(|r| r.path == "/gen/offset").count(),
+        28,
+        "ceil(250/9) pages, no extra request"
+    );
+    assert_eq!(
+        reqs.iter().filter(|r| r.path == "/gen/page").count(),
+        23,
+        "ceil(250/11) pages"
+    );
+}

@@ -4,7 +4,7 @@
 //! the state, so a resume cuts off whatever a crash left after the last
 //! checkpoint.
 
-use super::{Destination, WriteMode};
+use super::{Destination, StreamInfo, WriteMode};
 use crate::error::{EngineError, Result};
 use crate::state::{State, StateFile};
 use serde_json::{Value, json};
@@ -50,7 +50,13 @@ impl Destination for JsonlDestination {
             .map(Option::flatten)
     }
 
-    fn open_stream(&mut self, stream: &str, mode: WriteMode, resume: Option<&Value>) -> Result<()> {
+    fn open_stream(
+        &mut self,
+        stream: &StreamInfo,
+        mode: WriteMode,
+        resume: Option<&Value>,
+    ) -> Result<()> {
+        let stream = stream.name.as_str();
         let path = self.path(stream);
         let cannot = |e: std::io::Error| {
             EngineError::Destination(format!("cannot open {}: {e}", path.display()))
@@ -110,7 +116,9 @@ impl Destination for JsonlDestination {
             }
             state.stream(stream).destination = Some(json!({ "bytes": f.bytes }));
         }
-        if let Some(sf) = &self.state {
+        if let Some(sf) = &self.state
+            && !super::is_preview_commit(state, durable)
+        {
             sf.save(state, durable)?;
         }
         Ok(())

@@ -2,7 +2,7 @@
 //! streams each line is `{"stream": …, "record": …}`. State is kept only
 //! when `--state FILE` names a file.
 
-use super::{Destination, WriteMode};
+use super::{Destination, StreamInfo, WriteMode};
 use crate::error::Result;
 use crate::state::{State, StateFile};
 use serde_json::Value;
@@ -35,7 +35,7 @@ impl Destination for StdoutDestination {
 
     fn open_stream(
         &mut self,
-        _stream: &str,
+        _stream: &StreamInfo,
         _mode: WriteMode,
         _resume: Option<&Value>,
     ) -> Result<()> {
@@ -60,7 +60,9 @@ impl Destination for StdoutDestination {
 
     fn commit(&mut self, state: &mut State, durable: bool) -> Result<()> {
         self.out.flush()?;
-        if let Some(sf) = &self.state {
+        if let Some(sf) = &self.state
+            && !super::is_preview_commit(state, durable)
+        {
             sf.save(state, durable)?;
         }
         Ok(())

@@ -10,7 +10,7 @@ mod offset;
 mod page_number;
 
 pub use cursor::CursorPaginator;
-pub use link_header::LinkHeaderPaginator;
+pub use link_header::{LinkHeaderPaginator, find_rel};
 pub use next_url::NextUrlPaginator;
 pub use none::NoPaginator;
 pub use offset::OffsetPaginator;
@@ -72,6 +72,12 @@ pub trait Paginator: Send {
     fn position(&self) -> Value;
     /// Continues from a saved position. False when it does not fit this strategy.
     fn restore(&mut self, position: &Value) -> bool;
+    /// With `total` records known, the positions of every page still to
+    /// fetch, for parallel fetching. None for strategies whose next page is
+    /// only known from the previous one.
+    fn remaining_positions(&self, _total: u64) -> Option<Vec<Value>> {
+        None
+    }
 }
 
 /// The stop conditions, compiled.

@@ -31,6 +31,15 @@ impl Paginator for OffsetPaginator {
         self.offset += page.records as u64;
         Ok(page.records > 0)
     }
+    fn remaining_positions(&self, total: u64) -> Option<Vec<Value>> {
+        let step = self.page_size.max(1);
+        Some(
+            (self.offset..total)
+                .step_by(step as usize)
+                .map(|o| json!({ "offset": o }))
+                .collect(),
+        )
+    }
     fn page_size(&self) -> Option<u64> {
         Some(self.page_size)
     }

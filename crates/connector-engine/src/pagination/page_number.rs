@@ -7,6 +7,7 @@ pub struct PageNumberPaginator {
     page_param: String,
     size_param: Option<String>,
     page_size: u64,
+    start: u64,
     page: u64,
 }
 
@@ -16,6 +17,7 @@ impl PageNumberPaginator {
             page_param: page_param.into(),
             size_param: size_param.map(str::to_string),
             page_size,
+            start,
             page: start,
         }
     }
@@ -31,6 +33,17 @@ impl Paginator for PageNumberPaginator {
     fn advance(&mut self, page: &PageView) -> Result<bool, String> {
         self.page += 1;
         Ok(page.records > 0)
+    }
+    fn remaining_positions(&self, total: u64) -> Option<Vec<Value>> {
+        // Pages are numbered from `start`; the one at `self.page` is next.
+        self.size_param.as_ref()?;
+        let pages = total.div_ceil(self.page_size.max(1));
+        let fetched = self.page.checked_sub(self.start)?;
+        Some(
+            (fetched..pages)
+                .map(|i| json!({ "page": self.start + i }))
+                .collect(),
+        )
     }
     fn page_size(&self) -> Option<u64> {
         self.size_param.as_ref().map(|_| self.page_size)

@@ -103,3 +103,22 @@ pub fn error_lines(o: &Output) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Masks durations in milliseconds (`123ms` → `[MS]ms`), for `check` output.
+pub fn mask_ms(text: &str) -> String {
+    let mut out = String::new();
+    let mut digits = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let is_ms = c == 'm' && chars.peek() == Some(&'s') && !digits.is_empty();
+        out.push_str(if is_ms { "[MS]" } else { &digits });
+        digits.clear();
+        out.push(c);
+    }
+    out.push_str(&digits);
+    out
+}

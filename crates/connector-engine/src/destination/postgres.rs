@@ -1,0 +1,887 @@
+//! `postgres://USER:PASSWORD@HOST:PORT/DATABASE?schema=NAME`: one table per
+//! stream in the schema (created if missing, default `public`), laid out as
+//! in [`super::sql`]. No TLS: use it on a trusted network or through a
+//! tunnel (`sslmode=disable` or `prefer`).
+//!
+//! Types: `BIGINT`, `DOUBLE PRECISION`, `BOOLEAN`, `TEXT`, and `JSONB` for
+//! nested objects and arrays; `_synced_at` is `TIMESTAMPTZ`. New fields add
+//! columns, wider values `ALTER COLUMN … TYPE` (converting the rows).
+//! Batches are multi-row `INSERT`s (upserts with `ON CONFLICT` for merge),
+//! each in a savepoint so a failing stream does not abort the others'
+//! transaction; [`Destination::commit`] writes the run state into
+//! `_connector_state` and commits, so records and state land together.
+//!
+//! The driver is async; the destination runs it on a thread of its own (with
+//! its own small runtime), so the synchronous [`Destination`] calls work from
+//! inside the sync's runtime. The password never appears in errors or logs.
+
+use super::schema::{self, Column, ColumnKind, Columns};
+use super::sql::{
+    self, Position, RUN_ID, STATE_TABLE, STREAMS_TABLE, SYNCED_AT, SqlStream, TABLE_NAME_MAX, quote,
+};
+use super::{Destination, DestinationOptions, PostgresUri, StreamInfo, WriteMode, WriteStrategy};
+use crate::error::{EngineError, Result};
+use crate::secret::Redactor;
+use crate::state::State;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls};
+
+type Reply<T> = mpsc::SyncSender<Result<T>>;
+
+enum Msg {
+    LoadState(Reply<Option<State>>),
+    Open(Box<StreamInfo>, WriteMode, Option<Value>, Reply<()>),
+    Write(String, Vec<Value>, Reply<()>),
+    Commit(Box<State>, bool, Reply<State>),
+    Close(String, Reply<()>),
+}
+
+pub struct PostgresDestination {
+    shown: String,
+    tx: Option<mpsc::Sender<Msg>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+fn pg_type(kind: ColumnKind) -> &'static str {
+    match kind {
+        ColumnKind::Integer => "bigint",
+        ColumnKind::Real => "double precision",
+        ColumnKind::Boolean => "boolean",
+        ColumnKind::Text => "text",
+        ColumnKind::Json => "jsonb",
+    }
+}
+
+/// A value as the text Postgres casts into a column of `kind`.
+fn pg_text(kind: ColumnKind, v: Option<&Value>) -> Option<String> {
+    let v = v.filter(|v| !v.is_null())?;
+    Some(match (kind, v) {
+        (ColumnKind::Json, v) => v.to_string(),
+        (_, Value::String(s)) if s.contains('\0') => s.replace('\0', "\u{fffd}"),
+        (_, v) => schema::text_of(v),
+    })
+}
+
+/// An error's whole chain (the driver's `Display` alone says "db error").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let _ = write!(s, ": {c}");
+        cur = c.source();
+    }
+    s
+}
+
+impl PostgresDestination {
+    /// Connects, creates the schema and metadata tables, and begins the
+    /// first transaction.
+    pub fn connect(uri: &PostgresUri, opts: &DestinationOptions) -> Result<PostgresDestination> {
+        let redactor = Redactor::new(uri.password.iter().cloned().collect());
+        let shown = uri.shown().to_string();
+        let mut config: tokio_postgres::Config = uri.conn.parse().map_err(|e| {
+            EngineError::Destination(
+                redactor.redact(&format!("{shown}: {}", chain(&e as &dyn std::error::Error))),
+            )
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("connector-run");
+        }
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<()>>(1);
+        let setup = Setup {
+            config,
+            schema: uri.schema.clone(),
+            shown: shown.clone(),
+            redactor,
+            connector: opts.connector.clone(),
+            write_mode: opts.write_mode,
+            schemas: opts.schemas.clone(),
+        };
+        let worker = std::thread::Builder::new()
+            .name("postgres-destination".into())
+            .spawn(move || worker(setup, rx, ready_tx))
+            .map_err(|e| EngineError::Destination(format!("cannot start a thread: {e}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(PostgresDestination {
+                shown,
+                tx: Some(tx),
+                worker: Some(worker),
+            }),
+            Ok(Err(e)) => {
+                let _ = worker.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = worker.join();
+                Err(EngineError::Destination(format!(
+                    "{shown}: the connection thread stopped"
+                )))
+            }
+        }
+    }
+
+    fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Msg) -> Result<T> {
+        let (reply, wait) = mpsc::sync_channel(1);
+        let gone = || EngineError::Destination(format!("{}: the connection is gone", self.shown));
+        self.tx
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(make(reply))
+            .map_err(|_| gone())?;
+        wait.recv().map_err(|_| gone())?
+    }
+}
+
+impl Destination for PostgresDestination {
+    fn load_state(&mut self) -> Result<Option<State>> {
+        self.call(Msg::LoadState)
+    }
+
+    fn open_stream(
+        &mut self,
+        stream: &StreamInfo,
+        mode: WriteMode,
+        resume: Option<&Value>,
+    ) -> Result<()> {
+        let (info, resume) = (Box::new(stream.clone()), resume.cloned());
+        self.call(|r| Msg::Open(info, mode, resume, r))
+    }
+
+    fn write_batch(&mut self, stream: &str, records: &[Value]) -> Result<()> {
+        let (name, records) = (stream.to_string(), records.to_vec());
+        self.call(|r| Msg::Write(name, records, r))
+    }
+
+    fn commit(&mut self, state: &mut State, durable: bool) -> Result<()> {
+        let s = Box::new(state.clone());
+        *state = self.call(|r| Msg::Commit(s, durable, r))?;
+        Ok(())
+    }
+
+    fn close_stream(&mut self, stream: &str) -> Result<()> {
+        let name = stream.to_string();
+        self.call(|r| Msg::Close(name, r))
+    }
+
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+}
+
+impl Drop for PostgresDestination {
+    fn drop(&mut self) {
+        // Closing the connection rolls back whatever was not committed.
+        self.tx.take();
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+struct Setup {
+    config: tokio_postgres::Config,
+    schema: String,
+    shown: String,
+    redactor: Redactor,
+    connector: String,
+    write_mode: Option<WriteStrategy>,
+    schemas: BTreeMap<String, Value>,
+}
+
+fn worker(setup: Setup, rx: mpsc::Receiver<Msg>, ready: mpsc::SyncSender<Result<()>>) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(EngineError::Destination(format!(
+                "cannot start the postgres runtime: {e}"
+            ))));
+            return;
+        }
+    };
+    let mut pg = match rt.block_on(Pg::connect(setup)) {
+        Ok(pg) => {
+            let _ = ready.send(Ok(()));
+            pg
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    while let Ok(msg) = rx.recv() {
+        rt.block_on(async {
+            match msg {
+                Msg::LoadState(r) => {
+                    let _ = r.send(pg.load_state().await);
+                }
+                Msg::Open(info, mode, resume, r) => {
+                    let _ = r.send(pg.open(*info, mode, resume).await);
+                }
+                Msg::Write(name, records, r) => {
+                    let _ = r.send(pg.write(&name, &records).await);
+                }
+                Msg::Commit(mut state, durable, r) => {
+                    let res = pg.commit(&mut state, durable).await.map(|()| *state);
+                    let _ = r.send(res);
+                }
+                Msg::Close(name, r) => {
+                    if pg.streams.contains_key(&name) {
+                        pg.closed.push(name);
+                    }
+                    let _ = r.send(Ok(()));
+                }
+            }
+        });
+    }
+    if pg.rows > 0 {
+        tracing::info!(
+            "{}: {} rows in {:.2}s of writing",
+            pg.shown,
+            pg.rows,
+            pg.busy.as_secs_f64()
+        );
+    }
+}
+
+struct Pg {
+    client: Client,
+    schema: String,
+    shown: String,
+    redactor: Redactor,
+    connector: String,
+    run_id: String,
+    write_mode: Option<WriteStrategy>,
+    schemas: BTreeMap<String, Value>,
+    streams: HashMap<String, SqlStream>,
+    closed: Vec<String>,
+    rows: u64,
+    busy: Duration,
+}
+
+impl Pg {
+    async fn connect(setup: Setup) -> Result<Pg> {
+        let Setup {
+            config,
+            schema,
+            shown,
+            redactor,
+            connector,
+            write_mode,
+            schemas,
+        } = setup;
+        let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+            EngineError::Destination(
+                redactor.redact(&format!("cannot connect to {shown}: {}", chain(&e))),
+            )
+        })?;
+        let shown_bg = shown.clone();
+        let redactor_bg = redactor.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(
+                    "{}",
+                    redactor_bg.redact(&format!("{shown_bg}: connection lost: {}", chain(&e)))
+                );
+            }
+        });
+        let pg = Pg {
+            client,
+            schema,
+            shown,
+            redactor,
+            connector,
+            run_id: schema::new_run_id(),
+            write_mode,
+            schemas,
+            streams: HashMap::new(),
+            closed: Vec::new(),
+            rows: 0,
+            busy: Duration::ZERO,
+        };
+        let s = quote(&pg.schema);
+        // Only create a missing schema: a user may write to a schema it
+        // cannot create.
+        let exists = pg
+            .client
+            .query_opt(
+                "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+                &[&pg.schema],
+            )
+            .await
+            .map_err(|e| pg.err("cannot read the catalog", &e))?
+            .is_some();
+        if !exists {
+            pg.batch(
+                &format!("CREATE SCHEMA IF NOT EXISTS {s}"),
+                &format!("cannot create schema `{}`", pg.schema),
+            )
+            .await?;
+        }
+        pg.batch(
+            &format!(
+                "CREATE TABLE IF NOT EXISTS {s}.{STATE_TABLE} (
+                   connector TEXT PRIMARY KEY, state JSONB NOT NULL,
+                   run_id TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL);
+                 CREATE TABLE IF NOT EXISTS {s}.{STREAMS_TABLE} (
+                   connector TEXT NOT NULL, stream TEXT NOT NULL, table_name TEXT NOT NULL,
+                   primary_key JSONB NOT NULL, write_mode TEXT NOT NULL, columns JSONB NOT NULL,
+                   run_id TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL,
+                   PRIMARY KEY (connector, stream));"
+            ),
+            "cannot create the schema and metadata tables",
+        )
+        .await?;
+        pg.batch("BEGIN", "cannot begin a transaction").await?;
+        Ok(pg)
+    }
+
+    fn err(&self, what: &str, e: &tokio_postgres::Error) -> EngineError {
+        EngineError::Destination(self.redactor.redact(&format!(
+            "{}: {what}: {}",
+            self.shown,
+            chain(e)
+        )))
+    }
+
+    async fn batch(&self, sql: &str, what: &str) -> Result<()> {
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| self.err(what, &e))
+    }
+
+    fn t(&self, table: &str) -> String {
+        format!("{}.{}", quote(&self.schema), quote(table))
+    }
+
+    async fn table_exists(&self, table: &str) -> Result<bool> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
+                &[&self.schema, &table],
+            )
+            .await
+            .map_err(|e| self.err("cannot read the catalog", &e))?;
+        Ok(row.is_some())
+    }
+
+    async fn load_state(&mut self) -> Result<Option<State>> {
+        let st = self.t(STATE_TABLE);
+        if self.connector.is_empty() {
+            let rows = self
+                .client
+                .query(&format!("SELECT connector FROM {st}"), &[])
+                .await
+                .map_err(|e| self.err("cannot read _connector_state", &e))?;
+            if let [only] = rows.as_slice() {
+                self.connector = only.get(0);
+            }
+        }
+        let row = self
+            .client
+            .query_opt(
+                &format!("SELECT state::text FROM {st} WHERE connector = $1"),
+                &[&self.connector],
+            )
+            .await
+            .map_err(|e| self.err("cannot read _connector_state", &e))?;
+        row.map(|r| {
+            let text: String = r.get(0);
+            State::parse(&text, &format!("in {} ({STATE_TABLE})", self.shown))
+        })
+        .transpose()
+    }
+
+    async fn table_for(&self, stream: &str) -> Result<(String, Option<Vec<Column>>, bool)> {
+        let meta = self.t(STREAMS_TABLE);
+        let row = self
+            .client
+            .query_opt(
+                &format!(
+                    "SELECT table_name, columns::text FROM {meta} WHERE connector = $1 AND stream = $2"
+                ),
+                &[&self.connector, &stream],
+            )
+            .await
+            .map_err(|e| self.err("cannot read _connector_streams", &e))?;
+        if let Some(r) = row {
+            let cols: String = r.get(1);
+            return Ok((r.get(0), serde_json::from_str(&cols).ok(), true));
+        }
+        let base = schema::table_name(stream, TABLE_NAME_MAX);
+        let mut name = base.clone();
+        let mut n = 2;
+        loop {
+            let recorded = self
+                .client
+                .query_opt(
+                    &format!("SELECT 1 FROM {meta} WHERE table_name = $1"),
+                    &[&name],
+                )
+                .await
+                .map_err(|e| self.err("cannot read _connector_streams", &e))?
+                .is_some();
+            if !recorded && !self.table_exists(&name).await? {
+                return Ok((name, None, false));
+            }
+            name = format!("{base}_{n}");
+            n += 1;
+        }
+    }
+
+    async fn introspect(&self, table: &str) -> Result<Vec<Column>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT column_name, data_type FROM information_schema.columns
+                 WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+                &[&self.schema, &table],
+            )
+            .await
+            .map_err(|e| self.err("cannot read the catalog", &e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let name: String = r.get(0);
+                let ty: String = r.get(1);
+                if name == SYNCED_AT || name == RUN_ID {
+                    return None;
+                }
+                let kind = match ty.as_str() {
+                    "bigint" | "integer" | "smallint" => ColumnKind::Integer,
+                    "double precision" | "real" | "numeric" => ColumnKind::Real,
+                    "boolean" => ColumnKind::Boolean,
+                    "jsonb" | "json" => ColumnKind::Json,
+                    _ => ColumnKind::Text,
+                };
+                Some(Column {
+                    field: name.clone(),
+                    name,
+                    kind,
+                })
+            })
+            .collect())
+    }
+
+    async fn create_table(&self, table: &str, cols: &[Column]) -> Result<()> {
+        let mut defs: Vec<String> = cols
+            .iter()
+            .map(|c| format!("{} {}", quote(&c.name), pg_type(c.kind)))
+            .collect();
+        defs.push(format!("{SYNCED_AT} TIMESTAMPTZ NOT NULL"));
+        defs.push(format!("{RUN_ID} TEXT NOT NULL"));
+        self.batch(
+            &format!("CREATE TABLE {} ({})", self.t(table), defs.join(", ")),
+            &format!("cannot create table `{table}`"),
+        )
+        .await
+    }
+
+    async fn ensure_pk_index(&self, s: &mut SqlStream) -> Result<()> {
+        if s.pk_index || s.strategy == WriteStrategy::Append {
+            return Ok(());
+        }
+        let Some(pk) = s.pk_columns() else {
+            return Ok(());
+        };
+        let cols: Vec<String> = pk.iter().map(|c| quote(c)).collect();
+        self.client
+            .batch_execute(&format!(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})",
+                quote(&format!("{}__pk", s.target)),
+                self.t(&s.target),
+                cols.join(", ")
+            ))
+            .await
+            .map_err(|e| {
+                self.err(
+                    &format!(
+                        "cannot index table `{}` on its primary key ({}) (rows with the same key were written before, by --write-mode append?)",
+                        s.target,
+                        s.info.primary_key.join(", ")
+                    ),
+                    &e,
+                )
+            })?;
+        s.pk_index = true;
+        s.insert_sql = None;
+        Ok(())
+    }
+
+    async fn apply(&self, s: &mut SqlStream, changes: &schema::Changes) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut alters = Vec::new();
+        for &i in &changes.added {
+            let c = &s.columns.cols[i];
+            alters.push(format!("ADD COLUMN {} {}", quote(&c.name), pg_type(c.kind)));
+        }
+        for &(i, old) in &changes.widened {
+            let c = &s.columns.cols[i];
+            let q = quote(&c.name);
+            let using = match (old, c.kind) {
+                (_, ColumnKind::Json) => format!("to_jsonb({q})"),
+                (_, kind) => format!("{q}::{}", pg_type(kind)),
+            };
+            alters.push(format!(
+                "ALTER COLUMN {q} TYPE {} USING {using}",
+                pg_type(c.kind)
+            ));
+            tracing::info!(
+                "{}: widened `{}` of table `{}` from {} to {}",
+                self.shown,
+                c.name,
+                s.target,
+                old.name(),
+                c.kind.name()
+            );
+        }
+        self.batch(
+            &format!("ALTER TABLE {} {}", self.t(&s.target), alters.join(", ")),
+            &format!("cannot change the columns of `{}`", s.target),
+        )
+        .await?;
+        if s.target == s.table {
+            s.dirty = true;
+        }
+        s.insert_sql = None;
+        self.ensure_pk_index(s).await
+    }
+
+    async fn save_stream_meta(&self, s: &SqlStream) -> Result<()> {
+        let pk = serde_json::to_string(&s.info.primary_key).unwrap_or_default();
+        let cols = serde_json::to_string(&s.columns.cols).unwrap_or_default();
+        let now = schema::now_rfc3339();
+        self.client
+            .execute(
+                &format!(
+                    "INSERT INTO {} (connector, stream, table_name, primary_key, write_mode, columns, run_id, updated_at)
+                     VALUES ($1, $2, $3, $4::text::jsonb, $5, $6::text::jsonb, $7, $8::text::timestamptz)
+                     ON CONFLICT (connector, stream) DO UPDATE SET table_name = excluded.table_name,
+                       primary_key = excluded.primary_key, write_mode = excluded.write_mode,
+                       columns = excluded.columns, run_id = excluded.run_id, updated_at = excluded.updated_at",
+                    self.t(STREAMS_TABLE)
+                ),
+                &[
+                    &self.connector,
+                    &s.info.name,
+                    &s.table,
+                    &pk,
+                    &s.strategy.as_str(),
+                    &cols,
+                    &self.run_id,
+                    &now,
+                ],
+            )
+            .await
+            .map_err(|e| self.err("cannot write _connector_streams", &e))?;
+        Ok(())
+    }
+
+    async fn open(
+        &mut self,
+        mut info: StreamInfo,
+        _mode: WriteMode,
+        resume: Option<Value>,
+    ) -> Result<()> {
+        if info.json_schema.is_none() {
+            info.json_schema = self.schemas.get(&info.name).cloned();
+        }
+        let strategy = self
+            .write_mode
+            .unwrap_or_else(|| WriteStrategy::default_for(&info));
+        if strategy == WriteStrategy::Merge && info.primary_key.is_empty() {
+            return Err(EngineError::Destination(format!(
+                "stream `{}` has no primary_key, so it cannot be merged; use --write-mode append or replace, or declare a primary_key",
+                info.name
+            )));
+        }
+        let (table, recorded, has_meta) = self.table_for(&info.name).await?;
+        let resume = Position::from_resume(resume.as_ref());
+        let (target, saved, exists) = if strategy == WriteStrategy::Replace {
+            let staging = sql::staging_name(&table);
+            match resume.filter(|p| p.table == staging) {
+                Some(p) if self.table_exists(&staging).await? => (staging, Some(p.columns), true),
+                _ => {
+                    self.batch(
+                        &format!("DROP TABLE IF EXISTS {}", self.t(&staging)),
+                        "cannot drop the old staging table",
+                    )
+                    .await?;
+                    (staging, None, false)
+                }
+            }
+        } else if self.table_exists(&table).await? {
+            let cols = match resume.filter(|p| p.table == table) {
+                Some(p) => p.columns,
+                None => match recorded {
+                    Some(c) => c,
+                    None => self.introspect(&table).await?,
+                },
+            };
+            (table.clone(), Some(cols), true)
+        } else {
+            (table.clone(), None, false)
+        };
+        let mut s = SqlStream {
+            columns: SqlStream::new_columns(saved),
+            info,
+            strategy,
+            table,
+            target,
+            created: exists,
+            pk_index: false,
+            dirty: false,
+            insert_sql: None,
+            rows: 0,
+            busy: Duration::ZERO,
+        };
+        let declared = s
+            .info
+            .json_schema
+            .as_ref()
+            .map(|sc| s.columns.declare(sc))
+            .unwrap_or_default();
+        if exists {
+            if s.strategy == WriteStrategy::Append && !s.info.primary_key.is_empty() {
+                let index = self
+                    .client
+                    .query_opt(
+                        "SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 AND indexname = $3",
+                        &[&self.schema, &s.target, &format!("{}__pk", s.target)],
+                    )
+                    .await
+                    .map_err(|e| self.err("cannot read the catalog", &e))?;
+                if index.is_some() {
+                    return Err(super::sqlite::append_to_merged(&s));
+                }
+            }
+            self.apply(&mut s, &declared).await?;
+            self.ensure_pk_index(&mut s).await?;
+        }
+        if !has_meta {
+            self.save_stream_meta(&s).await?;
+        }
+        self.streams.insert(s.info.name.clone(), s);
+        Ok(())
+    }
+
+    async fn write(&mut self, stream: &str, records: &[Value]) -> Result<()> {
+        let started = Instant::now();
+        let mut s = self
+            .streams
+            .remove(stream)
+            .ok_or_else(|| EngineError::Destination(format!("stream `{stream}` is not open")))?;
+        let before: Columns = s.columns.clone();
+        let (pk_index, dirty, created) = (s.pk_index, s.dirty, s.created);
+        self.batch("SAVEPOINT batch", "cannot start a savepoint")
+            .await?;
+        let res = self.write_rows(&mut s, records).await;
+        match &res {
+            Ok(()) => {
+                self.batch("RELEASE SAVEPOINT batch", "cannot release a savepoint")
+                    .await?;
+                s.rows += records.len() as u64;
+                self.rows += records.len() as u64;
+            }
+            Err(_) => {
+                // The table is as it was before this batch; so are its columns.
+                self.batch(
+                    "ROLLBACK TO SAVEPOINT batch",
+                    "cannot roll back a savepoint",
+                )
+                .await?;
+                s.columns = before;
+                s.pk_index = pk_index;
+                s.dirty = dirty;
+                s.created = created;
+                s.insert_sql = None;
+            }
+        }
+        s.busy += started.elapsed();
+        self.busy += started.elapsed();
+        self.streams.insert(stream.to_string(), s);
+        res
+    }
+
+    async fn write_rows(&self, s: &mut SqlStream, records: &[Value]) -> Result<()> {
+        let changes = s.columns.fit(records);
+        if s.created {
+            self.apply(s, &changes).await?;
+        } else {
+            self.create_target(s).await?;
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        let upsert = s.upsert();
+        let rows: Vec<&Value> = if upsert {
+            sql::last_per_key(records, &s.info.primary_key)
+        } else {
+            records.iter().collect()
+        };
+        let mut names: Vec<String> = s.columns.cols.iter().map(|c| quote(&c.name)).collect();
+        names.push(SYNCED_AT.into());
+        names.push(RUN_ID.into());
+        let mut casts: Vec<&str> = s.columns.cols.iter().map(|c| pg_type(c.kind)).collect();
+        casts.push("timestamptz");
+        casts.push("text");
+        let conflict = match (upsert, s.pk_columns()) {
+            (true, Some(pk)) => {
+                let pk_q: Vec<String> = pk.iter().map(|c| quote(c)).collect();
+                let sets: Vec<String> = names
+                    .iter()
+                    .filter(|n| !pk_q.contains(n))
+                    .map(|n| format!("{n} = excluded.{n}"))
+                    .collect();
+                format!(
+                    " ON CONFLICT ({}) DO UPDATE SET {}",
+                    pk_q.join(", "),
+                    sets.join(", ")
+                )
+            }
+            _ => String::new(),
+        };
+        let synced_at = schema::now_rfc3339();
+        let per_stmt = (60_000 / names.len()).clamp(1, 1000);
+        let head = format!(
+            "INSERT INTO {} ({}) VALUES ",
+            self.t(&s.target),
+            names.join(", ")
+        );
+        for chunk in rows.chunks(per_stmt) {
+            let mut sql = head.clone();
+            let mut params: Vec<Option<String>> = Vec::with_capacity(chunk.len() * names.len());
+            for (ri, r) in chunk.iter().enumerate() {
+                let obj = schema::as_object(r);
+                sql.push_str(if ri == 0 { "(" } else { ", (" });
+                for (ci, cast) in casts.iter().enumerate() {
+                    if ci > 0 {
+                        sql.push_str(", ");
+                    }
+                    let _ = write!(sql, "${}::text::{cast}", params.len() + 1);
+                    params.push(match s.columns.cols.get(ci) {
+                        Some(c) => pg_text(c.kind, obj.get(&c.field)),
+                        None if ci == names.len() - 2 => Some(synced_at.clone()),
+                        None => Some(self.run_id.clone()),
+                    });
+                }
+                sql.push(')');
+            }
+            sql.push_str(&conflict);
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            self.client
+                .execute(&sql, &refs)
+                .await
+                .map_err(|e| self.err(&format!("cannot insert into `{}`", s.target), &e))?;
+        }
+        Ok(())
+    }
+
+    /// Creates the target table with the columns known so far.
+    async fn create_target(&self, s: &mut SqlStream) -> Result<()> {
+        self.create_table(&s.target, &s.columns.cols).await?;
+        s.created = true;
+        s.insert_sql = None;
+        if s.target == s.table {
+            s.dirty = true;
+        }
+        self.ensure_pk_index(s).await
+    }
+
+    async fn finish(&mut self, name: &str, completed: bool) -> Result<()> {
+        let Some(mut s) = self.streams.remove(name) else {
+            return Ok(());
+        };
+        if !s.created && (completed || s.strategy != WriteStrategy::Replace) {
+            // No records: the table still exists afterwards, empty.
+            self.create_target(&mut s).await?;
+        }
+        if s.strategy == WriteStrategy::Replace {
+            if completed {
+                self.batch(
+                    &format!(
+                        "DROP TABLE IF EXISTS {t};
+                         ALTER TABLE {st} RENAME TO {tq};
+                         ALTER INDEX IF EXISTS {sti} RENAME TO {ti};",
+                        t = self.t(&s.table),
+                        st = self.t(&s.target),
+                        tq = quote(&s.table),
+                        sti = self.t(&format!("{}__pk", s.target)),
+                        ti = quote(&format!("{}__pk", s.table)),
+                    ),
+                    &format!("cannot swap in the new `{}`", s.table),
+                )
+                .await?;
+                s.target = s.table.clone();
+                self.save_stream_meta(&s).await?;
+            }
+        } else if s.dirty {
+            self.save_stream_meta(&s).await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self, state: &mut State, durable: bool) -> Result<()> {
+        let started = Instant::now();
+        let preview = super::is_preview_commit(state, durable);
+        for name in std::mem::take(&mut self.closed) {
+            let done = super::completed(state, &name);
+            self.finish(&name, done).await?;
+        }
+        let dirty: Vec<String> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.dirty)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for name in dirty {
+            if let Some(s) = self.streams.get(&name) {
+                self.save_stream_meta(s).await?;
+            }
+            if let Some(s) = self.streams.get_mut(&name) {
+                s.dirty = false;
+            }
+        }
+        if !preview {
+            for (name, s) in &self.streams {
+                state.stream(name).destination = Some(s.position());
+            }
+            let text = serde_json::to_string(state).map_err(std::io::Error::from)?;
+            let now = schema::now_rfc3339();
+            self.client
+                .execute(
+                    &format!(
+                        "INSERT INTO {} (connector, state, run_id, updated_at)
+                         VALUES ($1, $2::text::jsonb, $3, $4::text::timestamptz)
+                         ON CONFLICT (connector) DO UPDATE SET state = excluded.state,
+                           run_id = excluded.run_id, updated_at = excluded.updated_at",
+                        self.t(STATE_TABLE)
+                    ),
+                    &[&self.connector, &text, &self.run_id, &now],
+                )
+                .await
+                .map_err(|e| self.err("cannot write _connector_state", &e))?;
+        }
+        // Postgres commits durably (synchronous_commit is the server's choice).
+        let _ = durable;
+        self.batch("COMMIT; BEGIN", "cannot commit").await?;
+        self.busy += started.elapsed();
+        Ok(())
+    }
+}

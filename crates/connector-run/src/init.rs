@@ -1,0 +1,295 @@
+//! `connector-run init NAME URL`: probes an endpoint with one to three GET
+//! requests and writes `connectors/NAME.yaml`, every choice (pagination,
+//! records path, primary key, rate limit, auth) commented with its evidence.
+//!
+//! The probing itself is the engine's (`connector_engine::probe`); this
+//! module decides what the responses mean and writes the spec.
+
+mod inputs;
+mod paging;
+mod rate;
+mod records;
+mod render;
+
+use crate::cli::Global;
+use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use connector_engine::Redactor;
+use connector_engine::http::HttpSettings;
+use connector_engine::probe::{FailureKind, ProbeError, Prober};
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct InitArgs {
+    /// Connector name, snake_case; the file is `<connectors-dir>/NAME.yaml`.
+    pub name: String,
+    /// The endpoint to probe, e.g. `https://api.example.com/v1/items?status=open`.
+    pub url: String,
+    /// A request header, `Name: value` (repeatable). Credentials (authorization,
+    /// *key*, *token*, *secret*) become secret config parameters.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// A config parameter with its default, `KEY=VALUE` (repeatable); the URL and
+    /// headers may use it as `{{ config.KEY }}`. `base_url=URL` sets base_url's default.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Overwrite an existing connector file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// One decision, with the evidence for it and what else was seen.
+#[derive(Debug, Clone)]
+pub struct Choice<T> {
+    pub value: T,
+    pub why: String,
+    pub alternatives: Vec<String>,
+    /// The evidence does not settle it: the comment says so.
+    pub ambiguous: bool,
+}
+
+impl<T> Choice<T> {
+    pub fn new(value: T, why: String) -> Self {
+        Choice {
+            value,
+            why,
+            alternatives: Vec::new(),
+            ambiguous: false,
+        }
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The stream name: the last literal path segment in snake_case.
+fn stream_name(path: &str) -> String {
+    let segment = path
+        .split('/')
+        .rev()
+        .find(|s| !s.is_empty() && !s.contains("{{") && !s.contains("}}"))
+        .unwrap_or("");
+    let mut name = String::new();
+    for c in segment.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_lowercase());
+        } else if !name.ends_with('_') {
+            name.push('_');
+        }
+    }
+    let name = name.trim_matches('_');
+    if name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        name.to_string()
+    } else {
+        "records".into()
+    }
+}
+
+/// A hint for a failed first request.
+fn hint(kind: FailureKind) -> &'static str {
+    match kind {
+        FailureKind::Dns => "the host name does not resolve; check the URL",
+        FailureKind::Refused => "nothing listens at that address; is the server running?",
+        FailureKind::Tls => {
+            "the TLS handshake failed; check the certificate, or use http:// for a plain-HTTP server"
+        }
+        FailureKind::Timeout => "no answer in 30s; the server may be down or slow",
+        FailureKind::Status(401 | 403) => {
+            "pass the credentials with --header, e.g. `--header 'Authorization: Bearer …'` or `--header 'X-API-Key: …'`"
+        }
+        FailureKind::Status(404) => "check the path of the URL",
+        _ => "init needs a URL that answers a GET with JSON",
+    }
+}
+
+fn fail(e: &ProbeError) -> u8 {
+    eprintln!("error: {}: {e}", e.url);
+    eprintln!("  hint: {}", hint(e.kind));
+    EXIT_FAILURE
+}
+
+pub fn run(global: &Global, args: &InitArgs) -> u8 {
+    crate::logging::init(global);
+    if !is_name(&args.name) {
+        eprintln!(
+            "error: `{}` is not a connector name: use snake_case, e.g. `my_api`",
+            args.name
+        );
+        return EXIT_USAGE;
+    }
+    let path = global.connectors_dir.join(format!("{}.yaml", args.name));
+    if path.exists() && !args.force {
+        eprintln!(
+            "error: {} exists; pass --force to overwrite it",
+            path.display()
+        );
+        return EXIT_USAGE;
+    }
+    let inputs = match inputs::parse(&args.name, &args.url, &args.headers, &args.sets) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let redactor = Redactor::new(inputs.secrets.clone());
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let settings = HttpSettings {
+        timeout: Duration::from_secs(30),
+        connect_timeout: Duration::from_secs(10),
+        user_agent: format!("connector-run/{}", env!("CARGO_PKG_VERSION")),
+    };
+    let prober = match Prober::new(&settings, redactor.clone()) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let shown_url = redactor.url(&inputs.probe_url);
+    let first = match runtime.block_on(prober.get(&inputs.probe_url, &inputs.probe_headers)) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    if !(200..300).contains(&first.status) {
+        return fail(&ProbeError {
+            kind: FailureKind::Status(first.status),
+            url: shown_url,
+            message: format!("HTTP {}; body: {}", first.status, first.excerpt),
+        });
+    }
+    let Some(body) = first.json.clone() else {
+        return fail(&ProbeError {
+            kind: FailureKind::Body,
+            url: shown_url,
+            message: format!(
+                "the body is not JSON (content-type {}); body starts: {}",
+                first.header("content-type").unwrap_or("none"),
+                first.excerpt
+            ),
+        });
+    };
+
+    let records = records::find(&body);
+    let recs = records::records_at(&body, &records.value);
+    let key = records::primary_key(&recs);
+    let f = paging::First {
+        url: &inputs.probe_url,
+        resp: &first,
+        body: &body,
+        records_at: &records.value,
+        records: &recs,
+        key: key.value.as_deref(),
+    };
+    let (paging, trials) = runtime.block_on(paging::detect(&prober, &inputs.probe_headers, &f));
+    let rate = rate::find(&first);
+    let stream = stream_name(&inputs.path);
+    let text = render::render(&render::Draft {
+        name: &args.name,
+        stream: &stream,
+        shown_url: &shown_url,
+        requests: 1 + trials,
+        inputs: &inputs,
+        records: &records,
+        key: &key,
+        paging: &paging,
+        rate: &rate,
+    });
+    // Belt and braces: never write a spec that does not load.
+    if let Err(diags) = connector_spec::parse(&text, &path.display().to_string()) {
+        eprintln!("error: init produced a spec that does not validate (a bug in init):");
+        for d in diags {
+            eprintln!("{d}");
+        }
+        return EXIT_FAILURE;
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        eprintln!("error: cannot create {}: {e}", dir.display());
+        return EXIT_FAILURE;
+    }
+    if let Err(e) = std::fs::write(&path, &text) {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        return EXIT_FAILURE;
+    }
+    if !global.quiet {
+        summary(
+            &path, args, &stream, &inputs, &records, &key, &paging, trials,
+        );
+    }
+    EXIT_OK
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summary(
+    path: &std::path::Path,
+    args: &InitArgs,
+    stream: &str,
+    inputs: &inputs::Inputs,
+    records: &Choice<records::Keys>,
+    key: &Choice<Option<String>>,
+    paging: &Choice<paging::Paging>,
+    trials: usize,
+) {
+    println!(
+        "wrote {} ({} request{})",
+        path.display(),
+        1 + trials,
+        if trials == 0 { "" } else { "s" }
+    );
+    println!(
+        "  stream `{stream}`: pagination {}, records {}, primary key {}",
+        paging.value.name(),
+        records::json_path(&records.value),
+        key.value.as_deref().unwrap_or("none")
+    );
+    let unsure: Vec<&str> = [
+        ("pagination", paging.ambiguous),
+        ("records", records.ambiguous),
+        ("primary_key", key.ambiguous),
+    ]
+    .into_iter()
+    .filter_map(|(n, a)| a.then_some(n))
+    .collect();
+    if !unsure.is_empty() {
+        println!(
+            "  not certain: {} (see the comments in the file)",
+            unsure.join(", ")
+        );
+    }
+    for c in inputs.config.iter().filter(|c| c.secret) {
+        println!(
+            "  secret `{}`: set ${} or pass `--set {}=…`",
+            c.key,
+            connector_engine::config::env_name(&args.name, &c.key),
+            c.key
+        );
+    }
+    println!(
+        "  next: connector-run check {0} && connector-run sync {0}",
+        args.name
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_names() {
+        assert_eq!(stream_name("/gen/cursor_header"), "cursor_header");
+        assert_eq!(stream_name("/repos/{{ config.owner }}/issues"), "issues");
+        assert_eq!(stream_name("/v1/Sales-Orders/"), "sales_orders");
+        assert_eq!(stream_name("/"), "records");
+        assert_eq!(stream_name("/2024"), "records");
+    }
+}

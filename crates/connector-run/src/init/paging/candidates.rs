@@ -1,0 +1,412 @@
+//! The candidates a first response suggests, strongest evidence first,
+//! each with the one request that would confirm it.
+
+use super::{
+    Candidate, First, PAGE_SIZE, Paging, Token, Trial, canonical_header, describe_total,
+    find_total, keys, query_value, shown_query, with_query,
+};
+use crate::init::records::{at, json_path};
+use serde_json::Value;
+
+/// Body paths of next-page URLs.
+const NEXT_URL_PATHS: &[&[&str]] = &[
+    &["next"],
+    &["links", "next"],
+    &["@odata.nextLink"],
+    &["nextRecordsUrl"],
+    &["next_page_url"],
+    &["paging", "next"],
+    &["_links", "next", "href"],
+    &["links", "next", "href"],
+    &["meta", "next"],
+    &["pagination", "next"],
+    &["next_url"],
+    &["nextLink"],
+    &["next_link"],
+];
+
+/// Body paths of next-page tokens.
+const CURSOR_PATHS: &[&[&str]] = &[
+    &["next_cursor"],
+    &["nextCursor"],
+    &["cursor"],
+    &["meta", "next_cursor"],
+    &["meta", "cursor"],
+    &["pagination", "next_cursor"],
+    &["response_metadata", "next_cursor"],
+    &["next_page_token"],
+    &["nextPageToken"],
+    &["next_token"],
+    &["nextToken"],
+    &["continuation_token"],
+    &["continuationToken"],
+    &["paging", "cursors", "after"],
+    &["next"],
+    &["scroll_id"],
+];
+
+/// Response headers carrying a next-page token.
+const CURSOR_HEADERS: &[&str] = &[
+    "x-next-cursor",
+    "x-next-page-token",
+    "x-cursor",
+    "x-continuation-token",
+    "x-next-token",
+];
+
+/// Body paths of "more pages follow" booleans.
+const HAS_MORE_PATHS: &[&[&str]] = &[
+    &["has_more"],
+    &["hasMore"],
+    &["has_next"],
+    &["hasNext"],
+    &["more"],
+    &["meta", "has_more"],
+    &["pagination", "has_more"],
+];
+
+/// Body fields that mean page numbers.
+const PAGE_FIELDS: &[&str] = &[
+    "page",
+    "current_page",
+    "currentPage",
+    "page_number",
+    "pageNumber",
+    "total_pages",
+    "totalPages",
+    "last_page",
+    "page_count",
+    "pages",
+];
+
+/// Query parameters that carry a page size, by convention.
+const SIZE_PARAMS: &[&str] = &[
+    "per_page",
+    "page_size",
+    "pageSize",
+    "limit",
+    "size",
+    "count",
+    "_limit",
+];
+
+/// A next-page reference rather than an opaque token.
+fn looks_like_url(s: &str) -> bool {
+    s.starts_with("http://")
+        || s.starts_with("https://")
+        || s.starts_with('/')
+        || s.starts_with('?')
+        || (s.contains('?') && s.contains('=') && !s.contains(' '))
+}
+
+/// Query parameter names under which a token read from `name` is sent back.
+fn cursor_params(name: &str) -> Vec<&'static str> {
+    match name.to_ascii_lowercase().as_str() {
+        "next_page_token" | "x-next-page-token" => vec!["page_token"],
+        "nextpagetoken" => vec!["pageToken"],
+        "next_token" | "x-next-token" => vec!["next_token"],
+        "nexttoken" => vec!["nextToken"],
+        "continuation_token" | "x-continuation-token" => vec!["continuation_token"],
+        "continuationtoken" => vec!["continuationToken"],
+        "after" => vec!["after"],
+        "scroll_id" => vec!["scroll_id"],
+        "next_cursor" | "nextcursor" => vec!["cursor", "next_cursor"],
+        "next" => vec!["cursor", "next"],
+        _ => vec!["cursor"],
+    }
+}
+
+/// Every candidate the first response suggests, strongest first.
+pub fn all(f: &First) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    if let Some(next) = f.resp.link("next") {
+        out.push(Candidate {
+            paging: Paging::LinkHeader,
+            evidence: "the first response had `Link: <…>; rel=\"next\"`".into(),
+            trial: Some(Trial {
+                url: next,
+                shown: "the `next` link".into(),
+                slice: None,
+                size: None,
+            }),
+            strong: true,
+        });
+    }
+    for p in NEXT_URL_PATHS {
+        let path = keys(p);
+        match at(f.body, &path) {
+            Some(Value::String(s)) if looks_like_url(s) => {
+                let Ok(url) = f.resp.url.join(s) else {
+                    continue;
+                };
+                out.push(Candidate {
+                    paging: Paging::NextUrl { path: path.clone() },
+                    evidence: format!("the body has a next-page URL at `{}`", json_path(&path)),
+                    trial: Some(Trial {
+                        url,
+                        shown: format!("the URL in `{}`", json_path(&path)),
+                        slice: None,
+                        size: None,
+                    }),
+                    strong: true,
+                });
+                break;
+            }
+            Some(Value::Null) if !f.records_at.is_empty() => {
+                out.push(Candidate {
+                    paging: Paging::NextUrl { path: path.clone() },
+                    evidence: format!(
+                        "the body has `{}: null`, a next-page URL field that is empty on this page (it looks like the only page, so this could not be followed)",
+                        json_path(&path)
+                    ),
+                    trial: None,
+                    strong: true,
+                });
+                break;
+            }
+            _ => {}
+        }
+    }
+    out.extend(cursor_candidates(f));
+    out.extend(numbered_candidates(f));
+    out
+}
+
+fn cursor_candidates(f: &First) -> Vec<Candidate> {
+    let n1 = f.records.len();
+    let has_more = HAS_MORE_PATHS
+        .iter()
+        .map(|p| keys(p))
+        .find(|p| at(f.body, p).is_some_and(Value::is_boolean));
+    let mut found: Option<(Token, String, String)> = None; // token source, value, name
+    for p in CURSOR_PATHS {
+        let path = keys(p);
+        let token = match at(f.body, &path) {
+            Some(Value::String(s)) if !s.is_empty() && !looks_like_url(s) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => continue,
+        };
+        let name = p.last().unwrap_or(&"cursor").to_string();
+        found = Some((Token::Body(path), token, name));
+        break;
+    }
+    if found.is_none() {
+        found = f
+            .resp
+            .headers
+            .iter()
+            .find(|(k, v)| {
+                !v.is_empty() && (CURSOR_HEADERS.contains(&k.as_str()) || k.contains("cursor"))
+            })
+            .map(|(k, v)| (Token::Header(canonical_header(k)), v.clone(), k.clone()));
+    }
+    let Some((token, value, name)) = found else {
+        return Vec::new();
+    };
+    let where_ = match &token {
+        Token::Body(p) => format!("the body has a next-page token at `{}`", json_path(p)),
+        Token::Header(h) => format!("the first response had the header `{h}`"),
+    };
+    let more = has_more
+        .as_ref()
+        .map(|p| format!(" and a `{}` flag", json_path(p)))
+        .unwrap_or_default();
+    // Try a page size too, unless the URL already sets one.
+    let size_given = SIZE_PARAMS
+        .iter()
+        .find_map(|s| query_value(f.url, s).map(|v| (s.to_string(), v)));
+    cursor_params(&name)
+        .into_iter()
+        .map(|param| {
+            let mut pairs = vec![(param, value.clone())];
+            let mut size = None;
+            if size_given.is_none() && n1 > 2 {
+                pairs.push(("limit", "2".into()));
+                size = Some(2);
+            }
+            let mut shown_pairs = pairs.clone();
+            shown_pairs[0].1 = "…".into();
+            Candidate {
+                paging: Paging::Cursor {
+                    token: token.clone(),
+                    param: param.to_string(),
+                    size: size_given
+                        .as_ref()
+                        .and_then(|(s, v)| Some((s.clone(), v.parse().ok()?))),
+                    has_more: has_more.clone(),
+                },
+                evidence: format!("{where_}{more}"),
+                trial: Some(Trial {
+                    url: with_query(f.url, &pairs),
+                    shown: shown_query(&shown_pairs),
+                    slice: None,
+                    size,
+                }),
+                strong: true,
+            }
+        })
+        .collect()
+}
+
+/// The object that holds page fields: the body, or its `meta`/`pagination`.
+fn page_fields(body: &Value) -> Vec<String> {
+    let mut names = Vec::new();
+    for holder in [Some(body), body.get("meta"), body.get("pagination")]
+        .into_iter()
+        .flatten()
+    {
+        if let Value::Object(m) = holder {
+            names.extend(m.keys().cloned());
+        }
+    }
+    names
+}
+
+fn numbered_candidates(f: &First) -> Vec<Candidate> {
+    let n1 = f.records.len();
+    if n1 == 0 {
+        return Vec::new();
+    }
+    let fields = page_fields(f.body);
+    let has = |names: &[&str]| fields.iter().find(|k| names.contains(&k.as_str())).cloned();
+    let in_url = |names: &[&str]| {
+        names
+            .iter()
+            .find(|n| query_value(f.url, n).is_some())
+            .map(|n| n.to_string())
+    };
+    let total = find_total(f.resp, Some(f.body));
+    let bare = f.body.is_array();
+    let json_server = in_url(&["_start", "_limit", "_end"]).is_some();
+    let page_fields: Vec<String> = fields
+        .iter()
+        .filter(|k| PAGE_FIELDS.contains(&k.as_str()))
+        .map(|k| format!("`{k}`"))
+        .collect();
+    let page_hint = if page_fields.is_empty() {
+        in_url(&["page"]).map(|p| format!("`{p}` in the URL"))
+    } else {
+        Some(page_fields.join(", "))
+    };
+    let offset_hint = has(&["offset", "skip", "start"])
+        .map(|k| format!("`{k}`"))
+        .or_else(|| in_url(&["offset", "skip"]).map(|p| format!("`{p}` in the URL")));
+
+    let size_name = in_url(SIZE_PARAMS)
+        .or_else(|| has(&["per_page", "page_size", "pageSize", "limit", "size"]))
+        .filter(|s| s != "_limit")
+        .unwrap_or_else(|| "per_page".into());
+    let json_server_c = |why: &str| {
+        offset(
+            f,
+            "_start",
+            "_limit",
+            format!("{why}; json-server pages with `_start` and `_limit`"),
+        )
+    };
+    let offset_c = |why: String| {
+        let off = in_url(&["offset", "skip"])
+            .or_else(|| has(&["offset", "skip"]))
+            .unwrap_or_else(|| "offset".into());
+        let lim = in_url(&["limit", "take", "count"]).unwrap_or_else(|| "limit".into());
+        offset(f, &off, &lim, why)
+    };
+    let page_c = |why: String| page(f, "page", &size_name, why);
+    let total_why = total.as_ref().map(describe_total);
+
+    let mut out = Vec::new();
+    if json_server {
+        out.push(json_server_c("the URL has `_start`, `_limit` or `_end`"));
+    }
+    if let Some(h) = &page_hint {
+        out.push(page_c(format!("the body has {h}")));
+    }
+    if let Some(h) = &offset_hint {
+        out.push(offset_c(format!("the body has {h}")));
+    }
+    if page_hint.is_none() && offset_hint.is_none() {
+        match (&total_why, bare) {
+            (Some(t), false) => {
+                out.push(offset_c(format!("the first response states {t}")));
+                out.push(page_c(format!("the first response states {t}")));
+            }
+            (t, true) => {
+                let why = match t {
+                    Some(t) => format!("the body is a bare array and the response states {t}"),
+                    None => "the body is a bare array with no paging hints".into(),
+                };
+                if !json_server {
+                    out.push(json_server_c(&why));
+                }
+                out.push(offset_c(why));
+            }
+            (None, false) => {}
+        }
+    }
+    out
+}
+
+/// An offset candidate with its slice test (or a next-page test when page
+/// one is too short to slice).
+fn offset(f: &First, off: &str, lim: &str, evidence: String) -> Candidate {
+    let n1 = f.records.len();
+    let (pairs, slice) = if n1 >= 3 {
+        (vec![(off, "1".into()), (lim, "2".into())], Some((1, 2)))
+    } else {
+        (vec![(off, n1.to_string()), (lim, n1.to_string())], None)
+    };
+    let page_size = query_value(f.url, lim)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PAGE_SIZE);
+    Candidate {
+        paging: Paging::Offset {
+            offset_param: off.into(),
+            limit_param: lim.into(),
+            page_size,
+            total: None,
+        },
+        evidence,
+        trial: Some(Trial {
+            url: with_query(f.url, &pairs),
+            shown: shown_query(&pairs),
+            slice,
+            size: slice.map(|s| s.1),
+        }),
+        strong: false,
+    }
+}
+
+/// A page-number candidate with its slice test.
+fn page(f: &First, page_param: &str, size_param: &str, evidence: String) -> Candidate {
+    let n1 = f.records.len();
+    let (pairs, slice) = if n1 >= 4 {
+        (
+            vec![(page_param, "2".into()), (size_param, "2".into())],
+            Some((2, 2)),
+        )
+    } else {
+        (
+            vec![(page_param, "2".into()), (size_param, n1.to_string())],
+            None,
+        )
+    };
+    let page_size = query_value(f.url, size_param)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PAGE_SIZE);
+    Candidate {
+        paging: Paging::PageNumber {
+            page_param: page_param.into(),
+            size_param: Some(size_param.into()),
+            page_size,
+            total: None,
+        },
+        evidence,
+        trial: Some(Trial {
+            url: with_query(f.url, &pairs),
+            shown: shown_query(&pairs),
+            slice,
+            size: slice.map(|s| s.1),
+        }),
+        strong: false,
+    }
+}

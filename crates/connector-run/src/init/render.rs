@@ -1,0 +1,368 @@
+//! Writes the spec `init` found as YAML text, each choice preceded by a
+//! comment giving its evidence (and, where it is ambiguous, the
+//! alternatives). Text is written by hand rather than serialized so the
+//! comments sit next to what they explain.
+
+use super::Choice;
+use super::inputs::{AuthChoice, Inputs};
+use super::paging::{Paging, Token, Total};
+use super::rate::RateFinding;
+use super::records::{Keys, json_path};
+use serde_json::Value;
+use std::fmt::Write;
+
+/// Comment lines wrap at this width.
+const WIDTH: usize = 92;
+
+/// Everything the file says.
+pub struct Draft<'a> {
+    pub name: &'a str,
+    pub stream: &'a str,
+    /// The probed URL, redacted.
+    pub shown_url: &'a str,
+    pub requests: usize,
+    pub inputs: &'a Inputs,
+    pub records: &'a Choice<Keys>,
+    pub key: &'a Choice<Option<String>>,
+    pub paging: &'a Choice<Paging>,
+    pub rate: &'a RateFinding,
+}
+
+/// A YAML scalar: plain when that is unambiguous, else double-quoted
+/// (a JSON string is a valid YAML double-quoted scalar).
+pub fn scalar(s: &str) -> String {
+    let keyword = matches!(
+        s.to_ascii_lowercase().as_str(),
+        "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "~"
+    );
+    let plain = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || "_/$".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./$-".contains(c))
+        && !keyword;
+    if plain {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).unwrap_or_default()
+    }
+}
+
+fn value(v: &Value) -> String {
+    match v {
+        Value::String(s) => scalar(s),
+        other => other.to_string(),
+    }
+}
+
+/// Writes `text` as comment lines at `indent`, wrapped; later lines are
+/// indented two more spaces than the text's own leading spaces.
+fn comment(out: &mut String, indent: usize, text: &str) {
+    let pad = " ".repeat(indent);
+    let lead = text.len() - text.trim_start().len();
+    let bullet = if text.trim_start().starts_with("- ") {
+        2
+    } else {
+        0
+    };
+    let hang = " ".repeat(lead + bullet + 2);
+    let mut line = format!("{pad}#{}", " ".repeat(lead));
+    for word in text.trim_start().split(' ') {
+        if line.len() + 1 + word.len() > WIDTH && line.trim_end() != format!("{pad}#") {
+            let _ = writeln!(out, "{line}");
+            line = format!("{pad}#{hang}");
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    let _ = writeln!(out, "{line}");
+}
+
+/// A choice's comment: `label: why` (and a `note`), then the alternatives.
+fn explain<T>(out: &mut String, indent: usize, label: &str, c: &Choice<T>, note: Option<&str>) {
+    let note = note.map(|n| format!(" {n}")).unwrap_or_default();
+    comment(
+        out,
+        indent,
+        &format!("{label}: {}.{note}", c.why.trim_end_matches('.')),
+    );
+    if c.alternatives.is_empty() {
+        if c.ambiguous {
+            comment(
+                out,
+                indent,
+                "  (not certain: check it against the API's docs)",
+            );
+        }
+        return;
+    }
+    let head = if c.ambiguous {
+        "  not certain; the alternatives:"
+    } else {
+        "  other candidates:"
+    };
+    comment(out, indent, head);
+    for a in &c.alternatives {
+        comment(out, indent, &format!("  - {a}"));
+    }
+}
+
+fn stop_block(out: &mut String, total: &Option<Total>) {
+    let _ = writeln!(out, "  stop:");
+    match total {
+        Some(Total::Body(k)) => {
+            let _ = writeln!(out, "    total_path: {}", scalar(&json_path(k)));
+        }
+        Some(Total::Header(h)) => {
+            let _ = writeln!(out, "    total_header: {}", scalar(h));
+        }
+        None => {}
+    }
+    let _ = writeln!(out, "    short_page: false");
+}
+
+fn pagination(out: &mut String, p: &Paging) {
+    let _ = writeln!(out, "pagination:");
+    let _ = writeln!(out, "  type: {}", p.name());
+    match p {
+        Paging::None | Paging::LinkHeader => {}
+        Paging::NextUrl { path } => {
+            let _ = writeln!(out, "  next_url_path: {}", scalar(&json_path(path)));
+        }
+        Paging::Cursor {
+            token,
+            param,
+            size,
+            has_more,
+        } => {
+            match token {
+                Token::Body(k) => {
+                    let _ = writeln!(out, "  cursor_path: {}", scalar(&json_path(k)));
+                }
+                Token::Header(h) => {
+                    let _ = writeln!(out, "  cursor_header: {}", scalar(h));
+                }
+            }
+            let _ = writeln!(out, "  cursor_param: {}", scalar(param));
+            if let Some((s, n)) = size {
+                let _ = writeln!(out, "  size_param: {}", scalar(s));
+                let _ = writeln!(out, "  page_size: {n}");
+            }
+            if let Some(h) = has_more {
+                let _ = writeln!(out, "  stop:");
+                let _ = writeln!(out, "    has_more_path: {}", scalar(&json_path(h)));
+            }
+        }
+        Paging::Offset {
+            offset_param,
+            limit_param,
+            page_size,
+            total,
+        } => {
+            let _ = writeln!(out, "  offset_param: {}", scalar(offset_param));
+            let _ = writeln!(out, "  limit_param: {}", scalar(limit_param));
+            let _ = writeln!(out, "  page_size: {page_size}");
+            stop_block(out, total);
+        }
+        Paging::PageNumber {
+            page_param,
+            size_param,
+            page_size,
+            total,
+        } => {
+            let _ = writeln!(out, "  page_param: {}", scalar(page_param));
+            match size_param {
+                Some(s) => {
+                    let _ = writeln!(out, "  size_param: {}", scalar(s));
+                }
+                None => {
+                    let _ = writeln!(out, "  size_param: null");
+                }
+            }
+            let _ = writeln!(out, "  page_size: {page_size}");
+            stop_block(out, total);
+        }
+    }
+}
+
+fn stop_comment(p: &Paging) -> Option<&'static str> {
+    match p {
+        Paging::Offset { .. } | Paging::PageNumber { .. } => Some(
+            "Paging ends on an empty page (or the total); `short_page` is off so that a server capping the page size below `page_size` cannot end it early.",
+        ),
+        _ => None,
+    }
+}
+
+fn auth(out: &mut String, i: &Inputs) {
+    let Some(why) = &i.auth_why else {
+        comment(
+            out,
+            0,
+            "auth: none — no credential was given (pass one with `--header 'Authorization: Bearer …'` or the API's key header).",
+        );
+        out.push('\n');
+        return;
+    };
+    comment(out, 0, &format!("auth: {why}."));
+    let _ = writeln!(out, "auth:");
+    match &i.auth {
+        AuthChoice::None => {}
+        AuthChoice::Bearer { key } => {
+            let _ = writeln!(out, "  type: bearer");
+            let _ = writeln!(
+                out,
+                "  token: {}",
+                scalar(&format!("{{{{ config.{key} }}}}"))
+            );
+        }
+        AuthChoice::ApiKey {
+            in_query,
+            name,
+            prefix,
+            key,
+        } => {
+            let _ = writeln!(out, "  type: api_key");
+            let _ = writeln!(out, "  in: {}", if *in_query { "query" } else { "header" });
+            let _ = writeln!(out, "  name: {}", scalar(name));
+            if let Some(p) = prefix {
+                let _ = writeln!(
+                    out,
+                    "  prefix: {}",
+                    serde_json::to_string(p).unwrap_or_default()
+                );
+            }
+            let _ = writeln!(
+                out,
+                "  value: {}",
+                scalar(&format!("{{{{ config.{key} }}}}"))
+            );
+        }
+        AuthChoice::CustomHeader { name, value } => {
+            let _ = writeln!(out, "  type: custom_header");
+            let _ = writeln!(out, "  name: {}", scalar(name));
+            let _ = writeln!(out, "  value: {}", scalar(value));
+        }
+    }
+    out.push('\n');
+}
+
+/// The whole file.
+pub fn render(d: &Draft) -> String {
+    let mut out = String::new();
+    let i = d.inputs;
+    let _ = writeln!(
+        out,
+        "# yaml-language-server: $schema=../schemas/connector.schema.json"
+    );
+    comment(
+        &mut out,
+        0,
+        &format!(
+            "Written by `connector-run init` from {} to {}. Each choice below names its evidence; check them, then run `connector-run check {}` and `connector-run sync {}`.",
+            if d.requests == 1 {
+                "1 request".to_string()
+            } else {
+                format!("{} requests", d.requests)
+            },
+            d.shown_url,
+            d.name,
+            d.name
+        ),
+    );
+    let _ = writeln!(out, "version: 1");
+    let _ = writeln!(out, "name: {}", d.name);
+    out.push('\n');
+
+    let _ = writeln!(out, "config:");
+    for c in &i.config {
+        let _ = writeln!(out, "  {}:", c.key);
+        if c.kind != "string" {
+            let _ = writeln!(out, "    type: {}", c.kind);
+        }
+        let _ = writeln!(out, "    description: {}", scalar(&c.description));
+        if let Some(v) = &c.default {
+            let _ = writeln!(out, "    default: {}", value(v));
+        }
+        if c.secret {
+            let _ = writeln!(out, "    secret: true");
+            let _ = writeln!(out, "    required: true");
+        }
+    }
+    out.push('\n');
+    let _ = writeln!(out, "base_url: \"{{{{ config.base_url }}}}\"");
+    if !i.headers.is_empty() {
+        let _ = writeln!(out, "headers:");
+        for (k, v) in &i.headers {
+            let _ = writeln!(out, "  {}: {}", scalar(k), scalar(v));
+        }
+    }
+    out.push('\n');
+    auth(&mut out, i);
+
+    comment(&mut out, 0, &format!("rate_limit: {}.", d.rate.why));
+    if let Some(r) = &d.rate.requests {
+        let _ = writeln!(out, "rate_limit:");
+        let _ = writeln!(out, "  requests: {}", scalar(r));
+    }
+    out.push('\n');
+
+    explain(
+        &mut out,
+        0,
+        "pagination",
+        d.paging,
+        stop_comment(&d.paging.value),
+    );
+    pagination(&mut out, &d.paging.value);
+    out.push('\n');
+
+    explain(&mut out, 0, "records", d.records, None);
+    let _ = writeln!(out, "records:");
+    let _ = writeln!(out, "  path: {}", scalar(&json_path(&d.records.value)));
+    out.push('\n');
+
+    let _ = writeln!(out, "streams:");
+    let _ = writeln!(out, "  {}:", d.stream);
+    let _ = writeln!(out, "    path: {}", scalar(&i.path));
+    let managed = d.paging.value.managed_params();
+    let params: Vec<&(String, String)> = i
+        .params
+        .iter()
+        .filter(|(k, _)| !managed.contains(&k.as_str()))
+        .collect();
+    if !params.is_empty() {
+        let _ = writeln!(out, "    params:");
+        for (k, v) in params {
+            let _ = writeln!(out, "      {}: {}", scalar(k), scalar(v));
+        }
+    }
+    explain(&mut out, 4, "primary_key", d.key, None);
+    if let Some(k) = &d.key.value {
+        let _ = writeln!(out, "    primary_key: {}", scalar(k));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_quote_what_yaml_would_misread() {
+        assert_eq!(scalar("$.data"), "$.data");
+        assert_eq!(scalar("/gen/offset"), "/gen/offset");
+        assert_eq!(scalar("21"), "\"21\"");
+        assert_eq!(scalar("true"), "\"true\"");
+        assert_eq!(scalar("{{ config.x }}"), "\"{{ config.x }}\"");
+        assert_eq!(scalar("$['@odata.nextLink']"), "\"$['@odata.nextLink']\"");
+    }
+
+    #[test]
+    fn comments_wrap() {
+        let mut out = String::new();
+        comment(&mut out, 0, &"word ".repeat(40));
+        assert!(out.lines().all(|l| l.len() <= WIDTH && l.starts_with('#')));
+    }
+}
