@@ -137,6 +137,11 @@ impl StateFile {
         )
     }
 
+    /// The state in `file`, if there is a file and it holds one.
+    pub fn load_optional(file: Option<&StateFile>) -> Result<Option<State>> {
+        file.map(StateFile::load).transpose().map(Option::flatten)
+    }
+
     pub fn remove(&self) -> Result<()> {
         match std::fs::remove_file(&self.path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),

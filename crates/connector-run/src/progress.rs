@@ -6,8 +6,9 @@
 use connector_engine::stats::{LiveRun, StreamStats};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,30 +16,34 @@ use std::time::{Duration, Instant};
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Progress {
-    stop: Arc<AtomicBool>,
+    /// Dropping it wakes the display thread at once, so a short sync ends
+    /// without waiting for the next tick.
+    stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Progress {
     /// Starts showing progress of `live`, unless quiet. `order` sorts streams.
     pub fn start(live: Arc<LiveRun>, order: Vec<String>, quiet: bool) -> Progress {
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = channel::<()>();
         let thread = (!quiet).then(|| {
-            let stop = stop.clone();
             let tty = std::io::stderr().is_terminal();
             std::thread::spawn(move || {
                 if tty {
-                    bars(&live, &order, &stop)
+                    bars(&live, &order, &stopped)
                 } else {
-                    plain(&live, &order, &stop)
+                    plain(&live, &order, &stopped)
                 }
             })
         });
-        Progress { stop, thread }
+        Progress {
+            stop: Some(stop),
+            thread,
+        }
     }
 
     pub fn finish(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -79,11 +84,10 @@ fn line(live: &LiveRun, s: &StreamStats, elapsed: Duration) -> String {
     )
 }
 
-fn plain(live: &LiveRun, order: &[String], stop: &AtomicBool) {
+fn plain(live: &LiveRun, order: &[String], stop: &Receiver<()>) {
     let started = Instant::now();
     let mut next = started + PLAIN_EVERY;
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(100));
+    while tick(stop) {
         if Instant::now() < next {
             continue;
         }
@@ -100,7 +104,7 @@ fn plain(live: &LiveRun, order: &[String], stop: &AtomicBool) {
     }
 }
 
-fn bars(live: &LiveRun, order: &[String], stop: &AtomicBool) {
+fn bars(live: &LiveRun, order: &[String], stop: &Receiver<()>) {
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
     let width = order.iter().map(String::len).max().unwrap_or(8);
     let counting = ProgressStyle::with_template(&format!(
@@ -112,12 +116,11 @@ fn bars(live: &LiveRun, order: &[String], stop: &AtomicBool) {
     ))
     .expect("a valid template")
     .progress_chars("=> ");
-    let bars: Mutex<Vec<(String, ProgressBar)>> = Mutex::new(Vec::new());
+    let mut bars: Vec<(String, ProgressBar)> = Vec::new();
     let started = Instant::now();
     loop {
-        let done = stop.load(Ordering::Relaxed);
+        let done = !tick(stop);
         for (name, s) in sorted(live, order) {
-            let mut bars = bars.lock().unwrap();
             let bar = match bars.iter().find(|(n, _)| *n == name) {
                 Some((_, b)) => b.clone(),
                 None => {
@@ -142,10 +145,17 @@ fn bars(live: &LiveRun, order: &[String], stop: &AtomicBool) {
         if done {
             break;
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
-    for (_, b) in bars.lock().unwrap().iter() {
+    for (_, b) in &bars {
         b.abandon();
     }
     let _ = multi.clear();
+}
+
+/// Waits one display tick; false once the sync has finished.
+fn tick(stop: &Receiver<()>) -> bool {
+    matches!(
+        stop.recv_timeout(Duration::from_millis(100)),
+        Err(RecvTimeoutError::Timeout)
+    )
 }

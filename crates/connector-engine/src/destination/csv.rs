@@ -24,7 +24,7 @@ use crate::state::{State, StateFile};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -226,11 +226,7 @@ impl CsvDestination {
 
 impl Destination for CsvDestination {
     fn load_state(&mut self) -> Result<Option<State>> {
-        self.state
-            .as_ref()
-            .map(StateFile::load)
-            .transpose()
-            .map(Option::flatten)
+        StateFile::load_optional(self.state.as_ref())
     }
 
     fn open_stream(
@@ -246,12 +242,8 @@ impl Destination for CsvDestination {
             .filter(|_| body_path.exists());
         let (file, pos) = match resumed {
             Some(pos) => {
-                let f = OpenOptions::new()
-                    .append(true)
-                    .open(&body_path)
-                    .map_err(io_err(&body_path, "open"))?;
-                f.set_len(pos.body_bytes)
-                    .map_err(io_err(&body_path, "cut back"))?;
+                let f = super::reopen_at(&body_path, pos.body_bytes)
+                    .map_err(io_err(&body_path, "reopen"))?;
                 (f, pos)
             }
             None => {

@@ -43,11 +43,7 @@ impl JsonlDestination {
 
 impl Destination for JsonlDestination {
     fn load_state(&mut self) -> Result<Option<State>> {
-        self.state
-            .as_ref()
-            .map(StateFile::load)
-            .transpose()
-            .map(Option::flatten)
+        StateFile::load_optional(self.state.as_ref())
     }
 
     fn open_stream(
@@ -65,15 +61,7 @@ impl Destination for JsonlDestination {
             mode,
             resume.and_then(|r| r.get("bytes")).and_then(Value::as_u64),
         ) {
-            (_, Some(len)) => {
-                let f = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .map_err(cannot)?;
-                f.set_len(len).map_err(cannot)?;
-                f
-            }
+            (_, Some(len)) => super::reopen_at(&path, len).map_err(cannot)?,
             (WriteMode::Append, None) => OpenOptions::new()
                 .create(true)
                 .append(true)

@@ -32,7 +32,7 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -319,11 +319,7 @@ impl ParquetDestination {
 
 impl Destination for ParquetDestination {
     fn load_state(&mut self) -> Result<Option<State>> {
-        self.state
-            .as_ref()
-            .map(StateFile::load)
-            .transpose()
-            .map(Option::flatten)
+        StateFile::load_optional(self.state.as_ref())
     }
 
     fn open_stream(
@@ -339,12 +335,8 @@ impl Destination for ParquetDestination {
             .filter(|_| spill_path.exists());
         let (writer, pos) = match resumed {
             Some(pos) => {
-                let f = OpenOptions::new()
-                    .append(true)
-                    .open(&spill_path)
-                    .map_err(|e| err(&spill_path, "open")(&e))?;
-                f.set_len(pos.spill_bytes)
-                    .map_err(|e| err(&spill_path, "cut back")(&e))?;
+                let f = super::reopen_at(&spill_path, pos.spill_bytes)
+                    .map_err(|e| err(&spill_path, "reopen")(&e))?;
                 (BufWriter::with_capacity(256 * 1024, f), pos)
             }
             None => {
