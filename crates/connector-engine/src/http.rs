@@ -5,6 +5,7 @@
 
 use crate::auth::Authenticator;
 use crate::rate_limit::{RateLimiter, human};
+use crate::raw_records::RawRecords;
 use crate::retry::RetryPolicy;
 use crate::secret::{Redactor, is_sensitive_name};
 use crate::stats::StreamStats;
@@ -23,6 +24,8 @@ pub struct PageRequest {
     pub url: Url,
     pub headers: Vec<(String, String)>,
     pub body: Option<serde_json::Value>,
+    /// Keep the records at this member path as raw JSON (the fast path).
+    pub raw_path: Option<std::sync::Arc<Vec<String>>>,
 }
 
 /// A successful response with its parsed body.
@@ -33,6 +36,8 @@ pub struct PageResponse {
     pub headers: HeaderMap,
     pub json: serde_json::Value,
     pub bytes: usize,
+    /// The records, cut out of `json`, when the request asked for raw ones.
+    pub raw: Option<RawRecords>,
 }
 
 /// What a fetch produced.
@@ -314,12 +319,13 @@ impl HttpClient {
             started.elapsed().as_millis(),
             body.len()
         );
-        let json: Option<serde_json::Value> =
-            if (200..300).contains(&status) || !policy.rules.is_empty() {
-                serde_json::from_slice(&body).ok()
-            } else {
-                None
-            };
+        // Response actions may look into the body; otherwise it is parsed
+        // once, below, after the status checks.
+        let json: Option<serde_json::Value> = if policy.rules.is_empty() {
+            None
+        } else {
+            serde_json::from_slice(&body).ok()
+        };
         if let Some(action) = policy.action_for(status, &body, json.as_ref()) {
             match action {
                 Action::Ignore => return Outcome::Done(Fetched::Ignored),
@@ -378,11 +384,15 @@ impl HttpClient {
                 status: Some(status),
             };
         }
-        let json = match json {
-            Some(j) => j,
-            None => match serde_json::from_slice(&body) {
-                Ok(j) => j,
-                Err(e) => {
+        let parsed = match (json, &req.raw_path) {
+            (Some(j), _) => Ok((j, None)),
+            (None, Some(keys)) => crate::raw_records::split(&body, keys),
+            (None, None) => serde_json::from_slice(&body).map(|j| (j, None)),
+        };
+        let (json, raw) = match parsed {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                {
                     let ct = resp_headers
                         .get("content-type")
                         .and_then(|v| v.to_str().ok())
@@ -414,7 +424,7 @@ impl HttpClient {
                         }
                     };
                 }
-            },
+            }
         };
         Outcome::Done(Fetched::Page(PageResponse {
             url: final_url,
@@ -422,6 +432,7 @@ impl HttpClient {
             headers: resp_headers,
             json,
             bytes: body.len(),
+            raw,
         }))
     }
 

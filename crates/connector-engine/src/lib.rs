@@ -29,6 +29,7 @@ pub mod pagination;
 pub mod plan;
 pub mod probe;
 pub mod rate_limit;
+pub mod raw_records;
 pub mod retry;
 mod run;
 pub mod secret;

@@ -51,6 +51,8 @@ pub struct StreamPlan {
     /// Fetch pages in parallel once the total is known (opt-in).
     pub parallel: bool,
     pub selector: RecordSelector,
+    /// Records may stay raw JSON (see `raw_records`): the member path.
+    pub raw_path: Option<std::sync::Arc<Vec<String>>>,
     pub retry: RetryPolicy,
     pub primary_key: Vec<String>,
     pub incremental: Option<CursorPlan>,
@@ -155,7 +157,7 @@ impl Plan {
                 }
                 None => None,
             };
-            let sp = StreamPlan {
+            let mut sp = StreamPlan {
                 name: name.clone(),
                 method: match s.method {
                     Method::Get => reqwest::Method::GET,
@@ -188,6 +190,7 @@ impl Plan {
                 pagination,
                 page_size,
                 selector: RecordSelector::compile(spec.records_of(s), &mut b)?,
+                raw_path: None,
                 retry: RetryPolicy::compile(spec.retry_of(s))?,
                 primary_key: s
                     .primary_key
@@ -215,6 +218,9 @@ impl Plan {
                     }),
                 },
             };
+            if sp.incremental.is_none() {
+                sp.raw_path = sp.selector.raw_path().map(|p| std::sync::Arc::new(p.to_vec()));
+            }
             streams.insert(name.clone(), sp);
         }
         Ok(Plan {

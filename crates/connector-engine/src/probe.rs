@@ -290,6 +290,7 @@ pub fn first_request(
             url: parts.full_url(),
             headers: parts.headers,
             body: parts.body,
+            raw_path: None,
         },
         base,
         paginator,

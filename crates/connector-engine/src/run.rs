@@ -10,6 +10,7 @@ use crate::http::{Fetched, HttpClient, PageRequest, PageResponse};
 use crate::pagination::{self, PageView, RequestParts};
 use crate::plan::{Plan, StreamPlan};
 use crate::rate_limit::RateLimiter;
+use crate::raw_records::RawRecords;
 use crate::state::{PartitionState, State, StreamState};
 use crate::stats::{StreamStats, StreamSummary};
 use crate::template::{Context, to_value};
@@ -453,6 +454,29 @@ fn partition_key(parent: Option<&Value>, parent_pk: &[String]) -> String {
 }
 
 /// One partition's run: its context, its position, and how a page lands.
+/// A page's records: parsed values, or raw JSON text on the fast path.
+enum PageRecords {
+    Values(Vec<Value>),
+    Raw(RawRecords),
+}
+
+impl PageRecords {
+    fn len(&self) -> usize {
+        match self {
+            PageRecords::Values(v) => v.len(),
+            PageRecords::Raw(r) => r.len(),
+        }
+    }
+
+    fn truncate(&mut self, n: usize) {
+        match self {
+            PageRecords::Values(v) => v.truncate(n),
+            PageRecords::Raw(r) => r.truncate(n),
+        }
+    }
+}
+
+/// One partition's run: its context, its position, and how a page lands.
 struct Partition<'a> {
     ctx: &'a RunCtx,
     run: &'a StreamRun,
@@ -464,6 +488,8 @@ struct Partition<'a> {
     tctx: Context,
     lower: Option<Value>,
     selected: bool,
+    /// Records stay raw JSON text (no reshaping, no cursor, no children).
+    raw: bool,
     records_written: AtomicU64,
     /// Pages up to this one were written by an interrupted run.
     skip_writes_until: u64,
@@ -486,6 +512,7 @@ impl Partition<'_> {
             url: parts.full_url(),
             headers: parts.headers,
             body: parts.body,
+            raw_path: if self.raw { self.sp.raw_path.clone() } else { None },
         };
         self.ctx
             .http
@@ -500,31 +527,22 @@ impl Partition<'_> {
     }
 
     /// Takes the records out of a page body.
-    fn records(&self, resp: Option<&mut PageResponse>, page_no: u64) -> Result<Vec<Value>> {
-        let Some(r) = resp else { return Ok(Vec::new()) };
+    fn records(&self, resp: Option<&mut PageResponse>, page_no: u64) -> Result<PageRecords> {
+        let Some(r) = resp else { return Ok(PageRecords::Values(Vec::new())) };
+        if let Some(raw) = r.raw.take() {
+            return Ok(PageRecords::Raw(raw));
+        }
         let shown = self.ctx.plan.redactor.url(&r.url);
-        self.sp.selector.select(&mut r.json).map_err(|e| {
+        self.sp.selector.select(&mut r.json).map(PageRecords::Values).map_err(|e| {
             let body = serde_json::to_vec(&r.json).unwrap_or_default();
-            self.err(
-                page_no,
-                &shown,
-                format!("{e}; body starts: {}", crate::http::excerpt(&body)),
-            )
+            self.err(page_no, &shown, format!("{e}; body starts: {}", crate::http::excerpt(&body)))
         })
     }
 
-    /// Reshapes and filters a page's records, writes them, and checkpoints
-    /// the partition at `next` (None when the partition is done) in the same
-    /// commit. Then feeds the records to child streams.
-    async fn land(
-        &self,
-        page_no: u64,
-        url: &str,
-        mut records: Vec<Value>,
-        next: Option<Value>,
-    ) -> Result<()> {
+    /// Reshapes and filters records, dropping those older than the
+    /// incremental bound. Returns them and the largest cursor among them.
+    fn reshape(&self, page_no: u64, url: &str, mut records: Vec<Value>) -> Result<(Vec<Value>, Option<Value>)> {
         let (sp, plan) = (self.sp, &self.ctx.plan);
-        self.run.stats.pages.fetch_add(1, Ordering::Relaxed);
         let mut kept = Vec::with_capacity(records.len());
         let mut max_cursor: Option<Value> = None;
         for mut r in records.drain(..) {
@@ -545,24 +563,40 @@ impl Partition<'_> {
             }
             kept.push(r);
         }
+        Ok((kept, max_cursor))
+    }
+
+    /// Writes a page's records and checkpoints the partition at `next`
+    /// (None when the partition is done) in the same commit. Then feeds the
+    /// records to child streams.
+    async fn land(&self, page_no: u64, url: &str, records: PageRecords, next: Option<Value>) -> Result<()> {
+        let sp = self.sp;
+        self.run.stats.pages.fetch_add(1, Ordering::Relaxed);
+        let (mut batch, max_cursor) = match records {
+            PageRecords::Values(v) => {
+                let (kept, max_cursor) = self.reshape(page_no, url, v)?;
+                (PageRecords::Values(kept), max_cursor)
+            }
+            raw @ PageRecords::Raw(_) => (raw, None),
+        };
         if let Some(l) = self.ctx.opts.limit {
             let have = self.run.stats.records.load(Ordering::Relaxed);
-            kept.truncate(l.saturating_sub(have) as usize);
+            batch.truncate(l.saturating_sub(have) as usize);
         }
-        self.run
-            .stats
-            .records
-            .fetch_add(kept.len() as u64, Ordering::Relaxed);
+        let count = batch.len() as u64;
+        self.run.stats.records.fetch_add(count, Ordering::Relaxed);
 
         if self.selected {
             let write = page_no > self.skip_writes_until;
             if write {
-                self.records_written
-                    .fetch_add(kept.len() as u64, Ordering::Relaxed);
+                self.records_written.fetch_add(count, Ordering::Relaxed);
             }
             let mut sink = self.ctx.sink.lock().unwrap();
-            if write && !kept.is_empty() {
-                sink.dest.write_batch(self.name, &kept)?;
+            if write && count > 0 {
+                match &batch {
+                    PageRecords::Values(v) => sink.dest.write_batch(self.name, v)?,
+                    PageRecords::Raw(r) => sink.dest.write_raw(self.name, r)?,
+                }
             }
             let ss = sink.state.stream(self.name);
             if let (Some(inc), Some(m)) = (&sp.incremental, &max_cursor) {
@@ -577,22 +611,20 @@ impl Partition<'_> {
                 }
                 Some(position) if write => {
                     let records = self.records_written.load(Ordering::Relaxed);
-                    let saved = PartitionState {
-                        position,
-                        pages: page_no,
-                        records,
-                    };
+                    let saved = PartitionState { position, pages: page_no, records };
                     ss.partitions.insert(self.key.clone(), saved);
                 }
                 Some(_) => {}
             }
             sink.commit(false)?;
         }
-        for rec in &kept {
-            for (_, tx) in self.children {
-                // The child runner lives as long as its senders; a send fails
-                // only if it has stopped, and then there is nothing to feed.
-                let _ = tx.send(rec.clone()).await;
+        if let PageRecords::Values(kept) = &batch {
+            for rec in kept {
+                for (_, tx) in self.children {
+                    // The child runner lives as long as its senders; a send fails
+                    // only if it has stopped, and then there is nothing to feed.
+                    let _ = tx.send(rec.clone()).await;
+                }
             }
         }
         Ok(())
@@ -643,6 +675,7 @@ async fn run_partition(
         tctx,
         lower,
         selected: ctx.selected.contains(name),
+        raw: sp.raw_path.is_some() && children.is_empty(),
         records_written: AtomicU64::new(0),
         skip_writes_until: 0,
     };
@@ -705,7 +738,7 @@ async fn run_partition(
         let mut resp = match part.fetch(page_no, parts).await? {
             Fetched::Page(r) => Some(r),
             Fetched::Ignored => None,
-            Fetched::Stop => return part.land(page_no, &shown, Vec::new(), None).await,
+            Fetched::Stop => return part.land(page_no, &shown, PageRecords::Values(Vec::new()), None).await,
         };
         let records = part.records(resp.as_mut(), page_no)?;
         received += records.len() as u64;
@@ -793,7 +826,7 @@ async fn run_parallel(
         let mut resp = match fetched? {
             Fetched::Page(r) => Some(r),
             Fetched::Ignored => None,
-            Fetched::Stop => return part.land(page_no, &shown, Vec::new(), None).await,
+            Fetched::Stop => return part.land(page_no, &shown, PageRecords::Values(Vec::new()), None).await,
         };
         let records = part.records(resp.as_mut(), page_no)?;
         drop(resp);

@@ -6,6 +6,7 @@
 
 use super::{Destination, StreamInfo, WriteMode};
 use crate::error::{EngineError, Result};
+use crate::raw_records::{RawRecords, minify_into};
 use crate::state::{State, StateFile};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -93,6 +94,21 @@ impl Destination for JsonlDestination {
             f.writer.write_all(&line)?;
             f.bytes += line.len() as u64;
         }
+        Ok(())
+    }
+
+    fn write_raw(&mut self, stream: &str, records: &RawRecords) -> Result<()> {
+        let f = self
+            .files
+            .get_mut(stream)
+            .ok_or_else(|| EngineError::Destination(format!("stream `{stream}` is not open")))?;
+        let mut lines = Vec::with_capacity(records.iter().map(<[u8]>::len).sum::<usize>() + records.len());
+        for r in records.iter() {
+            minify_into(r, &mut lines);
+            lines.push(b'\n');
+        }
+        f.writer.write_all(&lines)?;
+        f.bytes += lines.len() as u64;
         Ok(())
     }
 

@@ -43,6 +43,7 @@ pub use stdout::StdoutDestination;
 use crate::error::{EngineError, Result};
 use crate::plan::StreamPlan;
 use crate::secret::MASK;
+use crate::raw_records::RawRecords;
 use crate::state::{State, StateFile};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -161,6 +162,14 @@ pub trait Destination: Send {
     ) -> Result<()>;
     /// Writes one page's records of a stream.
     fn write_batch(&mut self, stream: &str, records: &[Value]) -> Result<()>;
+    /// Writes one page's records still as raw JSON text. File formats that
+    /// keep JSON as is override this to skip building values.
+    fn write_raw(&mut self, stream: &str, records: &RawRecords) -> Result<()> {
+        let values = records
+            .to_values()
+            .map_err(|e| EngineError::Destination(format!("stream `{stream}`: {e}")))?;
+        self.write_batch(stream, &values)
+    }
     /// Makes everything written so far visible and recoverable together with
     /// `state` (filling in each stream's destination position). `durable`
     /// asks for an fsync as well. An empty, non-durable state is a preview's:

@@ -4,6 +4,7 @@
 
 use super::{Destination, StreamInfo, WriteMode};
 use crate::error::Result;
+use crate::raw_records::{RawRecords, minify_into};
 use crate::state::{State, StateFile};
 use serde_json::Value;
 use std::io::{BufWriter, Stdout, Write};
@@ -55,6 +56,23 @@ impl Destination for StdoutDestination {
             }
             self.out.write_all(b"\n")?;
         }
+        Ok(())
+    }
+
+    fn write_raw(&mut self, stream: &str, records: &RawRecords) -> Result<()> {
+        let prefix = self.tagged.then(|| format!("{{\"stream\":{},\"record\":", Value::String(stream.to_string())));
+        let mut lines = Vec::with_capacity(records.iter().map(<[u8]>::len).sum::<usize>() + records.len());
+        for r in records.iter() {
+            if let Some(p) = &prefix {
+                lines.extend_from_slice(p.as_bytes());
+            }
+            minify_into(r, &mut lines);
+            if prefix.is_some() {
+                lines.push(b'}');
+            }
+            lines.push(b'\n');
+        }
+        self.out.write_all(&lines)?;
         Ok(())
     }
 
