@@ -81,7 +81,8 @@ impl RecordSelector {
     /// The member path of a selector that only moves records (no filter or
     /// reshaping): such records may stay raw JSON text.
     pub fn raw_path(&self) -> Option<&[String]> {
-        let plain = !self.needs_record_context() && self.rename.is_empty() && self.remove.is_empty();
+        let plain =
+            !self.needs_record_context() && self.rename.is_empty() && self.remove.is_empty();
         self.members.as_deref().filter(|_| plain)
     }
 

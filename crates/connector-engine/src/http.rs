@@ -392,38 +392,36 @@ impl HttpClient {
         let (json, raw) = match parsed {
             Ok(parsed) => parsed,
             Err(e) => {
-                {
-                    let ct = resp_headers
-                        .get("content-type")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("none");
-                    let what = if e.is_eof() {
-                        "the body is truncated JSON"
-                    } else {
-                        "the body is not JSON"
-                    };
-                    let message = format!(
-                        "{what} ({e}; content-type {ct}); body starts: {}",
-                        excerpt(&body)
-                    );
-                    let retry = if e.is_eof() {
-                        policy.on_connection_error || policy.on_invalid_json
-                    } else {
-                        policy.on_invalid_json
-                    };
-                    return if retry {
-                        Outcome::Retry {
-                            reason: message,
-                            wait: None,
-                            status: Some(status),
-                        }
-                    } else {
-                        Outcome::Fail {
-                            message,
-                            status: Some(status),
-                        }
-                    };
-                }
+                let ct = resp_headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("none");
+                let what = if e.is_eof() {
+                    "the body is truncated JSON"
+                } else {
+                    "the body is not JSON"
+                };
+                let message = format!(
+                    "{what} ({e}; content-type {ct}); body starts: {}",
+                    excerpt(&body)
+                );
+                let retry = if e.is_eof() {
+                    policy.on_connection_error || policy.on_invalid_json
+                } else {
+                    policy.on_invalid_json
+                };
+                return if retry {
+                    Outcome::Retry {
+                        reason: message,
+                        wait: None,
+                        status: Some(status),
+                    }
+                } else {
+                    Outcome::Fail {
+                        message,
+                        status: Some(status),
+                    }
+                };
             }
         };
         Outcome::Done(Fetched::Page(PageResponse {

@@ -219,7 +219,10 @@ impl Plan {
                 },
             };
             if sp.incremental.is_none() {
-                sp.raw_path = sp.selector.raw_path().map(|p| std::sync::Arc::new(p.to_vec()));
+                sp.raw_path = sp
+                    .selector
+                    .raw_path()
+                    .map(|p| std::sync::Arc::new(p.to_vec()));
             }
             streams.insert(name.clone(), sp);
         }

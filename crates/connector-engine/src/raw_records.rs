@@ -46,11 +46,21 @@ impl RawRecords {
 /// Parses `body`, cutting out the records at the member path `keys`.
 /// Returns the rest of the body (the records' array left empty) and the
 /// records, or None for the records when the path is not in the body.
-pub fn split(body: &Bytes, keys: &[String]) -> Result<(Value, Option<RawRecords>), serde_json::Error> {
-    let text = std::str::from_utf8(body).map_err(|_| serde_json::from_slice::<Value>(body).unwrap_err())?;
+pub fn split(
+    body: &Bytes,
+    keys: &[String],
+) -> Result<(Value, Option<RawRecords>), serde_json::Error> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| serde_json::from_slice::<Value>(body).unwrap_err())?;
     let base = text.as_ptr() as usize;
     let (rest, ranges) = split_at(text, keys, base)?;
-    Ok((rest, ranges.map(|ranges| RawRecords { body: body.clone(), ranges })))
+    Ok((
+        rest,
+        ranges.map(|ranges| RawRecords {
+            body: body.clone(),
+            ranges,
+        }),
+    ))
 }
 
 fn range_of(raw: &str, base: usize) -> Range<usize> {
@@ -58,13 +68,20 @@ fn range_of(raw: &str, base: usize) -> Range<usize> {
     start..start + raw.len()
 }
 
-fn split_at(text: &str, keys: &[String], base: usize) -> Result<(Value, Option<Vec<Range<usize>>>), serde_json::Error> {
+fn split_at(
+    text: &str,
+    keys: &[String],
+    base: usize,
+) -> Result<(Value, Option<Vec<Range<usize>>>), serde_json::Error> {
     let trimmed = text.trim_start();
     let Some((key, deeper)) = keys.split_first() else {
         return match trimmed.as_bytes().first() {
             Some(b'[') => {
                 let items: Vec<&RawValue> = serde_json::from_str(text)?;
-                Ok((Value::Array(Vec::new()), Some(items.iter().map(|r| range_of(r.get(), base)).collect())))
+                Ok((
+                    Value::Array(Vec::new()),
+                    Some(items.iter().map(|r| range_of(r.get(), base)).collect()),
+                ))
             }
             Some(b'n') => Ok((serde_json::from_str(text)?, Some(Vec::new()))),
             // A single object is one record; it stays in the rest too, where
@@ -128,11 +145,19 @@ mod tests {
 
     #[test]
     fn cuts_records_out_and_keeps_the_rest() {
-        let body = Bytes::from(r#"{ "meta": {"next": "abc"}, "data": [ {"id": 1, "s": "a b"}, {"id": 2} ], "total": 2 }"#);
+        let body = Bytes::from(
+            r#"{ "meta": {"next": "abc"}, "data": [ {"id": 1, "s": "a b"}, {"id": 2} ], "total": 2 }"#,
+        );
         let (rest, raw) = split(&body, &keys(&["data"])).unwrap();
         let raw = raw.unwrap();
-        assert_eq!(rest, json!({"meta": {"next": "abc"}, "data": [], "total": 2}));
-        assert_eq!(raw.to_values().unwrap(), vec![json!({"id": 1, "s": "a b"}), json!({"id": 2})]);
+        assert_eq!(
+            rest,
+            json!({"meta": {"next": "abc"}, "data": [], "total": 2})
+        );
+        assert_eq!(
+            raw.to_values().unwrap(),
+            vec![json!({"id": 1, "s": "a b"}), json!({"id": 2})]
+        );
         let mut line = Vec::new();
         minify_into(raw.iter().next().unwrap(), &mut line);
         assert_eq!(line, br#"{"id":1,"s":"a b"}"#);
@@ -145,7 +170,10 @@ mod tests {
         let raw = raw.unwrap();
         let mut line = Vec::new();
         minify_into(raw.iter().next().unwrap(), &mut line);
-        assert_eq!(String::from_utf8(line).unwrap(), r#"{"id":1,"q":"say \"hi\""}"#);
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            r#"{"id":1,"q":"say \"hi\""}"#
+        );
 
         let single = Bytes::from(r#"{"id": 7}"#);
         let (rest, raw) = split(&single, &[]).unwrap();
@@ -154,6 +182,10 @@ mod tests {
 
         let (_, raw) = split(&Bytes::from(r#"{"other": []}"#), &keys(&["data"])).unwrap();
         assert!(raw.is_none());
-        assert!(split(&Bytes::from(r#"{"data": [1, "#), &keys(&["data"])).unwrap_err().is_eof());
+        assert!(
+            split(&Bytes::from(r#"{"data": [1, "#), &keys(&["data"]))
+                .unwrap_err()
+                .is_eof()
+        );
     }
 }

@@ -512,7 +512,11 @@ impl Partition<'_> {
             url: parts.full_url(),
             headers: parts.headers,
             body: parts.body,
-            raw_path: if self.raw { self.sp.raw_path.clone() } else { None },
+            raw_path: if self.raw {
+                self.sp.raw_path.clone()
+            } else {
+                None
+            },
         };
         self.ctx
             .http
@@ -528,20 +532,35 @@ impl Partition<'_> {
 
     /// Takes the records out of a page body.
     fn records(&self, resp: Option<&mut PageResponse>, page_no: u64) -> Result<PageRecords> {
-        let Some(r) = resp else { return Ok(PageRecords::Values(Vec::new())) };
+        let Some(r) = resp else {
+            return Ok(PageRecords::Values(Vec::new()));
+        };
         if let Some(raw) = r.raw.take() {
             return Ok(PageRecords::Raw(raw));
         }
         let shown = self.ctx.plan.redactor.url(&r.url);
-        self.sp.selector.select(&mut r.json).map(PageRecords::Values).map_err(|e| {
-            let body = serde_json::to_vec(&r.json).unwrap_or_default();
-            self.err(page_no, &shown, format!("{e}; body starts: {}", crate::http::excerpt(&body)))
-        })
+        self.sp
+            .selector
+            .select(&mut r.json)
+            .map(PageRecords::Values)
+            .map_err(|e| {
+                let body = serde_json::to_vec(&r.json).unwrap_or_default();
+                self.err(
+                    page_no,
+                    &shown,
+                    format!("{e}; body starts: {}", crate::http::excerpt(&body)),
+                )
+            })
     }
 
     /// Reshapes and filters records, dropping those older than the
     /// incremental bound. Returns them and the largest cursor among them.
-    fn reshape(&self, page_no: u64, url: &str, mut records: Vec<Value>) -> Result<(Vec<Value>, Option<Value>)> {
+    fn reshape(
+        &self,
+        page_no: u64,
+        url: &str,
+        mut records: Vec<Value>,
+    ) -> Result<(Vec<Value>, Option<Value>)> {
         let (sp, plan) = (self.sp, &self.ctx.plan);
         let mut kept = Vec::with_capacity(records.len());
         let mut max_cursor: Option<Value> = None;
@@ -569,7 +588,13 @@ impl Partition<'_> {
     /// Writes a page's records and checkpoints the partition at `next`
     /// (None when the partition is done) in the same commit. Then feeds the
     /// records to child streams.
-    async fn land(&self, page_no: u64, url: &str, records: PageRecords, next: Option<Value>) -> Result<()> {
+    async fn land(
+        &self,
+        page_no: u64,
+        url: &str,
+        records: PageRecords,
+        next: Option<Value>,
+    ) -> Result<()> {
         let sp = self.sp;
         self.run.stats.pages.fetch_add(1, Ordering::Relaxed);
         let (mut batch, max_cursor) = match records {
@@ -611,7 +636,11 @@ impl Partition<'_> {
                 }
                 Some(position) if write => {
                     let records = self.records_written.load(Ordering::Relaxed);
-                    let saved = PartitionState { position, pages: page_no, records };
+                    let saved = PartitionState {
+                        position,
+                        pages: page_no,
+                        records,
+                    };
                     ss.partitions.insert(self.key.clone(), saved);
                 }
                 Some(_) => {}
@@ -738,7 +767,11 @@ async fn run_partition(
         let mut resp = match part.fetch(page_no, parts).await? {
             Fetched::Page(r) => Some(r),
             Fetched::Ignored => None,
-            Fetched::Stop => return part.land(page_no, &shown, PageRecords::Values(Vec::new()), None).await,
+            Fetched::Stop => {
+                return part
+                    .land(page_no, &shown, PageRecords::Values(Vec::new()), None)
+                    .await;
+            }
         };
         let records = part.records(resp.as_mut(), page_no)?;
         received += records.len() as u64;
@@ -826,7 +859,11 @@ async fn run_parallel(
         let mut resp = match fetched? {
             Fetched::Page(r) => Some(r),
             Fetched::Ignored => None,
-            Fetched::Stop => return part.land(page_no, &shown, PageRecords::Values(Vec::new()), None).await,
+            Fetched::Stop => {
+                return part
+                    .land(page_no, &shown, PageRecords::Values(Vec::new()), None)
+                    .await;
+            }
         };
         let records = part.records(resp.as_mut(), page_no)?;
         drop(resp);

@@ -102,7 +102,8 @@ impl Destination for JsonlDestination {
             .files
             .get_mut(stream)
             .ok_or_else(|| EngineError::Destination(format!("stream `{stream}` is not open")))?;
-        let mut lines = Vec::with_capacity(records.iter().map(<[u8]>::len).sum::<usize>() + records.len());
+        let mut lines =
+            Vec::with_capacity(records.iter().map(<[u8]>::len).sum::<usize>() + records.len());
         for r in records.iter() {
             minify_into(r, &mut lines);
             lines.push(b'\n');

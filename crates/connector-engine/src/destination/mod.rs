@@ -42,8 +42,8 @@ pub use stdout::StdoutDestination;
 
 use crate::error::{EngineError, Result};
 use crate::plan::StreamPlan;
-use crate::secret::MASK;
 use crate::raw_records::RawRecords;
+use crate::secret::MASK;
 use crate::state::{State, StateFile};
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -60,8 +60,14 @@ impl Destination for StdoutDestination {
     }
 
     fn write_raw(&mut self, stream: &str, records: &RawRecords) -> Result<()> {
-        let prefix = self.tagged.then(|| format!("{{\"stream\":{},\"record\":", Value::String(stream.to_string())));
-        let mut lines = Vec::with_capacity(records.iter().map(<[u8]>::len).sum::<usize>() + records.len());
+        let prefix = self.tagged.then(|| {
+            format!(
+                "{{\"stream\":{},\"record\":",
+                Value::String(stream.to_string())
+            )
+        });
+        let mut lines =
+            Vec::with_capacity(records.iter().map(<[u8]>::len).sum::<usize>() + records.len());
         for r in records.iter() {
             if let Some(p) = &prefix {
                 lines.extend_from_slice(p.as_bytes());

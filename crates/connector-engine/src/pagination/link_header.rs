@@ -1,7 +1,7 @@
 //! `type: link_header`: RFC 8288 `Link: <url>; rel="next"`.
 
-use super::{PageView, Paginator, RequestParts, resolve_next};
-use serde_json::{Value, json};
+use super::{PageView, Paginator, RequestParts, next_url_position, resolve_next, restore_next_url};
+use serde_json::Value;
 use url::Url;
 
 pub struct LinkHeaderPaginator {
@@ -81,23 +81,10 @@ impl Paginator for LinkHeaderPaginator {
         Ok(self.next.is_some())
     }
     fn position(&self) -> Value {
-        json!({ "next_url": self.next.as_ref().map(Url::as_str) })
+        next_url_position(&self.next)
     }
     fn restore(&mut self, position: &Value) -> bool {
-        match position.get("next_url") {
-            Some(Value::String(s)) => match Url::parse(s) {
-                Ok(u) => {
-                    self.next = Some(u);
-                    true
-                }
-                Err(_) => false,
-            },
-            Some(Value::Null) => {
-                self.next = None;
-                true
-            }
-            _ => false,
-        }
+        restore_next_url(&mut self.next, position)
     }
 }
 

@@ -246,3 +246,26 @@ pub(crate) fn resolve_next(base: &Url, next: &str) -> Result<Url, String> {
     base.join(next)
         .map_err(|e| format!("next page URL `{next}` is invalid: {e}"))
 }
+
+/// The saved position of a next-URL style paginator.
+pub(crate) fn next_url_position(next: &Option<Url>) -> Value {
+    serde_json::json!({ "next_url": next.as_ref().map(Url::as_str) })
+}
+
+/// Restores a next-URL style paginator from its saved position.
+pub(crate) fn restore_next_url(next: &mut Option<Url>, position: &Value) -> bool {
+    match position.get("next_url") {
+        Some(Value::String(s)) => match Url::parse(s) {
+            Ok(u) => {
+                *next = Some(u);
+                true
+            }
+            Err(_) => false,
+        },
+        Some(Value::Null) => {
+            *next = None;
+            true
+        }
+        _ => false,
+    }
+}

@@ -1,8 +1,8 @@
 //! `type: next_url`: a full or relative URL of the next page, read from the
 //! body and resolved against the URL of the page it came from.
 
-use super::{PageView, Paginator, RequestParts, resolve_next};
-use serde_json::{Value, json};
+use super::{PageView, Paginator, RequestParts, next_url_position, resolve_next, restore_next_url};
+use serde_json::Value;
 use serde_json_path::JsonPath;
 use url::Url;
 
@@ -34,22 +34,9 @@ impl Paginator for NextUrlPaginator {
         Ok(self.next.is_some())
     }
     fn position(&self) -> Value {
-        json!({ "next_url": self.next.as_ref().map(Url::as_str) })
+        next_url_position(&self.next)
     }
     fn restore(&mut self, position: &Value) -> bool {
-        match position.get("next_url") {
-            Some(Value::String(s)) => match Url::parse(s) {
-                Ok(u) => {
-                    self.next = Some(u);
-                    true
-                }
-                Err(_) => false,
-            },
-            Some(Value::Null) => {
-                self.next = None;
-                true
-            }
-            _ => false,
-        }
+        restore_next_url(&mut self.next, position)
     }
 }
