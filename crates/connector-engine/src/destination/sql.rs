@@ -103,10 +103,32 @@ impl SqlStream {
             .collect()
     }
 
-    pub fn new_columns(saved: Option<Vec<Column>>) -> Columns {
-        match saved {
+    /// A stream about to be written into `target`; `saved` are the columns
+    /// of an existing target (from state, metadata or the database).
+    pub fn new(
+        info: StreamInfo,
+        strategy: WriteStrategy,
+        table: String,
+        target: String,
+        exists: bool,
+        saved: Option<Vec<Column>>,
+    ) -> SqlStream {
+        let columns = match saved {
             Some(cols) => Columns::restore(RESERVED, COLUMN_NAME_MAX, cols),
             None => Columns::new(RESERVED, COLUMN_NAME_MAX),
+        };
+        SqlStream {
+            info,
+            strategy,
+            table,
+            target,
+            columns,
+            created: exists,
+            pk_index: false,
+            dirty: false,
+            insert_sql: None,
+            rows: 0,
+            busy: std::time::Duration::ZERO,
         }
     }
 }

@@ -555,19 +555,7 @@ impl Destination for SqliteDestination {
         } else {
             (table.clone(), None, false)
         };
-        let mut s = SqlStream {
-            columns: SqlStream::new_columns(saved),
-            info,
-            strategy,
-            table,
-            target,
-            created: exists,
-            pk_index: false,
-            dirty: false,
-            insert_sql: None,
-            rows: 0,
-            busy: Duration::ZERO,
-        };
+        let mut s = SqlStream::new(info, strategy, table, target, exists, saved);
         let declared = s
             .info
             .json_schema
