@@ -74,14 +74,15 @@ struct Sink {
     dest: Box<dyn Destination>,
     state: State,
     last_durable: Instant,
-    /// Previews write records but never state.
-    save_state: bool,
+    /// Previews write records but never change the saved state: they commit
+    /// the state as it was loaded (a database commits state with records).
+    preview_state: Option<State>,
 }
 
 impl Sink {
     fn commit(&mut self, force_durable: bool) -> Result<()> {
-        if !self.save_state {
-            return self.dest.commit(&mut State::default(), false);
+        if let Some(loaded) = &self.preview_state {
+            return self.dest.commit(&mut loaded.clone(), false);
         }
         let durable = force_durable || self.last_durable.elapsed() >= DURABLE_EVERY;
         self.dest.commit(&mut self.state, durable)?;
@@ -219,10 +220,17 @@ pub async fn sync(
     let destination = dest.describe();
 
     // Load state and decide, per selected stream, fresh start or resume.
-    let mut state = if opts.full_refresh {
+    // A full refresh ignores the saved state; a preview must keep it as is.
+    let loaded = if opts.full_refresh && !opts.is_preview() {
         State::default()
     } else {
         dest.load_state()?.unwrap_or_default()
+    };
+    let preview_state = opts.is_preview().then(|| loaded.clone());
+    let mut state = if opts.full_refresh {
+        State::default()
+    } else {
+        loaded
     };
     let mut starts = HashMap::new();
     for name in order.iter().filter(|n| selected.contains(*n)) {
@@ -275,7 +283,7 @@ pub async fn sync(
         dest,
         state,
         last_durable: Instant::now(),
-        save_state: !opts.is_preview(),
+        preview_state,
     };
     sink.commit(true)?;
 

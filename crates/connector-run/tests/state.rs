@@ -368,3 +368,47 @@ fn state_show_and_reset() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("did you mean `changes`?"));
 }
+
+#[test]
+fn a_preview_keeps_the_saved_state() {
+    let server = MockServer::start(MockConfig::default());
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(
+        tmp.path(),
+        "gen",
+        &gen_spec(&server.url()).replace("page_size: 5", "page_size: 100"),
+    );
+    let dest = format!("jsonl:{}", tmp.path().join("out").display());
+    assert!(
+        run(
+            tmp.path(),
+            &["sync", "gen", "changes", "--dest", &dest],
+            &[]
+        )
+        .status
+        .success()
+    );
+    let before =
+        read_state(&tmp.path().join("out")).unwrap()["streams"]["changes"]["cursor"].clone();
+    assert!(before.is_string(), "{before}");
+    let preview = run(
+        tmp.path(),
+        &[
+            "sync",
+            "gen",
+            "changes",
+            "--dest",
+            &dest,
+            "--limit",
+            "3",
+            "--full-refresh",
+        ],
+        &[],
+    );
+    assert!(preview.status.success(), "{}", stderr(&preview));
+    let after = read_state(&tmp.path().join("out")).unwrap();
+    assert_eq!(
+        after["streams"]["changes"]["cursor"], before,
+        "a --limit preview leaves the cursor alone: {after}"
+    );
+}
