@@ -5,8 +5,11 @@
 //! - `Retry-After` (delta-seconds or HTTP date) pauses every request;
 //! - `X-RateLimit-Remaining: 0` or IETF `RateLimit: r=0` pauses until the reset
 //!   (an `X-RateLimit-Reset` above 10^9 is an epoch, below it a delta);
-//! - with remaining R and reset T, requests are spaced T/R apart, so the
-//!   budget lasts until the reset instead of ending in 429s;
+//! - with remaining R and a window that ends in T, requests are spaced
+//!   T/(R+1) apart, so the budget lasts until the reset instead of ending in
+//!   429s. The window's end is the earliest `now + reset` seen while
+//!   `remaining` kept falling: resets in whole seconds overstate the time
+//!   left, and re-reading them on every answer would pace too slowly;
 //! - an IETF `RateLimit-Policy` (`q=100;w=60`) is adopted as the quota when
 //!   the spec declares none.
 
@@ -33,11 +36,26 @@ pub struct RateLimiter {
     declared: bool,
     /// Earliest instant the next request may start (server pause or pacing).
     not_before: Mutex<Option<(Instant, &'static str)>>,
+    /// The server's current rate-limit window, from its remaining/reset headers.
+    window: Mutex<Option<ServerWindow>>,
     honor: Vec<RateLimitHeaders>,
     in_flight: Arc<Semaphore>,
     pub stats: WaitStats,
     live: Option<Arc<crate::stats::LiveRun>>,
 }
+
+/// What the server's headers said of its current rate-limit window.
+#[derive(Debug, Clone, Copy)]
+struct ServerWindow {
+    /// The earliest end the server's answers in this window implied.
+    ends: Instant,
+    /// The last remaining count it announced.
+    remaining: u64,
+}
+
+/// Slack after a window's announced end before the next request goes out,
+/// for clocks and rounding on the server's side.
+const WINDOW_END_MARGIN: Duration = Duration::from_millis(20);
 
 /// Requests are spaced this much wider than the quota asks, so that network
 /// jitter cannot push two of them into one server window: 2% of the rate
@@ -62,6 +80,7 @@ impl RateLimiter {
             declared: quota.is_some(),
             quota: Mutex::new(quota),
             not_before: Mutex::new(None),
+            window: Mutex::new(None),
             honor,
             in_flight: Arc::new(Semaphore::new(max_concurrency.max(1) as usize)),
             stats: WaitStats::default(),
@@ -181,21 +200,37 @@ impl RateLimiter {
             }
         }
         if let Some((r, reset, reason)) = remaining {
+            let left = self.window_left(r, reset);
             if r == 0 {
                 // A 403 with remaining 0 is GitHub's way of saying 429.
-                self.pause(reset + Duration::from_millis(50), reason);
+                self.pause(left + WINDOW_END_MARGIN, reason);
                 if retry_after.is_none() && (status == 429 || status == 403) {
-                    retry_after = Some(reset);
+                    retry_after = Some(left + WINDOW_END_MARGIN);
                 }
-            } else if !self.declared && !reset.is_zero() {
+            } else if !self.declared && !left.is_zero() {
                 // Spread the remaining budget over the time left.
                 self.pause(
-                    reset / (r as u32 + 1),
+                    left / (r as u32 + 1),
                     "pacing to the server's remaining budget",
                 );
             }
         }
         retry_after
+    }
+
+    /// Time left in the server's current window. Within one window (remaining
+    /// not rising, end not passed) the earliest implied end wins; a rise in
+    /// remaining or a passed end starts a new window.
+    fn window_left(&self, remaining: u64, reset: Duration) -> Duration {
+        let now = Instant::now();
+        let implied = now + reset.min(MAX_SERVER_WAIT);
+        let mut window = self.window.lock().unwrap();
+        let ends = match *window {
+            Some(w) if w.ends > now && remaining <= w.remaining => w.ends.min(implied),
+            _ => implied,
+        };
+        *window = Some(ServerWindow { ends, remaining });
+        ends.saturating_duration_since(now)
     }
 
     fn adopt(&self, q: u64, w: u64) {
@@ -295,5 +330,27 @@ mod tests {
         );
         assert_eq!(sf_param("\"default\";r=0;t=4", "t"), Some(4));
         assert_eq!(sf_param("\"default\";q=100;w=60", "q"), Some(100));
+    }
+
+    #[test]
+    fn whole_second_resets_keep_the_window_end_seen_first() {
+        let limiter = RateLimiter::new(None, None, 1, vec![RateLimitHeaders::XRatelimit]);
+        let second = Duration::from_secs(1);
+        let first = limiter.window_left(49, second);
+        assert!(first <= second);
+        std::thread::sleep(Duration::from_millis(30));
+        // The server still rounds up to 1 s, but the window began earlier.
+        let later = limiter.window_left(48, second);
+        assert!(later <= second - Duration::from_millis(30), "{later:?}");
+        // Remaining rose: a new window, measured from now.
+        let fresh = limiter.window_left(49, second);
+        assert!(fresh > later, "{fresh:?} vs {later:?}");
+        // A count of 0 pauses only until the window's end, not a full reset.
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        headers.insert("x-ratelimit-reset", "1".parse().unwrap());
+        std::thread::sleep(Duration::from_millis(30));
+        let wait = limiter.observe(429, &headers).unwrap();
+        assert!(wait < second, "{wait:?}");
     }
 }
