@@ -2,11 +2,13 @@
 //! partition, a child stream one partition per parent record, fed through a
 //! bounded channel (so a parent never runs far ahead of its children) and
 //! run by up to `concurrency` workers. Every page is written and committed
-//! with the state before the partition moves on.
+//! with the state before the partition moves on. Where paging goes next is
+//! known before a page is written, so the next request is already in flight
+//! (on another worker) while the current page is written.
 
 use crate::destination::{Destination, WriteMode};
 use crate::error::{EngineError, Result};
-use crate::http::{Fetched, HttpClient, PageRequest, PageResponse};
+use crate::http::{FetchError, Fetched, HttpClient, PageRequest, PageResponse};
 use crate::pagination::{self, PageView, RequestParts};
 use crate::plan::{Plan, StreamPlan};
 use crate::rate_limit::RateLimiter;
@@ -103,7 +105,7 @@ struct StreamStart {
 
 struct RunCtx {
     plan: Plan,
-    http: HttpClient,
+    http: Arc<HttpClient>,
     sink: Mutex<Sink>,
     selected: HashSet<String>,
     starts: HashMap<String, StreamStart>,
@@ -209,14 +211,14 @@ pub async fn sync(
         &mut plan.auth,
         crate::auth::Authenticator::Static(Default::default()),
     );
-    let http = HttpClient::new(
+    let http = Arc::new(HttpClient::new(
         client,
         &plan.base_url,
         auth,
         limiter.clone(),
         plan.redactor.clone(),
         opts.verbose,
-    );
+    ));
     let destination = dest.describe();
 
     // Load state and decide, per selected stream, fresh start or resume.
@@ -513,9 +515,8 @@ impl Partition<'_> {
         }
     }
 
-    /// Fetches one page (with retries).
-    async fn fetch(&self, page_no: u64, parts: RequestParts) -> Result<Fetched> {
-        let req = PageRequest {
+    fn page_request(&self, parts: RequestParts) -> PageRequest {
+        PageRequest {
             method: self.sp.method.clone(),
             url: parts.full_url(),
             headers: parts.headers,
@@ -525,17 +526,65 @@ impl Partition<'_> {
             } else {
                 None
             },
-        };
+        }
+    }
+
+    fn fetch_error(&self, page_no: u64, e: FetchError) -> EngineError {
+        EngineError::Stream {
+            stream: self.name.to_string(),
+            page: page_no,
+            url: e.url,
+            message: e.message,
+        }
+    }
+
+    /// Fetches one page (with retries).
+    async fn fetch(&self, page_no: u64, parts: RequestParts) -> Result<Fetched> {
+        let req = self.page_request(parts);
         self.ctx
             .http
             .fetch(&req, &self.sp.retry, &self.run.stats)
             .await
-            .map_err(|e| EngineError::Stream {
-                stream: self.name.to_string(),
-                page: page_no,
-                url: e.url,
-                message: e.message,
-            })
+            .map_err(|e| self.fetch_error(page_no, e))
+    }
+
+    /// Starts fetching a page on another task, so that it downloads and
+    /// decodes while this one writes the page before it.
+    fn prefetch(&self, page_no: u64, parts: RequestParts, shown: String) -> Prefetch {
+        let req = self.page_request(parts);
+        let http = self.ctx.http.clone();
+        let retry = self.sp.retry.clone();
+        let stats = self.run.stats.clone();
+        let task = tokio::spawn(async move { http.fetch(&req, &retry, &stats).await });
+        Prefetch {
+            page_no,
+            shown,
+            task,
+        }
+    }
+
+    /// The next request of a sequential partition, refused if it repeats an
+    /// earlier one (a paginator that never ends). Returns it and its
+    /// redacted URL.
+    fn next_request(
+        &self,
+        paginator: &dyn pagination::Paginator,
+        base: &RequestParts,
+        seen: &mut HashMap<String, u64>,
+        page_no: u64,
+    ) -> Result<(RequestParts, String)> {
+        let mut parts = base.clone();
+        paginator.prepare(&mut parts);
+        let shown = self.ctx.plan.redactor.url(&parts.full_url());
+        let guard_key = format!("{} {:?} {:?}", parts.full_url(), parts.headers, parts.body);
+        if let Some(first) = seen.insert(guard_key, page_no) {
+            return Err(self.err(
+                page_no,
+                &shown,
+                format!("pagination loop: page {page_no} repeats the request of page {first} ({shown}); the API returned the same next-page token or URL twice"),
+            ));
+        }
+        Ok((parts, shown))
     }
 
     /// Takes the records out of a page body.
@@ -755,24 +804,26 @@ async fn run_partition(
 
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut received = 0u64;
+    // Previews stop at a record count, so they never fetch ahead of it.
+    let fetch_ahead = ctx.opts.limit.is_none();
+    let mut ahead: Option<Result<Prefetch>> = None;
     loop {
         if part.halted() {
             return Ok(());
         }
         page_no += 1;
-        let mut parts = base.clone();
-        paginator.prepare(&mut parts);
-        let shown = plan.redactor.url(&parts.full_url());
-        // Loop guard: the same request twice in one partition never ends.
-        let guard_key = format!("{} {:?} {:?}", parts.full_url(), parts.headers, parts.body);
-        if let Some(first) = seen.insert(guard_key, page_no) {
-            return Err(part.err(
-                page_no,
-                &shown,
-                format!("pagination loop: page {page_no} repeats the request of page {first} ({shown}); the API returned the same next-page token or URL twice"),
-            ));
-        }
-        let mut resp = match part.fetch(page_no, parts).await? {
+        let (fetched, shown) = match ahead.take() {
+            Some(next) => {
+                let next = next?;
+                let shown = next.shown.clone();
+                (next.finish(&part).await, shown)
+            }
+            None => {
+                let (parts, shown) = part.next_request(&*paginator, &base, &mut seen, page_no)?;
+                (part.fetch(page_no, parts).await, shown)
+            }
+        };
+        let mut resp = match fetched? {
             Fetched::Page(r) => Some(r),
             Fetched::Ignored => None,
             Fetched::Stop => {
@@ -809,16 +860,55 @@ async fn run_partition(
         let done = !more || stop_reason.is_some() || max_pages.is_some_and(|m| page_no >= m);
         drop(resp);
         let next = (!done).then(|| paginator.position());
+        // With the total known, the remaining pages can go out in parallel.
+        let parallel = (!done && sp.parallel && children.is_empty() && max_pages.is_none())
+            .then(|| total.and_then(|t| paginator.remaining_positions(t)))
+            .flatten();
+        if !done && parallel.is_none() && fetch_ahead {
+            // A refused next request is reported after this page is written.
+            ahead = Some(
+                part.next_request(&*paginator, &base, &mut seen, page_no + 1)
+                    .map(|(parts, shown)| part.prefetch(page_no + 1, parts, shown)),
+            );
+            // Yield once so the request goes out now: tokio keeps a task
+            // spawned here in this worker's LIFO slot, which no other worker
+            // may steal, so it would otherwise wait until the page is written.
+            // Its answer then wakes it on the idle worker.
+            tokio::task::yield_now().await;
+        }
         part.land(page_no, &shown, records, next).await?;
         if done {
             return Ok(());
         }
-        // With the total known, the remaining pages can go out in parallel.
-        if sp.parallel && children.is_empty() && max_pages.is_none() {
-            if let Some(positions) = total.and_then(|t| paginator.remaining_positions(t)) {
-                return run_parallel(&part, &base, page_no, positions).await;
-            }
+        if let Some(positions) = parallel {
+            return run_parallel(&part, &base, page_no, positions).await;
         }
+    }
+}
+
+/// The next page's request, already sent. Dropping it cancels the request.
+struct Prefetch {
+    page_no: u64,
+    shown: String,
+    task: tokio::task::JoinHandle<std::result::Result<Fetched, FetchError>>,
+}
+
+impl Prefetch {
+    async fn finish(mut self, part: &Partition<'_>) -> Result<Fetched> {
+        match (&mut self.task).await {
+            Ok(fetched) => fetched.map_err(|e| part.fetch_error(self.page_no, e)),
+            Err(e) => Err(part.err(
+                self.page_no,
+                &self.shown,
+                format!("the request task failed: {e}"),
+            )),
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
