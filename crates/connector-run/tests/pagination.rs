@@ -218,3 +218,28 @@ streams:
         "ceil(250/11) pages"
     );
 }
+
+#[test]
+fn a_limit_preview_sends_no_request_past_the_limit() {
+    // Sequential partitions fetch the next page while writing the current
+    // one; a preview must not, or it would ask for a page it never uses.
+    let server = mock_api::MockServer::start(mock_api::MockConfig::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = format!(
+        "version: 1\nname: preview\nbase_url: {}\nstreams:\n  items:\n    path: /gen/offset\n    pagination: {{ type: offset, page_size: 5 }}\n    records: {{ path: $.data }}\n",
+        server.url()
+    );
+    write_spec(tmp.path(), "preview", &spec);
+    let dest = format!("jsonl:{}", tmp.path().join("out").display());
+    let out = run(
+        tmp.path(),
+        &["sync", "preview", "--dest", &dest, "--limit", "10"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        ids(&read_jsonl(&tmp.path().join("out"), "items")),
+        (1..=10).collect::<Vec<u64>>()
+    );
+    assert_eq!(server.requests().len(), 2, "two pages of 5, nothing after");
+}
