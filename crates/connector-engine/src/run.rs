@@ -943,10 +943,13 @@ async fn run_parallel(
         "stream {}: fetching {n} remaining pages in parallel",
         part.name
     );
+    // Each page is fetched on a task of its own, so pages download and
+    // decode on other workers while this one writes.
     let mut pages = stream::iter(requests)
         .map(|(page_no, parts)| {
             let shown = part.ctx.plan.redactor.url(&parts.full_url());
-            async move { (page_no, shown, part.fetch(page_no, parts).await) }
+            let fetch = part.prefetch(page_no, parts, shown.clone());
+            async move { (page_no, shown, fetch.finish(part).await) }
         })
         .buffered(part.ctx.workers);
     let mut index = 0;

@@ -324,6 +324,7 @@ impl Summary {
 struct Facts {
     curl_rps: Option<f64>,
     jsonl_rps: Option<f64>,
+    parallel_rps: Option<f64>,
     rss_small: Option<f64>,
     rss_big: Option<f64>,
     rss_small_n: u64,
@@ -618,18 +619,39 @@ impl Bench {
     }
 
     /// One `curl --compressed -s -K urlfile` process: every URL in order on
-    /// one keep-alive connection, bodies decompressed and discarded.
+    /// one keep-alive connection, bodies decompressed and discarded, or
+    /// written to one file each in the scratch folder (as the peers'
+    /// harness does).
     fn curl(
         &mut self,
         server: &Server,
         urls: &[String],
         expect_records: u64,
     ) -> Result<Measured, String> {
+        self.curl_to(server, urls, expect_records, false)
+    }
+
+    fn curl_to(
+        &mut self,
+        server: &Server,
+        urls: &[String],
+        expect_records: u64,
+        to_files: bool,
+    ) -> Result<Measured, String> {
         self.runs += 1;
         let list = self.work.path().join(format!("curl-{}.txt", self.runs));
+        let bodies = self.scratch.join(format!("curl-{}", self.runs));
+        if to_files {
+            std::fs::create_dir_all(&bodies).map_err(|e| format!("{}: {e}", bodies.display()))?;
+        }
         let mut text = String::new();
-        for u in urls {
-            text.push_str(&format!("url = \"{u}\"\noutput = \"/dev/null\"\n"));
+        for (i, u) in urls.iter().enumerate() {
+            let out = if to_files {
+                bodies.join(format!("page-{i}")).display().to_string()
+            } else {
+                "/dev/null".to_string()
+            };
+            text.push_str(&format!("url = \"{u}\"\noutput = \"{out}\"\n"));
         }
         std::fs::write(&list, text).map_err(|e| format!("{}: {e}", list.display()))?;
         let timeout = Duration::from_secs(600);
@@ -640,6 +662,7 @@ impl Bench {
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         let mut m = self.measure(server, &mut cmd, &result, timeout)?;
+        let _ = std::fs::remove_dir_all(&bodies);
         if !m.usage.success() || m.snap.records != expect_records || m.snap.ok != urls.len() as u64
         {
             m.error = Some(format!(
@@ -789,8 +812,20 @@ impl Bench {
         let mut t = throughput_table();
         throughput_row(
             &mut t,
-            "curl floor (sequential, one process)",
+            "curl floor (sequential, one process, bodies discarded)",
             &floor,
+            curl_rps,
+        );
+        let mut runs = Vec::new();
+        for i in 0..r {
+            let m = self.curl_to(&server, &urls, total, true)?;
+            self.progress(&format!("curl to files {}/{r}", i + 1), &m);
+            runs.push(m);
+        }
+        throughput_row(
+            &mut t,
+            "curl, bodies written to files (the peers' harness floor)",
+            &summarize(runs),
             curl_rps,
         );
         for dest in [Dest::Jsonl, Dest::Stdout, Dest::Sqlite] {
@@ -815,6 +850,39 @@ impl Bench {
                 curl_rps,
             );
         }
+        // Parallel pages: the total comes from the first answer's header.
+        let parallel_spec = std::fs::read_to_string(&spec)
+            .map_err(|e| format!("{}: {e}", spec.display()))?
+            .replace(
+                &format!("  page_size: {page}\n"),
+                &format!(
+                    "  page_size: {page}\n  parallel: true\n  stop:\n    total_header: X-Total-Count\n"
+                ),
+            );
+        let parallel_spec = self.write_spec("throughput-parallel", &parallel_spec)?;
+        let mut runs = Vec::new();
+        for i in 0..r {
+            let m = self.sync(
+                &server,
+                &parallel_spec,
+                Dest::Jsonl,
+                &[],
+                &expect,
+                Duration::from_secs(600),
+            )?;
+            self.progress(&format!("parallel pages {}/{r}", i + 1), &m);
+            runs.push(m);
+        }
+        let s = summarize(runs);
+        if s.run.ok() {
+            self.facts.parallel_rps = Some(s.run.rps());
+        }
+        throughput_row(
+            &mut t,
+            "connector-run → jsonl:DIR, parallel pages (`parallel: true`, total from `X-Total-Count`, default concurrency 4)",
+            &s,
+            curl_rps,
+        );
         Ok(Section {
             title: format!(
                 "Scenario 1: throughput, {} records × 200 bytes, 1,000 per page, one stream",
@@ -1245,6 +1313,18 @@ impl Bench {
             }
             _ => t.row(vec![
                 "≥ 0.75 of curl's floor into jsonl".into(),
+                na(),
+                "-".into(),
+            ]),
+        }
+        match (f.parallel_rps, f.curl_rps) {
+            (Some(p), Some(c)) => t.row(vec![
+                "with parallel pages (known total, opt-in): above curl's sequential floor".into(),
+                format!("{} records/s = {:.2} × curl", rate(p), p / c),
+                yes(p > c),
+            ]),
+            _ => t.row(vec![
+                "parallel pages above curl's sequential floor".into(),
                 na(),
                 "-".into(),
             ]),
