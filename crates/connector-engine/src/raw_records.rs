@@ -111,25 +111,42 @@ fn split_at(
     Ok((Value::Object(rest), found))
 }
 
-/// Appends `json` without the whitespace between tokens: one record, one line.
+/// Appends `json` (valid JSON text) without the whitespace between tokens:
+/// one record, one line. Copies whole runs at a time: tokens up to the next
+/// whitespace or quote, and strings up to their closing quote (found with
+/// `memchr`), since a per-byte loop was a third of a sync's CPU.
 pub fn minify_into(json: &[u8], out: &mut Vec<u8>) {
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in json {
-        if in_string {
-            out.push(b);
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
+    let is_space = |b: u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
+    let n = json.len();
+    let mut i = 0;
+    while i < n {
+        let start = i;
+        while i < n && !is_space(json[i]) && json[i] != b'"' {
+            i += 1;
+        }
+        out.extend_from_slice(&json[start..i]);
+        if i == n {
+            break;
+        }
+        if json[i] == b'"' {
+            let open = i;
+            i += 1;
+            while let Some(k) = memchr::memchr2(b'"', b'\\', &json[i..]) {
+                i += k;
+                if json[i] == b'\\' {
+                    i += 2; // the escaped byte is never the closing quote
+                } else {
+                    i += 1;
+                    break;
+                }
             }
-        } else if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-            if b == b'"' {
-                in_string = true;
+            let close = i.min(n);
+            out.extend_from_slice(&json[open..close]);
+            i = close;
+        } else {
+            while i < n && is_space(json[i]) {
+                i += 1;
             }
-            out.push(b);
         }
     }
 }
@@ -187,5 +204,40 @@ mod tests {
                 .unwrap_err()
                 .is_eof()
         );
+    }
+
+    #[test]
+    fn minified_records_equal_serde_json_compact_output() {
+        let tricky = [
+            "",
+            "a b",
+            "\\",
+            "\"",
+            "\\\"",
+            "ends with backslash \\",
+            "tab\there",
+            "line\nbreak",
+            "ünïcödé ✓ \u{1F600}",
+            "{\"not\": [json]}",
+        ];
+        let mut samples = Vec::new();
+        for (i, t) in tricky.iter().enumerate() {
+            samples.push(
+                json!({"id": i, "s": t, "nested": {"a": [t, 1.5, null, true], "e": {}}, "l": []}),
+            );
+            samples.push(json!([t, {"k": t}, -0.25, "x"]));
+            samples.push(json!(t));
+        }
+        for v in samples {
+            let compact = serde_json::to_vec(&v).unwrap();
+            for text in [serde_json::to_vec_pretty(&v).unwrap(), compact.clone()] {
+                let mut line = Vec::new();
+                minify_into(&text, &mut line);
+                assert_eq!(
+                    String::from_utf8(line).unwrap(),
+                    String::from_utf8(compact.clone()).unwrap()
+                );
+            }
+        }
     }
 }
