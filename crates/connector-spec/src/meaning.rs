@@ -185,7 +185,8 @@ impl<'a> Meaning<'a> {
                 return;
             }
         };
-        let vars = tmpl.undeclared_variables(true);
+        let mut vars = tmpl.undeclared_variables(true);
+        vars.extend(subscripted_config_keys(t.as_str(), true));
         self.variables(vars, scope, pos, stream, t.as_str());
     }
 
@@ -193,7 +194,8 @@ impl<'a> Meaning<'a> {
         let pos = self.at(path);
         match self.env.compile_expression(expr) {
             Ok(e) => {
-                let vars = e.undeclared_variables(true);
+                let mut vars = e.undeclared_variables(true);
+                vars.extend(subscripted_config_keys(expr, false));
                 self.variables(vars, scope, pos, stream, expr);
             }
             Err(e) => {
@@ -422,17 +424,6 @@ impl<'a> Meaning<'a> {
                     "`backoff_base` is longer than `backoff_cap`",
                     Some("the cap bounds every wait; raise it or lower the base".into()),
                 );
-            }
-        }
-        for (i, s) in r.statuses.iter().enumerate() {
-            if !(100..=599).contains(s) {
-                let idx = i.to_string();
-                let at: Vec<&str> = path
-                    .iter()
-                    .copied()
-                    .chain(["statuses", idx.as_str()])
-                    .collect();
-                self.err(self.at(&at), format!("{s} is not an HTTP status"), None);
             }
         }
         for (i, a) in r.response_actions.iter().enumerate() {
@@ -682,5 +673,92 @@ fn collect_strings(v: &serde_json::Value, out: &mut Vec<String>) {
         serde_json::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
         serde_json::Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
         _ => {}
+    }
+}
+
+/// `config['key']` and `config["key"]` in a template or expression, as
+/// `config.key`: minijinja reports only `config` for a subscript, so the
+/// key would go unchecked. In a template only the text inside `{{ }}` and
+/// `{% %}` is code.
+fn subscripted_config_keys(text: &str, is_template: bool) -> Vec<String> {
+    let mut code = Vec::new();
+    if is_template {
+        let mut rest = text;
+        while let Some(open) = rest.find(['{']) {
+            let after = &rest[open..];
+            let close = if after.starts_with("{{") {
+                "}}"
+            } else if after.starts_with("{%") {
+                "%}"
+            } else {
+                rest = &rest[open + 1..];
+                continue;
+            };
+            match after[2..].find(close) {
+                Some(end) => {
+                    code.push(&after[2..2 + end]);
+                    rest = &after[2 + end + 2..];
+                }
+                None => {
+                    code.push(&after[2..]);
+                    break;
+                }
+            }
+        }
+    } else {
+        code.push(text);
+    }
+    let mut keys = Vec::new();
+    for c in code {
+        let bytes = c.as_bytes();
+        for (at, _) in c.match_indices("config") {
+            let word_start = at == 0
+                || !(bytes[at - 1].is_ascii_alphanumeric()
+                    || bytes[at - 1] == b'_'
+                    || bytes[at - 1] == b'.');
+            if !word_start {
+                continue;
+            }
+            let tail = c[at + "config".len()..].trim_start();
+            let Some(tail) = tail.strip_prefix('[') else {
+                continue;
+            };
+            let tail = tail.trim_start();
+            let Some(quote) = tail.chars().next().filter(|q| *q == '\'' || *q == '"') else {
+                continue;
+            };
+            let inner = &tail[1..];
+            if let Some(end) = inner.find(quote) {
+                if inner[end + 1..].trim_start().starts_with(']') {
+                    keys.push(format!("config.{}", &inner[..end]));
+                }
+            }
+        }
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subscripted_config_keys;
+
+    #[test]
+    fn subscripts_of_config_read_as_keys() {
+        assert_eq!(
+            subscripted_config_keys(
+                "a {{ config['x'] }} b {% if config[ \"y\" ] %}{% endif %}",
+                true
+            ),
+            vec!["config.x", "config.y"]
+        );
+        // Outside the tags it is text; other variables and dynamic keys are not config keys.
+        assert!(
+            subscripted_config_keys("config['x'] {{ myconfig['z'] }} {{ config[k] }}", true)
+                .is_empty()
+        );
+        assert_eq!(
+            subscripted_config_keys("config['page_size'] * 2", false),
+            vec!["config.page_size"]
+        );
     }
 }

@@ -18,8 +18,9 @@ pub struct Retry {
     /// Longest single wait between tries. Default `30s`.
     #[serde(default = "default_cap")]
     pub backoff_cap: HumanDuration,
-    /// HTTP statuses that retry. Default `[429, 500, 502, 503, 504]`.
+    /// HTTP statuses that retry, each 100–599. Default `[429, 500, 502, 503, 504]`.
     #[serde(default = "default_statuses")]
+    #[schemars(inner(range(min = 100, max = 599)))]
     pub statuses: Vec<u16>,
     /// Retry timeouts. Default `true`.
     #[serde(default = "yes")]
@@ -54,8 +55,9 @@ impl Default for Retry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseAction {
-    /// Statuses that match, e.g. `[404]`. Default: any.
+    /// Statuses that match, each 100–599, e.g. `[404]`. Default: any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(range(min = 100, max = 599)))]
     pub status: Vec<u16>,
     /// Matches when the body contains this text.
     #[serde(default, skip_serializing_if = "Option::is_none")]

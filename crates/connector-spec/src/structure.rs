@@ -126,12 +126,16 @@ impl Checker<'_> {
             Value::UInt(u) => u as i128,
             _ => return,
         };
-        let max = match schema.get("format").and_then(J::as_str) {
+        let format_max = match schema.get("format").and_then(J::as_str) {
             Some("uint8") => u8::MAX as i128,
             Some("uint16") => u16::MAX as i128,
             Some("uint32") => u32::MAX as i128,
             _ => i128::MAX,
         };
+        let max = schema
+            .get("maximum")
+            .and_then(J::as_i64)
+            .map_or(format_max, |m| format_max.min(i128::from(m)));
         let min = schema
             .get("minimum")
             .and_then(J::as_i64)

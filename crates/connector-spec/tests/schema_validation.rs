@@ -80,6 +80,7 @@ const SCHEMA_REJECTS: &[&str] = &[
     "37_method_typo.yaml",
     "38_api_key_in_typo.yaml",
     "39_several_structural_problems.yaml",
+    "48_status_out_of_range.yaml",
     "51_streams_is_a_list.yaml",
     "52_negative_integer.yaml",
     "53_unknown_stop_key.yaml",
