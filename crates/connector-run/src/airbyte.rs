@@ -459,6 +459,9 @@ fn discover(out: &Out, spec: &Spec, spec_path: &Path, config: &Path) -> u8 {
         let json_schema = match (declared.get(name), sampled.get(name)) {
             (Some(d), _) => d.clone(),
             (None, Some(records)) if !records.is_empty() => {
+                // Column types, every one nullable, rather than `discover`'s
+                // documentation schema (infer.rs): a catalog must also accept
+                // the nulls a 50-record sample did not show.
                 let mut seen = ObservedTypes::default();
                 seen.observe(records);
                 let mut s = seen.json_schema(None);
