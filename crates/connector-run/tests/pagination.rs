@@ -141,14 +141,11 @@ fn a_repeated_next_token_is_a_loop_error() {
     // /gen/single ignores the cursor, so the token never changes: page 3
     // would repeat page 2 forever.
     let server = mock_api::MockServer::start(mock_api::MockConfig::default());
-    let tmp = tempfile::tempdir().unwrap();
-    let spec = format!(
-        "version: 1\nname: loop\nbase_url: {}\nstreams:\n  items:\n    path: /gen/single\n    params: {{ id: \"1\" }}\n    pagination: {{ type: cursor, cursor_path: $.name, send_in: header, cursor_param: X-Cursor }}\n",
-        server.url()
+    let (tmp, out) = sync_items(
+        &server,
+        "    path: /gen/single\n    params: { id: \"1\" }\n    pagination: { type: cursor, cursor_path: $.name, send_in: header, cursor_param: X-Cursor }\n",
+        &[],
     );
-    write_spec(tmp.path(), "loop", &spec);
-    let dest = format!("jsonl:{}", tmp.path().join("out").display());
-    let out = run(tmp.path(), &["sync", "loop", "--dest", &dest], &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = error_lines(&out);
     assert!(
@@ -224,17 +221,10 @@ fn a_limit_preview_sends_no_request_past_the_limit() {
     // Sequential partitions fetch the next page while writing the current
     // one; a preview must not, or it would ask for a page it never uses.
     let server = mock_api::MockServer::start(mock_api::MockConfig::default());
-    let tmp = tempfile::tempdir().unwrap();
-    let spec = format!(
-        "version: 1\nname: preview\nbase_url: {}\nstreams:\n  items:\n    path: /gen/offset\n    pagination: {{ type: offset, page_size: 5 }}\n    records: {{ path: $.data }}\n",
-        server.url()
-    );
-    write_spec(tmp.path(), "preview", &spec);
-    let dest = format!("jsonl:{}", tmp.path().join("out").display());
-    let out = run(
-        tmp.path(),
-        &["sync", "preview", "--dest", &dest, "--limit", "10"],
-        &[],
+    let (tmp, out) = sync_items(
+        &server,
+        "    path: /gen/offset\n    pagination: { type: offset, page_size: 5 }\n    records: { path: $.data }\n",
+        &["--limit", "10"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
@@ -242,4 +232,24 @@ fn a_limit_preview_sends_no_request_past_the_limit() {
         (1..=10).collect::<Vec<u64>>()
     );
     assert_eq!(server.requests().len(), 2, "two pages of 5, nothing after");
+}
+
+/// Syncs a spec whose one stream, `items`, is `stream` (its indented body)
+/// into `jsonl:<tmp>/out`.
+fn sync_items(
+    server: &mock_api::MockServer,
+    stream: &str,
+    extra: &[&str],
+) -> (tempfile::TempDir, std::process::Output) {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = format!(
+        "version: 1\nname: items\nbase_url: {}\nstreams:\n  items:\n{stream}",
+        server.url()
+    );
+    write_spec(tmp.path(), "items", &spec);
+    let dest = format!("jsonl:{}", tmp.path().join("out").display());
+    let mut args = vec!["sync", "items", "--dest", &dest];
+    args.extend_from_slice(extra);
+    let out = run(tmp.path(), &args, &[]);
+    (tmp, out)
 }

@@ -676,6 +676,50 @@ impl Bench {
         Ok(m)
     }
 
+    /// `repeat()` measured syncs of one spec; stops early when the binary
+    /// lacks the destination.
+    fn repeat_sync(
+        &mut self,
+        label: &str,
+        server: &Server,
+        spec: &Path,
+        dest: Dest,
+        extra: &[&str],
+        expect: &Expect,
+    ) -> Result<Vec<Measured>, String> {
+        let r = self.repeat();
+        let mut runs = Vec::new();
+        for i in 0..r {
+            let m = self.sync(server, spec, dest, extra, expect, Duration::from_secs(600))?;
+            self.progress(&format!("{label} {}/{r}", i + 1), &m);
+            let stop = m.na.is_some();
+            runs.push(m);
+            if stop {
+                break;
+            }
+        }
+        Ok(runs)
+    }
+
+    /// `repeat()` measured curl floors over `urls`.
+    fn repeat_curl(
+        &mut self,
+        label: &str,
+        server: &Server,
+        urls: &[String],
+        expect_records: u64,
+        to_files: bool,
+    ) -> Result<Vec<Measured>, String> {
+        let r = self.repeat();
+        let mut runs = Vec::new();
+        for i in 0..r {
+            let m = self.curl_to(server, urls, expect_records, to_files)?;
+            self.progress(&format!("{label} {}/{r}", i + 1), &m);
+            runs.push(m);
+        }
+        Ok(runs)
+    }
+
     fn progress(&self, what: &str, m: &Measured) {
         eprintln!(
             "  {what}: {} s, {} records/s, {} requests, CPU {} s, RSS {:.1} MB{}",
@@ -799,14 +843,7 @@ impl Bench {
         )?;
         let expect = Expect::ids(&["items"], total);
         let urls = page_urls(&server.url(), "/items", total, page);
-        let r = self.repeat();
-        let mut runs = Vec::new();
-        for i in 0..r {
-            let m = self.curl(&server, &urls, total)?;
-            self.progress(&format!("curl floor {}/{r}", i + 1), &m);
-            runs.push(m);
-        }
-        let floor = summarize(runs);
+        let floor = summarize(self.repeat_curl("curl floor", &server, &urls, total, false)?);
         let curl_rps = floor.run.ok().then(|| floor.run.rps());
         self.facts.curl_rps = curl_rps;
         let mut t = throughput_table();
@@ -816,30 +853,16 @@ impl Bench {
             &floor,
             curl_rps,
         );
-        let mut runs = Vec::new();
-        for i in 0..r {
-            let m = self.curl_to(&server, &urls, total, true)?;
-            self.progress(&format!("curl to files {}/{r}", i + 1), &m);
-            runs.push(m);
-        }
+        let to_files = self.repeat_curl("curl to files", &server, &urls, total, true)?;
         throughput_row(
             &mut t,
             "curl, bodies written to files (the peers' harness floor)",
-            &summarize(runs),
+            &summarize(to_files),
             curl_rps,
         );
         for dest in [Dest::Jsonl, Dest::Stdout, Dest::Sqlite] {
-            let mut runs = Vec::new();
-            for i in 0..r {
-                let m = self.sync(&server, &spec, dest, &[], &expect, Duration::from_secs(600))?;
-                self.progress(&format!("{} {}/{r}", dest.label(), i + 1), &m);
-                let stop = m.na.is_some();
-                runs.push(m);
-                if stop {
-                    break;
-                }
-            }
-            let s = summarize(runs);
+            let s =
+                summarize(self.repeat_sync(dest.label(), &server, &spec, dest, &[], &expect)?);
             if dest == Dest::Jsonl && s.run.ok() {
                 self.facts.jsonl_rps = Some(s.run.rps());
             }
@@ -860,20 +883,14 @@ impl Bench {
                 ),
             );
         let parallel_spec = self.write_spec("throughput-parallel", &parallel_spec)?;
-        let mut runs = Vec::new();
-        for i in 0..r {
-            let m = self.sync(
-                &server,
-                &parallel_spec,
-                Dest::Jsonl,
-                &[],
-                &expect,
-                Duration::from_secs(600),
-            )?;
-            self.progress(&format!("parallel pages {}/{r}", i + 1), &m);
-            runs.push(m);
-        }
-        let s = summarize(runs);
+        let s = summarize(self.repeat_sync(
+            "parallel pages",
+            &server,
+            &parallel_spec,
+            Dest::Jsonl,
+            &[],
+            &expect,
+        )?);
         if s.run.ok() {
             self.facts.parallel_rps = Some(s.run.rps());
         }
@@ -933,14 +950,7 @@ impl Bench {
             .iter()
             .flat_map(|p| page_urls(&server.url(), p, per, page))
             .collect();
-        let r = self.repeat();
-        let mut runs = Vec::new();
-        for i in 0..r {
-            let m = self.curl(&server, &urls, per * 10)?;
-            self.progress(&format!("curl floor {}/{r}", i + 1), &m);
-            runs.push(m);
-        }
-        let floor = summarize(runs);
+        let floor = summarize(self.repeat_curl("curl floor", &server, &urls, per * 10, false)?);
         let curl_rps = floor.run.ok().then(|| floor.run.rps());
         let mut t = throughput_table();
         throughput_row(
@@ -956,19 +966,7 @@ impl Bench {
                 vec!["--concurrency", "10"],
             ),
         ] {
-            let mut runs = Vec::new();
-            for i in 0..r {
-                let m = self.sync(
-                    &server,
-                    &spec,
-                    Dest::Jsonl,
-                    &extra,
-                    &expect,
-                    Duration::from_secs(600),
-                )?;
-                self.progress(&format!("{label} {}/{r}", i + 1), &m);
-                runs.push(m);
-            }
+            let runs = self.repeat_sync(label, &server, &spec, Dest::Jsonl, &extra, &expect)?;
             throughput_row(
                 &mut t,
                 &format!("{label} → jsonl"),
@@ -1214,7 +1212,6 @@ impl Bench {
             "CPU s",
         ]);
         let mut rss = Vec::new();
-        let r = self.repeat();
         for total in [10_000u64, big] {
             eprintln!("[memory] {} records", thousands(total));
             let col = self.collection(total, page);
@@ -1236,19 +1233,8 @@ impl Bench {
                 ),
             )?;
             let expect = Expect::ids(&["items"], total);
-            let mut runs = Vec::new();
-            for i in 0..r {
-                let m = self.sync(
-                    &server,
-                    &spec,
-                    Dest::Jsonl,
-                    &[],
-                    &expect,
-                    Duration::from_secs(600),
-                )?;
-                self.progress(&format!("{} records {}/{r}", thousands(total), i + 1), &m);
-                runs.push(m);
-            }
+            let label = format!("{} records", thousands(total));
+            let runs = self.repeat_sync(&label, &server, &spec, Dest::Jsonl, &[], &expect)?;
             let max_rss = runs.iter().map(|m| m.usage.rss_mb()).fold(0.0, f64::max);
             let s = summarize(runs);
             rss.push((total, s.run.ok().then(|| s.run.usage.rss_mb()), max_rss));
