@@ -111,6 +111,8 @@ struct RunCtx {
     starts: HashMap<String, StreamStart>,
     opts: SyncOptions,
     workers: usize,
+    /// The destination takes records as raw JSON text (the fast path).
+    raw_json: bool,
 }
 
 impl RunCtx {
@@ -288,6 +290,7 @@ pub async fn sync(
         preview_state,
     };
     sink.commit(true)?;
+    let destination_keeps_raw_json = sink.dest.keeps_raw_json();
 
     let ctx = Arc::new(RunCtx {
         plan,
@@ -297,6 +300,7 @@ pub async fn sync(
         starts,
         opts,
         workers: concurrency as usize,
+        raw_json: destination_keeps_raw_json,
     });
 
     // Channels from each parent stream to its needed children.
@@ -761,7 +765,7 @@ async fn run_partition(
         tctx,
         lower,
         selected: ctx.selected.contains(name),
-        raw: sp.raw_path.is_some() && children.is_empty(),
+        raw: ctx.raw_json && sp.raw_path.is_some() && children.is_empty(),
         records_written: AtomicU64::new(0),
         skip_writes_until: 0,
     };

@@ -97,6 +97,10 @@ impl Destination for JsonlDestination {
         Ok(())
     }
 
+    fn keeps_raw_json(&self) -> bool {
+        true
+    }
+
     fn write_raw(&mut self, stream: &str, records: &RawRecords) -> Result<()> {
         let f = self
             .files

@@ -162,8 +162,15 @@ pub trait Destination: Send {
     ) -> Result<()>;
     /// Writes one page's records of a stream.
     fn write_batch(&mut self, stream: &str, records: &[Value]) -> Result<()>;
-    /// Writes one page's records still as raw JSON text. File formats that
-    /// keep JSON as is override this to skip building values.
+    /// True when the destination writes records as the JSON text they came
+    /// in (overriding [`Destination::write_raw`]). Then a sync hands it
+    /// unparsed records; otherwise records are parsed into values while the
+    /// page downloads, on the request's task, not on the writer's.
+    fn keeps_raw_json(&self) -> bool {
+        false
+    }
+    /// Writes one page's records still as raw JSON text. Destinations that
+    /// keep JSON as is override this (and [`Destination::keeps_raw_json`]).
     fn write_raw(&mut self, stream: &str, records: &RawRecords) -> Result<()> {
         let values = records
             .to_values()

@@ -59,6 +59,10 @@ impl Destination for StdoutDestination {
         Ok(())
     }
 
+    fn keeps_raw_json(&self) -> bool {
+        true
+    }
+
     fn write_raw(&mut self, stream: &str, records: &RawRecords) -> Result<()> {
         let prefix = self.tagged.then(|| {
             format!(
