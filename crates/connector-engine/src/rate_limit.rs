@@ -204,15 +204,14 @@ impl RateLimiter {
             if r == 0 {
                 // A 403 with remaining 0 is GitHub's way of saying 429.
                 self.pause(left + WINDOW_END_MARGIN, reason);
-                if retry_after.is_none() && (status == 429 || status == 403) {
+                // With no time left to wait, the retry policy's backoff applies.
+                if retry_after.is_none() && (status == 429 || status == 403) && !left.is_zero() {
                     retry_after = Some(left + WINDOW_END_MARGIN);
                 }
             } else if !self.declared && !left.is_zero() {
                 // Spread the remaining budget over the time left.
-                self.pause(
-                    left / (r as u32 + 1),
-                    "pacing to the server's remaining budget",
-                );
+                let slots = u32::try_from(r).unwrap_or(u32::MAX).saturating_add(1);
+                self.pause(left / slots, "pacing to the server's remaining budget");
             }
         }
         retry_after
@@ -226,7 +225,13 @@ impl RateLimiter {
         let implied = now + reset.min(MAX_SERVER_WAIT);
         let mut window = self.window.lock().unwrap();
         let ends = match *window {
-            Some(w) if w.ends > now && remaining <= w.remaining => w.ends.min(implied),
+            // Never earlier than this answer allows: its reset is rounded up
+            // by less than a second, and it may speak of another bucket.
+            Some(w) if w.ends > now && remaining <= w.remaining => w.ends.min(implied).max(
+                now + reset
+                    .min(MAX_SERVER_WAIT)
+                    .saturating_sub(Duration::from_secs(1)),
+            ),
             _ => implied,
         };
         *window = Some(ServerWindow { ends, remaining });
@@ -263,7 +268,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub fn parse_retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return (secs >= 0.0).then(|| seconds(secs));
     }
     let at = httpdate::parse_http_date(v).ok()?;
     Some(
@@ -280,10 +285,16 @@ pub fn parse_reset(v: &str) -> Option<Duration> {
             .duration_since(SystemTime::UNIX_EPOCH)
             .ok()?
             .as_secs_f64();
-        Some(Duration::from_secs_f64((n - now).max(0.0)))
+        Some(seconds(n - now))
     } else {
-        Some(Duration::from_secs_f64(n.max(0.0)))
+        Some(seconds(n))
     }
+}
+
+/// Seconds from a header as a duration: negative is zero, and a value too
+/// large to represent (`1e30`, `inf`) is the longest wait honoured.
+fn seconds(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(MAX_SERVER_WAIT)
 }
 
 /// A numeric parameter of a structured-field header, e.g. `r` in `"default";r=5;t=30`.
@@ -352,5 +363,30 @@ mod tests {
         std::thread::sleep(Duration::from_millis(30));
         let wait = limiter.observe(429, &headers).unwrap();
         assert!(wait < second, "{wait:?}");
+    }
+
+    #[test]
+    fn a_later_answer_never_shortens_the_wait_below_its_own_reset() {
+        let limiter = RateLimiter::new(None, None, 1, vec![RateLimitHeaders::XRatelimit]);
+        limiter.window_left(20, Duration::from_secs(40));
+        // Another bucket, exhausted for much longer.
+        let left = limiter.window_left(0, Duration::from_secs(2000));
+        assert!(left >= Duration::from_secs(1999), "{left:?}");
+    }
+
+    #[test]
+    fn absurd_header_values_are_capped_not_panics() {
+        assert_eq!(parse_reset("inf"), Some(MAX_SERVER_WAIT));
+        assert_eq!(parse_reset("1e300"), Some(MAX_SERVER_WAIT));
+        assert_eq!(parse_retry_after("1e30"), Some(MAX_SERVER_WAIT));
+        assert_eq!(parse_retry_after("-5"), None);
+        let limiter = RateLimiter::new(None, None, 1, vec![RateLimitHeaders::XRatelimit]);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-ratelimit-remaining",
+            "18446744073709551615".parse().unwrap(),
+        );
+        headers.insert("x-ratelimit-reset", "60".parse().unwrap());
+        assert_eq!(limiter.observe(200, &headers), None);
     }
 }

@@ -112,7 +112,7 @@ fn split_at(
 }
 
 /// Appends `json` (valid JSON text) without the whitespace between tokens:
-/// one record, one line. Copies whole runs at a time: tokens up to the next
+/// one record, one line; tokens stay as the API wrote them (`1E2`, `\u00e9`). Copies whole runs at a time: tokens up to the next
 /// whitespace or quote, and strings up to their closing quote (found with
 /// `memchr`), since a per-byte loop was a third of a sync's CPU.
 pub fn minify_into(json: &[u8], out: &mut Vec<u8>) {
@@ -134,7 +134,8 @@ pub fn minify_into(json: &[u8], out: &mut Vec<u8>) {
             while let Some(k) = memchr::memchr2(b'"', b'\\', &json[i..]) {
                 i += k;
                 if json[i] == b'\\' {
-                    i += 2; // the escaped byte is never the closing quote
+                    // The escaped byte is never the closing quote.
+                    i = (i + 2).min(n);
                 } else {
                     i += 1;
                     break;
@@ -238,6 +239,15 @@ mod tests {
                     String::from_utf8(compact.clone()).unwrap()
                 );
             }
+        }
+    }
+
+    #[test]
+    fn minify_survives_truncated_text() {
+        for text in [&b"\"\\"[..], b"\"abc", b"{\"a\": \"x\\", b"\\"] {
+            let mut out = Vec::new();
+            minify_into(text, &mut out);
+            assert!(out.len() <= text.len());
         }
     }
 }

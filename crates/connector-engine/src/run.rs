@@ -808,7 +808,8 @@ async fn run_partition(
 
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut received = 0u64;
-    // Previews stop at a record count, so they never fetch ahead of it.
+    // Previews stop at a record count, so they never fetch ahead of it
+    // (neither the next page nor parallel pages).
     let fetch_ahead = ctx.opts.limit.is_none();
     let mut ahead: Option<Result<Prefetch>> = None;
     loop {
@@ -865,9 +866,10 @@ async fn run_partition(
         drop(resp);
         let next = (!done).then(|| paginator.position());
         // With the total known, the remaining pages can go out in parallel.
-        let parallel = (!done && sp.parallel && children.is_empty() && max_pages.is_none())
-            .then(|| total.and_then(|t| paginator.remaining_positions(t)))
-            .flatten();
+        let parallel =
+            (!done && fetch_ahead && sp.parallel && children.is_empty() && max_pages.is_none())
+                .then(|| total.and_then(|t| paginator.remaining_positions(t)))
+                .flatten();
         if !done && parallel.is_none() && fetch_ahead {
             // A refused next request is reported after this page is written.
             ahead = Some(

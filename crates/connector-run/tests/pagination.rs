@@ -234,6 +234,27 @@ fn a_limit_preview_sends_no_request_past_the_limit() {
     assert_eq!(server.requests().len(), 2, "two pages of 5, nothing after");
 }
 
+#[test]
+fn a_limit_preview_does_not_fetch_parallel_pages() {
+    // With latency, pages fetched in parallel would reach the server while
+    // the second page is still on its way.
+    let server = mock_api::MockServer::start(mock_api::MockConfig {
+        latency: std::time::Duration::from_millis(30),
+        ..Default::default()
+    });
+    let (tmp, out) = sync_items(
+        &server,
+        "    path: /gen/offset\n    pagination: { type: offset, page_size: 5, parallel: true, stop: { total_path: $.total } }\n    records: { path: $.data }\n",
+        &["--limit", "10", "--concurrency", "8"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        ids(&read_jsonl(&tmp.path().join("out"), "items")),
+        (1..=10).collect::<Vec<u64>>()
+    );
+    assert_eq!(server.requests().len(), 2, "no page past the limit");
+}
+
 /// Syncs a spec whose one stream, `items`, is `stream` (its indented body)
 /// into `jsonl:<tmp>/out`.
 fn sync_items(

@@ -684,7 +684,7 @@ fn subscripted_config_keys(text: &str, is_template: bool) -> Vec<String> {
     let mut code = Vec::new();
     if is_template {
         let mut rest = text;
-        while let Some(open) = rest.find(['{']) {
+        while let Some(open) = rest.find('{') {
             let after = &rest[open..];
             let close = if after.starts_with("{{") {
                 "}}"
