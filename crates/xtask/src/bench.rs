@@ -68,30 +68,36 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// `cargo build --release -p connector-run`, then the binary's path.
-pub fn build_connector_run(root: &Path) -> Result<PathBuf, String> {
+pub fn build_connector_run(root: &Path, profile: &str) -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!("[build] {cargo} build --release -p connector-run");
+    let command = format!("cargo build --profile {profile} -p connector-run");
+    eprintln!("[build] {command}");
     let status = Command::new(&cargo)
-        .args(["build", "--release", "-p", "connector-run"])
+        .args(["build", "--profile", profile, "-p", "connector-run"])
         .current_dir(root)
         .status()
         .map_err(|e| format!("cannot run {cargo}: {e}"))?;
     if !status.success() {
         return Err(format!(
-            "`cargo build --release -p connector-run` failed ({status}); if someone's half-finished \
+            "`{command}` failed ({status}); if someone's half-finished \
              change broke the build, retry in a minute, or pass --no-build / --bin PATH"
         ));
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|t| if t.is_absolute() { t } else { root.join(t) })
-        .unwrap_or_else(|| root.join("target"));
-    let bin = target.join("release/connector-run");
+    let bin = built_binary(root, profile);
     if bin.is_file() {
         Ok(bin)
     } else {
         Err(format!("built, but {} is missing", bin.display()))
     }
+}
+
+/// Where `cargo build --profile PROFILE` puts connector-run.
+pub fn built_binary(root: &Path, profile: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| if t.is_absolute() { t } else { root.join(t) })
+        .unwrap_or_else(|| root.join("target"));
+    target.join(profile).join("connector-run")
 }
 
 /// Free bytes of the filesystem holding `path`.
@@ -371,13 +377,8 @@ pub fn run(opts: Opts) -> Result<(), String> {
     let root = repo_root();
     let bin = match &opts.bin {
         Some(b) => b.clone(),
-        None if opts.build => build_connector_run(&root)?,
-        None => {
-            let t = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| root.join("target"));
-            t.join("release/connector-run")
-        }
+        None if opts.build => build_connector_run(&root, "release")?,
+        None => built_binary(&root, "release"),
     };
     if !bin.is_file() {
         return Err(format!("no connector-run binary at {}", bin.display()));

@@ -50,7 +50,8 @@ serve options:
 
 profile options:
   --records N (default 1000000)  --page-size L (default 1000)  --dest jsonl|stdout
-  --bin PATH | --no-build        --out DIR (default target/xtask-profile)
+  --bin PATH | --no-build (target/profiling/connector-run: release with line tables)
+  --out DIR (default target/xtask-profile)
 ";
 
 struct Args {
@@ -230,11 +231,9 @@ fn profile_cmd(mut args: Args) -> Result<(), String> {
     args.finish()?;
     let bin = match bin {
         Some(b) => b,
-        None if no_build => std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"))
-            .join("release/connector-run"),
-        None => bench::build_connector_run(&root)?,
+        // The `profiling` profile is release with line tables, for perf.
+        None if no_build => bench::built_binary(&root, "profiling"),
+        None => bench::build_connector_run(&root, "profiling")?,
     };
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let mut routes = server::Routes::default();
