@@ -222,16 +222,14 @@ impl RateLimiter {
     /// remaining or a passed end starts a new window.
     fn window_left(&self, remaining: u64, reset: Duration) -> Duration {
         let now = Instant::now();
-        let implied = now + reset.min(MAX_SERVER_WAIT);
+        let reset = reset.min(MAX_SERVER_WAIT);
+        let implied = now + reset;
+        // Never earlier than this answer allows: its reset is rounded up by
+        // less than a second, and it may speak of another bucket.
+        let earliest = now + reset.saturating_sub(Duration::from_secs(1));
         let mut window = self.window.lock().unwrap();
         let ends = match *window {
-            // Never earlier than this answer allows: its reset is rounded up
-            // by less than a second, and it may speak of another bucket.
-            Some(w) if w.ends > now && remaining <= w.remaining => w.ends.min(implied).max(
-                now + reset
-                    .min(MAX_SERVER_WAIT)
-                    .saturating_sub(Duration::from_secs(1)),
-            ),
+            Some(w) if w.ends > now && remaining <= w.remaining => w.ends.clamp(earliest, implied),
             _ => implied,
         };
         *window = Some(ServerWindow { ends, remaining });

@@ -145,6 +145,21 @@ pub fn spec_yaml(base: &str, page_size: u64, rate: Option<&str>, streams: &[Spec
     s
 }
 
+/// A spec with one paged stream, `items` at `/items`: what most scenarios sync.
+pub fn items_spec_yaml(base: &str, page_size: u64, rate: Option<&str>) -> String {
+    spec_yaml(
+        base,
+        page_size,
+        rate,
+        &[SpecStream {
+            name: "items",
+            path: "/items",
+            parent: None,
+            single_page: false,
+        }],
+    )
+}
+
 /// The page URLs the connector requests for a collection: every page, and
 /// the empty page after the last one when that one is full (short-page stop).
 pub fn page_urls(base: &str, path: &str, total: u64, page_size: u64) -> Vec<String> {
@@ -744,20 +759,7 @@ impl Bench {
         let mut routes = Routes::default();
         routes.collections.insert("/items".into(), col);
         let server = self.server(routes, Duration::ZERO, None)?;
-        let spec = self.write_spec(
-            "startup",
-            &spec_yaml(
-                &server.url(),
-                100,
-                None,
-                &[SpecStream {
-                    name: "items",
-                    path: "/items",
-                    single_page: false,
-                    parent: None,
-                }],
-            ),
-        )?;
+        let spec = self.write_spec("startup", &items_spec_yaml(&server.url(), 100, None))?;
         let expect = Expect::ids(&["items"], 5);
         let urls = page_urls(&server.url(), "/items", 5, 100);
         let (mut cr, mut cq, mut cu) = (Vec::new(), Vec::new(), Vec::new());
@@ -828,20 +830,7 @@ impl Bench {
         let mut routes = Routes::default();
         routes.collections.insert("/items".into(), col);
         let server = self.server(routes, Duration::ZERO, None)?;
-        let spec = self.write_spec(
-            "throughput",
-            &spec_yaml(
-                &server.url(),
-                page,
-                None,
-                &[SpecStream {
-                    name: "items",
-                    path: "/items",
-                    single_page: false,
-                    parent: None,
-                }],
-            ),
-        )?;
+        let spec = self.write_spec("throughput", &items_spec_yaml(&server.url(), page, None))?;
         let expect = Expect::ids(&["items"], total);
         let urls = page_urls(&server.url(), "/items", total, page);
         let floor = summarize(self.repeat_curl("curl floor", &server, &urls, total, false)?);
@@ -1135,17 +1124,7 @@ impl Bench {
                 } else {
                     "rate-headers"
                 },
-                &spec_yaml(
-                    &server.url(),
-                    page,
-                    declared.then_some("50/s"),
-                    &[SpecStream {
-                        name: "items",
-                        path: "/items",
-                        parent: None,
-                        single_page: false,
-                    }],
-                ),
+                &items_spec_yaml(&server.url(), page, declared.then_some("50/s")),
             )?;
             let expect = Expect::ids(&["items"], total);
             let m = self.sync(
@@ -1219,20 +1198,7 @@ impl Bench {
             let mut routes = Routes::default();
             routes.collections.insert("/items".into(), col);
             let server = self.server(routes, Duration::ZERO, None)?;
-            let spec = self.write_spec(
-                "memory",
-                &spec_yaml(
-                    &server.url(),
-                    page,
-                    None,
-                    &[SpecStream {
-                        name: "items",
-                        path: "/items",
-                        parent: None,
-                        single_page: false,
-                    }],
-                ),
-            )?;
+            let spec = self.write_spec("memory", &items_spec_yaml(&server.url(), page, None))?;
             let expect = Expect::ids(&["items"], total);
             let label = format!("{} records", thousands(total));
             let runs = self.repeat_sync(&label, &server, &spec, Dest::Jsonl, &[], &expect)?;

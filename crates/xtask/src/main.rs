@@ -249,21 +249,8 @@ fn profile_cmd(mut args: Args) -> Result<(), String> {
     let srv = server::Server::start(routes, server::ServerConfig::default())
         .map_err(|e| e.to_string())?;
     let spec = out.join("spec.yaml");
-    std::fs::write(
-        &spec,
-        bench::spec_yaml(
-            &srv.url(),
-            page,
-            None,
-            &[bench::SpecStream {
-                name: "items",
-                path: "/items",
-                parent: None,
-                single_page: false,
-            }],
-        ),
-    )
-    .map_err(|e| e.to_string())?;
+    std::fs::write(&spec, bench::items_spec_yaml(&srv.url(), page, None))
+        .map_err(|e| e.to_string())?;
     let jsonl_dir =
         std::path::Path::new("/dev/shm").join(format!("xtask-profile-{}", std::process::id()));
     let dest_arg = match dest.as_str() {
