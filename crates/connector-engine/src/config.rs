@@ -60,7 +60,8 @@ pub fn env_name(connector: &str, key: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct ResolvedConfig {
     pub values: Map<String, Value>,
-    pub secrets: Vec<String>,
+    /// Secret values by config key.
+    pub secrets: Vec<(String, String)>,
 }
 
 /// Resolves and type-checks config. Reports every problem at once.
@@ -140,11 +141,11 @@ pub fn resolve(spec: &Spec, sources: &ConfigSources) -> Result<ResolvedConfig> {
                     }
                 }
                 if param.secret {
-                    if let Some(s) = v.as_str() {
-                        secrets.push(s.to_string());
-                    } else {
-                        secrets.push(v.to_string());
-                    }
+                    let text = v
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string());
+                    secrets.push((key.clone(), text));
                 }
                 values.insert(key.clone(), v);
             }

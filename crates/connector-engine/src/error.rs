@@ -23,6 +23,13 @@ pub enum EngineError {
         url: String,
         message: String,
     },
+    /// The saved state cannot be used (bad values, wrong version). Nothing
+    /// was written.
+    #[error("{0}")]
+    State(String),
+    /// Another run holds the destination.
+    #[error("{0}")]
+    Locked(String),
     /// An I/O error writing output or state.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -40,6 +47,8 @@ impl EngineError {
                 | EngineError::Template { .. }
                 | EngineError::Destination(_)
                 | EngineError::Plan(_)
+                | EngineError::State(_)
+                | EngineError::Locked(_)
         )
     }
 }

@@ -50,6 +50,71 @@ fn member_chain(path: &str) -> Option<Vec<String>> {
     Some(keys)
 }
 
+/// One leading step of a JSONPath: a member name, or anything else
+/// (index, slice, wildcard, filter, descendant).
+#[derive(Debug, PartialEq)]
+enum Step {
+    Member(String),
+    Other,
+}
+
+/// The leading steps of a JSONPath text, up to the first it cannot read.
+fn steps(path: &str) -> Vec<Step> {
+    let mut out = Vec::new();
+    let Some(mut s) = path.trim().strip_prefix('$') else {
+        return vec![Step::Other];
+    };
+    while !s.is_empty() {
+        if s.starts_with("..") {
+            out.push(Step::Other);
+            return out;
+        }
+        if let Some(r) = s.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            let key = &r[..end];
+            out.push(if key == "*" || key.is_empty() {
+                Step::Other
+            } else {
+                Step::Member(key.to_string())
+            });
+            s = &r[end..];
+        } else if let Some(r) = s.strip_prefix("['").or_else(|| s.strip_prefix("[\"")) {
+            let quote = if s.starts_with("['") { "']" } else { "\"]" };
+            let Some(end) = r.find(quote) else {
+                out.push(Step::Other);
+                return out;
+            };
+            out.push(Step::Member(r[..end].to_string()));
+            s = &r[end + 2..];
+        } else {
+            out.push(Step::Other);
+            return out;
+        }
+    }
+    out
+}
+
+/// True when a JSONPath (a cursor, next-URL, has-more or total path) may
+/// read the records at the member chain `records`, or the array holding
+/// them: such a path needs the body before the records are taken out.
+/// Conservative: anything but a member name that leaves the chain counts.
+pub fn reads_into(records: &[String], path: &str) -> bool {
+    let steps = steps(path);
+    if records.is_empty() {
+        // Records at `$`: an object body stays whole for the paginator; an
+        // array body is reached by an index, a slice or a wildcard.
+        return !matches!(steps.first(), Some(Step::Member(_)));
+    }
+    for (i, key) in records.iter().enumerate() {
+        match steps.get(i) {
+            Some(Step::Member(m)) if m == key => continue,
+            Some(Step::Member(_)) => return false,
+            Some(Step::Other) | None => return true,
+        }
+    }
+    true
+}
+
 impl RecordSelector {
     pub fn compile(r: &Records, b: &mut TemplatesBuilder) -> Result<RecordSelector> {
         let path = JsonPath::parse(r.path.as_str()).map_err(|e| {
@@ -88,6 +153,41 @@ impl RecordSelector {
 
     pub fn needs_record_context(&self) -> bool {
         self.filter.is_some() || !self.add.is_empty()
+    }
+
+    /// The number of records in a page body, leaving the body as it is (the
+    /// paginator reads the whole body before the records are taken out).
+    pub fn count(&self, body: &Value) -> Result<usize, String> {
+        if let Some(keys) = &self.members {
+            let mut v = body;
+            for k in keys {
+                match v.get(k.as_str()) {
+                    Some(next) => v = next,
+                    None => return Err(self.missing(v)),
+                }
+            }
+            return Ok(match v {
+                Value::Array(items) => items.len(),
+                Value::Null => 0,
+                _ => 1,
+            });
+        }
+        let nodes = self.path.query(body);
+        if nodes.is_empty() {
+            return Err(self.missing(body));
+        }
+        if nodes.len() == 1 {
+            if let Some(Value::Array(items)) = nodes.first() {
+                return Ok(items.len());
+            }
+        }
+        Ok(nodes.len())
+    }
+
+    /// The member chain of the records path (`$.data` → `["data"]`), for
+    /// plain member paths.
+    pub fn members(&self) -> Option<&[String]> {
+        self.members.as_deref()
     }
 
     /// Takes the records out of one page body, leaving the rest of the body
@@ -199,6 +299,33 @@ mod tests {
             ..Default::default()
         };
         RecordSelector::compile(&r, &mut TemplatesBuilder::default()).unwrap()
+    }
+
+    #[test]
+    fn paths_into_the_records_are_recognised() {
+        let data = vec!["data".to_string()];
+        assert!(reads_into(&data, "$.data[-1].id"));
+        assert!(reads_into(&data, "$['data'][-1]['id']"));
+        assert!(reads_into(&data, "$..id"));
+        assert!(reads_into(&data, "$[*].x"));
+        assert!(reads_into(&data, "$"));
+        assert!(!reads_into(&data, "$.has_more"));
+        assert!(!reads_into(&data, "$['@odata.nextLink']"));
+        assert!(!reads_into(&data, "$.meta.next_cursor"));
+        assert!(reads_into(&[], "$[-1].id"));
+        assert!(!reads_into(&[], "$.next"));
+        let nested = vec!["a".to_string(), "items".to_string()];
+        assert!(reads_into(&nested, "$.a"));
+        assert!(!reads_into(&nested, "$.a.next"));
+    }
+
+    #[test]
+    fn counting_leaves_the_body_whole() {
+        let body = json!({"data": [{"id": 1}, {"id": 2}], "has_more": true});
+        assert_eq!(sel("$.data").count(&body).unwrap(), 2);
+        assert_eq!(sel("$.data[?@.id > 1]").count(&body).unwrap(), 1);
+        assert_eq!(body["data"].as_array().unwrap().len(), 2);
+        assert!(sel("$.items").count(&body).is_err());
     }
 
     #[test]

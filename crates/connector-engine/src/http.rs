@@ -1,10 +1,17 @@
 //! HTTP: one reqwest client per run (rustls, gzip/brotli/deflate, keep-alive
 //! pool, timeouts), the run's rate limiter, auth for the API's own origin,
-//! and the retry loop. A page is fetched, read whole and parsed inside the
-//! retry loop, so a truncated body or garbage JSON retries like a 503.
+//! and the retry loop. A page is fetched, read whole (up to
+//! `max_response_size` after decompression) and parsed inside the retry
+//! loop, so a truncated body or garbage JSON retries like a 503.
+//!
+//! Credentials go to the API's origin only, whatever field carries them: a
+//! request to another origin (a next-page URL or `Link` the server chose)
+//! gets no auth, no header or query value that holds a secret or has a
+//! credential's name, and no body that holds a secret. Secrets sealed in
+//! saved positions are put back for the API's origin only.
 
 use crate::auth::Authenticator;
-use crate::rate_limit::{RateLimiter, human};
+use crate::rate_limit::{RateLimiter, ServerWait, human};
 use crate::raw_records::RawRecords;
 use crate::retry::RetryPolicy;
 use crate::secret::{Redactor, is_sensitive_name};
@@ -50,9 +57,31 @@ pub enum Fetched {
     Stop,
 }
 
+/// What kind of failure ended a fetch, classified where it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FetchErrorKind {
+    /// The server answered with this status.
+    Status(u16),
+    Timeout,
+    /// Connecting failed (refused, reset, DNS, TLS).
+    Connect,
+    /// The body broke off, or is not the JSON expected.
+    Body,
+    /// The body is larger than `max_response_size`.
+    TooLarge,
+    /// The server asked for a longer wait than `retry.max_wait`.
+    WaitTooLong,
+    /// The request was refused before it was sent (a secret for another origin).
+    Refused,
+    /// Auth could not be obtained (the token endpoint failed).
+    Auth,
+    Other,
+}
+
 /// Why a fetch failed, after retries.
 #[derive(Debug)]
 pub struct FetchError {
+    pub kind: FetchErrorKind,
     pub message: String,
     pub status: Option<u16>,
     pub url: String,
@@ -61,11 +90,11 @@ pub struct FetchError {
 pub struct HttpClient {
     pub client: reqwest::Client,
     origin: url::Origin,
-    extra_origin: Option<url::Origin>,
     pub auth: Authenticator,
     pub limiter: Arc<RateLimiter>,
     pub redactor: Redactor,
     verbose: u8,
+    max_response_size: u64,
 }
 
 /// Settings for building the client.
@@ -73,6 +102,8 @@ pub struct HttpSettings {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub user_agent: String,
+    /// Largest body accepted, after decompression, in bytes.
+    pub max_response_size: u64,
 }
 
 /// Installs the ring crypto provider for rustls, once per process.
@@ -124,13 +155,24 @@ enum Outcome {
     Done(Fetched),
     Retry {
         reason: String,
-        wait: Option<Duration>,
+        wait: Option<ServerWait>,
+        kind: FetchErrorKind,
+        /// The response's status, when there was a response.
         status: Option<u16>,
     },
     Fail {
         message: String,
+        kind: FetchErrorKind,
         status: Option<u16>,
     },
+}
+
+/// The error for a wait longer than `retry.max_wait`.
+fn too_long(asked: &str, max: Duration) -> String {
+    format!(
+        "{asked}, longer than retry.max_wait ({}); the state is saved: rerun later to resume, or raise `retry.max_wait`",
+        human(max)
+    )
 }
 
 impl HttpClient {
@@ -141,19 +183,16 @@ impl HttpClient {
         limiter: Arc<RateLimiter>,
         redactor: Redactor,
         verbose: u8,
+        max_response_size: u64,
     ) -> Self {
-        let extra_origin = match &auth {
-            Authenticator::OAuth2(o) => Url::parse(o.token_url()).ok().map(|u| u.origin()),
-            _ => None,
-        };
         HttpClient {
             client,
             origin: base.origin(),
-            extra_origin,
             auth,
             limiter,
             redactor,
             verbose,
+            max_response_size,
         }
     }
 
@@ -175,10 +214,14 @@ impl HttpClient {
         loop {
             attempt += 1;
             let outcome = self.try_once(req, policy, stats).await;
-            let (reason, wait, status) = match outcome {
+            let (reason, wait, kind, status) = match outcome {
                 Outcome::Done(f) => return Ok(f),
-                Outcome::Fail { message, status } => {
-                    if status == Some(401) && !reauthed && self.auth.invalidate() {
+                Outcome::Fail {
+                    message,
+                    kind,
+                    status,
+                } => {
+                    if kind == FetchErrorKind::Status(401) && !reauthed && self.auth.invalidate() {
                         reauthed = true;
                         tracing::info!(
                             "401 from {shown_url}: fetching a new token and retrying once"
@@ -186,17 +229,32 @@ impl HttpClient {
                         continue;
                     }
                     return Err(FetchError {
-                        message: self.redactor.redact(&message),
                         status,
+                        kind,
+                        message: self.redactor.redact(&message),
                         url: shown_url,
                     });
                 }
                 Outcome::Retry {
                     reason,
                     wait,
+                    kind,
                     status,
-                } => (reason, wait, status),
+                } => (reason, wait, kind, status),
             };
+            if let Some(w) = wait.as_ref().filter(|w| w.wait > policy.max_wait) {
+                let asked = format!(
+                    "{reason}; the server asked to wait {} ({})",
+                    human(w.wait),
+                    w.header
+                );
+                return Err(FetchError {
+                    status,
+                    kind: FetchErrorKind::WaitTooLong,
+                    message: self.redactor.redact(&too_long(&asked, policy.max_wait)),
+                    url: shown_url,
+                });
+            }
             if attempt >= policy.max_attempts {
                 let last = status
                     .map(|s| format!(" (last status {s})"))
@@ -204,8 +262,9 @@ impl HttpClient {
                 let message =
                     format!("gave up after {attempt} attempts{last}; last error: {reason}");
                 return Err(FetchError {
-                    message: self.redactor.redact(&message),
                     status,
+                    kind,
+                    message: self.redactor.redact(&message),
                     url: shown_url,
                 });
             }
@@ -213,13 +272,13 @@ impl HttpClient {
             stats.retries.fetch_add(1, Ordering::Relaxed);
             // The server's wait (already applied run-wide by the limiter) wins
             // over the computed backoff.
-            let sleep = match wait {
+            let sleep = match &wait {
                 Some(_) => Duration::ZERO,
-                None => policy.backoff(attempt - 1),
+                None => policy.backoff(attempt - 1).min(policy.max_wait),
             };
             tracing::warn!(
                 "retrying {shown_url} in {} (attempt {}/{}): {}",
-                human(wait.unwrap_or(sleep)),
+                human(wait.as_ref().map(|w| w.wait).unwrap_or(sleep)),
                 attempt + 1,
                 policy.max_attempts,
                 self.redactor.redact(&reason)
@@ -231,42 +290,152 @@ impl HttpClient {
         }
     }
 
-    async fn try_once(
+    /// The request as it may go out: for the API's origin with auth and
+    /// sealed secrets put back; for any other origin stripped of every
+    /// credential, or refused when its body carries a secret.
+    async fn outgoing(
         &self,
         req: &PageRequest,
-        policy: &RetryPolicy,
-        stats: &StreamStats,
-    ) -> Outcome {
-        let (permit, waited) = self.limiter.acquire().await;
-        stats
-            .waited_ms
-            .fetch_add(waited.as_millis() as u64, Ordering::Relaxed);
+    ) -> Result<(Url, Vec<(String, String)>, Option<Vec<u8>>), Outcome> {
         let mut headers = req.headers.clone();
-        let mut url = req.url.clone();
-        if self.is_api_origin(&url) || self.extra_origin.as_ref() == Some(&url.origin()) {
+        let body = req.body.as_ref();
+        if self.is_api_origin(&req.url) {
+            let mut url = Url::parse(&self.redactor.unseal(req.url.as_str()))
+                .unwrap_or_else(|_| req.url.clone());
+            for (_, v) in headers.iter_mut() {
+                *v = self.redactor.unseal(v);
+            }
             let mut query = Vec::new();
             if let Err(e) = self
                 .auth
                 .apply(&self.client, &mut headers, &mut query)
                 .await
             {
-                return Outcome::Fail {
+                return Err(Outcome::Fail {
                     message: e,
+                    kind: FetchErrorKind::Auth,
                     status: None,
-                };
+                });
             }
             if !query.is_empty() {
                 url.query_pairs_mut().extend_pairs(query);
             }
+            let body = body
+                .map(|b| serde_json::to_vec(&self.redactor.unseal_value(b)).unwrap_or_default());
+            return Ok((url, headers, body));
         }
+        let foreign = req.url.origin().ascii_serialization();
+        let mut dropped: Vec<String> = Vec::new();
+        headers.retain(|(k, v)| {
+            let keep = !is_sensitive_name(k) && !self.redactor.contains_secret(v);
+            if !keep {
+                dropped.push(k.clone());
+            }
+            keep
+        });
+        let mut url = req.url.clone();
+        if url.query().is_some() {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .filter(|(k, v)| {
+                    let keep =
+                        !self.redactor.contains_secret(v) && !self.redactor.contains_secret(k);
+                    if !keep {
+                        dropped.push(format!("query `{k}`"));
+                    }
+                    keep
+                })
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            if pairs.is_empty() {
+                url.set_query(None);
+            } else {
+                url.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+        }
+        if !dropped.is_empty() {
+            tracing::debug!(
+                "{foreign} is not the API's origin: not sending {}",
+                dropped.join(", ")
+            );
+        }
+        let body = match body {
+            Some(b) => {
+                let bytes = serde_json::to_vec(b).unwrap_or_default();
+                if self
+                    .redactor
+                    .contains_secret(&String::from_utf8_lossy(&bytes))
+                {
+                    return Err(Outcome::Fail {
+                        message: format!(
+                            "refusing to send a request body that holds a secret to {foreign}, which is not the API's origin"
+                        ),
+                        kind: FetchErrorKind::Refused,
+                        status: None,
+                    });
+                }
+                Some(bytes)
+            }
+            None => None,
+        };
+        Ok((url, headers, body))
+    }
+
+    /// Reads a body up to `limit` bytes (decompressed), so a gzip bomb or an
+    /// endless stream costs bounded memory.
+    async fn read_body(&self, mut resp: reqwest::Response, limit: u64) -> Result<Bytes, Outcome> {
+        let hint = resp.content_length().unwrap_or(0).min(limit) as usize;
+        let mut buf = bytes::BytesMut::with_capacity(hint.max(8 * 1024));
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if (buf.len() + chunk.len()) as u64 > limit {
+                        return Err(Outcome::Fail {
+                            message: format!(
+                                "the response body is larger than max_response_size ({}) after decompression; it was not read further (raise `max_response_size` if the API sends pages this big)",
+                                human_size(limit)
+                            ),
+                            kind: FetchErrorKind::TooLarge,
+                            status: None,
+                        });
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(buf.freeze()),
+                Err(e) => return Err(self.transport_error(&e)),
+            }
+        }
+    }
+
+    async fn try_once(
+        &self,
+        req: &PageRequest,
+        policy: &RetryPolicy,
+        stats: &StreamStats,
+    ) -> Outcome {
+        let (permit, waited) = match self.limiter.acquire(policy.max_wait).await {
+            Ok(x) => x,
+            Err(too) => {
+                return Outcome::Fail {
+                    message: too_long(&too.to_string(), policy.max_wait),
+                    kind: FetchErrorKind::WaitTooLong,
+                    status: None,
+                };
+            }
+        };
+        stats
+            .waited_ms
+            .fetch_add(waited.as_millis() as u64, Ordering::Relaxed);
+        let (url, headers, body) = match self.outgoing(req).await {
+            Ok(x) => x,
+            Err(outcome) => return outcome,
+        };
         let mut rb = self.client.request(req.method.clone(), url.clone());
         for (k, v) in &headers {
             rb = rb.header(k.as_str(), v.as_str());
         }
-        if let Some(body) = &req.body {
-            rb = rb
-                .header("Content-Type", "application/json")
-                .body(serde_json::to_vec(body).unwrap_or_default());
+        if let Some(body) = body {
+            rb = rb.header("Content-Type", "application/json").body(body);
         }
         let started = Instant::now();
         stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -292,7 +461,7 @@ impl HttpClient {
             Ok(r) => r,
             Err(e) => {
                 drop(permit);
-                return self.transport_error(&e, policy);
+                return self.transport_error_with(&e, policy);
             }
         };
         let status = resp.status().as_u16();
@@ -302,11 +471,23 @@ impl HttpClient {
         if status == 429 {
             stats.http_429.fetch_add(1, Ordering::Relaxed);
         }
-        let body: Bytes = match resp.bytes().await {
+        let body = match self.read_body(resp, self.max_response_size).await {
             Ok(b) => b,
-            Err(e) => {
+            Err(outcome) => {
                 drop(permit);
-                return self.transport_error(&e, policy);
+                return match outcome {
+                    Outcome::Retry { reason, .. } if !policy.on_connection_error => Outcome::Fail {
+                        message: reason,
+                        kind: FetchErrorKind::Body,
+                        status: Some(status),
+                    },
+                    Outcome::Fail { message, kind, .. } => Outcome::Fail {
+                        message,
+                        kind,
+                        status: Some(status),
+                    },
+                    other => other,
+                };
             }
         };
         drop(permit);
@@ -336,6 +517,7 @@ impl HttpClient {
                             "HTTP {status} matched a `fail` response action; body: {}",
                             excerpt(&body)
                         ),
+                        kind: FetchErrorKind::Status(status),
                         status: Some(status),
                     };
                 }
@@ -343,6 +525,7 @@ impl HttpClient {
                     return Outcome::Retry {
                         reason: format!("HTTP {status} matched a `retry` response action"),
                         wait: server_wait,
+                        kind: FetchErrorKind::Status(status),
                         status: Some(status),
                     };
                 }
@@ -358,6 +541,7 @@ impl HttpClient {
                     "HTTP {status}: redirect to another origin ({}) not followed, so credentials stay with the API",
                     self.redactor.redact(to)
                 ),
+                kind: FetchErrorKind::Status(status),
                 status: Some(status),
             };
         }
@@ -371,6 +555,7 @@ impl HttpClient {
                 return Outcome::Retry {
                     reason: format!("HTTP {status}; body: {}", excerpt(&body)),
                     wait: server_wait,
+                    kind: FetchErrorKind::Status(status),
                     status: Some(status),
                 };
             }
@@ -381,6 +566,7 @@ impl HttpClient {
             };
             return Outcome::Fail {
                 message: format!("HTTP {status}{hint}; body: {}", excerpt(&body)),
+                kind: FetchErrorKind::Status(status),
                 status: Some(status),
             };
         }
@@ -410,15 +596,20 @@ impl HttpClient {
                 } else {
                     policy.on_invalid_json
                 };
+                // serde_json's recursion limit is a property of the body:
+                // asking again gets the same body.
+                let retry = retry && !e.to_string().contains("recursion limit");
                 return if retry {
                     Outcome::Retry {
                         reason: message,
                         wait: None,
+                        kind: FetchErrorKind::Body,
                         status: Some(status),
                     }
                 } else {
                     Outcome::Fail {
                         message,
+                        kind: FetchErrorKind::Body,
                         status: Some(status),
                     }
                 };
@@ -434,7 +625,28 @@ impl HttpClient {
         }))
     }
 
-    fn transport_error(&self, e: &reqwest::Error, policy: &RetryPolicy) -> Outcome {
+    /// A transport error, retried or not by the policy.
+    fn transport_error_with(&self, e: &reqwest::Error, policy: &RetryPolicy) -> Outcome {
+        let outcome = self.transport_error(e);
+        let retry = match &outcome {
+            Outcome::Retry { kind, .. } => match kind {
+                FetchErrorKind::Timeout => policy.on_timeout,
+                _ => policy.on_connection_error,
+            },
+            _ => false,
+        };
+        match outcome {
+            Outcome::Retry { reason, kind, .. } if !retry => Outcome::Fail {
+                message: reason,
+                kind,
+                status: None,
+            },
+            other => other,
+        }
+    }
+
+    /// Classifies a transport error: a redirect fails, anything else may retry.
+    fn transport_error(&self, e: &reqwest::Error) -> Outcome {
         // reqwest names the URL; the stream error already does, redacted.
         let mut chain = match e.url() {
             Some(u) => e.to_string().replace(&format!(" for url ({u})"), ""),
@@ -446,29 +658,37 @@ impl HttpClient {
             chain.push_str(&s.to_string());
             src = s.source();
         }
-        let (kind, retry) = if e.is_timeout() {
-            ("timeout", policy.on_timeout)
+        let (what, kind) = if e.is_timeout() {
+            ("timeout", FetchErrorKind::Timeout)
         } else if e.is_redirect() {
-            ("redirect", false)
+            return Outcome::Fail {
+                message: format!("redirect: {chain}"),
+                kind: FetchErrorKind::Other,
+                status: None,
+            };
         } else if e.is_body() || e.is_decode() {
-            ("truncated or broken body", policy.on_connection_error)
+            ("truncated or broken body", FetchErrorKind::Body)
         } else if e.is_connect() || e.is_request() {
-            ("connection error", policy.on_connection_error)
+            ("connection error", FetchErrorKind::Connect)
         } else {
-            ("request error", policy.on_connection_error)
+            ("request error", FetchErrorKind::Other)
         };
-        let message = format!("{kind}: {chain}");
-        if retry {
-            Outcome::Retry {
-                reason: message,
-                wait: None,
-                status: None,
-            }
-        } else {
-            Outcome::Fail {
-                message,
-                status: None,
-            }
+        Outcome::Retry {
+            reason: format!("{what}: {chain}"),
+            wait: None,
+            kind,
+            status: None,
         }
     }
+}
+
+/// `268435456` → `256 MiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{} {unit}", bytes / size);
+        }
+    }
+    format!("{bytes} bytes")
 }

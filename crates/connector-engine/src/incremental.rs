@@ -1,10 +1,19 @@
-//! Incremental syncs: the lower bound of a run, the cursor values seen, and
-//! the client-side filter for APIs that cannot filter.
+//! Incremental syncs: the lower bound of a run, the cursor values seen, the
+//! client-side filter for APIs that cannot filter, and the boundary records
+//! that an inclusive API sends again.
+//!
+//! Cursor values compare by their type: `datetime` as instants (RFC 3339
+//! with any offset, `Z`, fractional seconds; a value without an offset is
+//! UTC), `date` as calendar dates, `integer` as numbers, `string` as text.
+//! A value that does not parse as its type is an error naming it, never a
+//! silent comparison of text.
 
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use connector_spec::CursorType;
 use serde_json::Value;
 use std::cmp::Ordering;
-use std::time::{Duration, SystemTime};
+use std::collections::BTreeSet;
+use std::time::Duration;
 
 /// A stream's incremental settings, compiled.
 #[derive(Debug, Clone)]
@@ -18,92 +27,228 @@ pub struct CursorPlan {
     pub client_filter: bool,
 }
 
-fn parse_time(kind: CursorType, v: &Value) -> Option<SystemTime> {
-    let s = v.as_str()?;
-    match kind {
-        CursorType::Date => {
-            humantime::parse_rfc3339_weak(&format!("{}T00:00:00", s.get(..10)?)).ok()
-        }
-        _ => humantime::parse_rfc3339_weak(s.trim_end_matches('Z')).ok(),
-    }
+/// A cursor value parsed by its type, so values compare by meaning.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Parsed {
+    Int(i128),
+    Time(DateTime<Utc>),
+    Date(NaiveDate),
+    Text(String),
 }
 
-impl CursorPlan {
-    /// The value of the cursor field in a record, if present.
-    pub fn value_of<'a>(&self, record: &'a Value) -> Option<&'a Value> {
-        let mut v = record;
-        for part in self.field.split('.') {
-            v = v.get(part)?;
-        }
-        (!v.is_null()).then_some(v)
+/// Parses a datetime: RFC 3339 with an offset or `Z`, or a value without
+/// one (`2024-01-02T03:04:05`, `2024-01-02 03:04:05.123`, `2024-01-02`),
+/// read as UTC.
+pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::<FixedOffset>::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
     }
+    // RFC 3339 allows a space for the `T`, and some APIs write `+0000`.
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+    ] {
+        if let Ok(t) = DateTime::parse_from_str(s, fmt) {
+            return Some(t.with_timezone(&Utc));
+        }
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
 
-    /// Orders two cursor values by the cursor's type. Values that do not
-    /// parse fall back to comparing their text.
-    pub fn compare(&self, a: &Value, b: &Value) -> Ordering {
-        match self.kind {
-            CursorType::Integer => match (as_i128(a), as_i128(b)) {
-                (Some(x), Some(y)) => x.cmp(&y),
-                _ => text(a).cmp(&text(b)),
-            },
-            CursorType::Datetime | CursorType::Date => {
-                match (parse_time(self.kind, a), parse_time(self.kind, b)) {
-                    (Some(x), Some(y)) => x.cmp(&y),
-                    _ => text(a).cmp(&text(b)),
-                }
-            }
-            CursorType::String => text(a).cmp(&text(b)),
-        }
-    }
-
-    /// The lower bound of this run: the saved cursor minus `lookback`, else
-    /// the start value.
-    pub fn lower_bound(&self, saved: Option<&Value>) -> Option<Value> {
-        let Some(saved) = saved else {
-            return self.start.clone();
-        };
-        match (self.lookback, parse_time(self.kind, saved)) {
-            (Some(lb), Some(t)) => {
-                let back = t.checked_sub(lb).unwrap_or(SystemTime::UNIX_EPOCH);
-                let text = humantime::format_rfc3339_seconds(back).to_string();
-                Some(Value::String(if self.kind == CursorType::Date {
-                    text[..10].to_string()
-                } else {
-                    text
-                }))
-            }
-            _ => Some(saved.clone()),
-        }
-    }
-
-    /// True when the record is older than the lower bound and should be dropped.
-    pub fn is_older(&self, record: &Value, lower: Option<&Value>) -> bool {
-        match (self.client_filter, lower, self.value_of(record)) {
-            (true, Some(lower), Some(v)) => self.compare(v, lower) == Ordering::Less,
-            _ => false,
-        }
-    }
-
-    /// The larger of two optional cursors.
-    pub fn max(&self, a: Option<Value>, b: &Value) -> Option<Value> {
-        match a {
-            Some(a) if self.compare(&a, b) != Ordering::Less => Some(a),
-            _ => Some(b.clone()),
-        }
-    }
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    let s = s.trim();
+    NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok()
 }
 
 fn as_i128(v: &Value) -> Option<i128> {
     v.as_i64()
         .map(i128::from)
         .or_else(|| v.as_u64().map(i128::from))
-        .or_else(|| v.as_str()?.parse().ok())
+        .or_else(|| v.as_str()?.trim().parse().ok())
 }
 
 fn text(v: &Value) -> String {
     v.as_str()
         .map(str::to_string)
         .unwrap_or_else(|| v.to_string())
+}
+
+fn shown(v: &Value) -> String {
+    let t = v.to_string();
+    if t.chars().count() > 80 {
+        format!("{}…", t.chars().take(80).collect::<String>())
+    } else {
+        t
+    }
+}
+
+impl CursorPlan {
+    /// The value of the cursor field in a record, if present and not null.
+    pub fn value_of<'a>(&self, record: &'a Value) -> Option<&'a Value> {
+        crate::record_key::field(record, &self.field).filter(|v| !v.is_null())
+    }
+
+    fn parse(&self, v: &Value) -> Result<Parsed, String> {
+        let bad =
+            |expected: &str| format!("cursor `{}` is {}, not {expected}", self.field, shown(v));
+        match self.kind {
+            CursorType::Integer => as_i128(v).map(Parsed::Int).ok_or_else(|| bad("an integer")),
+            CursorType::Datetime => v
+                .as_str()
+                .and_then(parse_datetime)
+                .map(Parsed::Time)
+                .ok_or_else(|| bad("an RFC 3339 datetime such as `2024-01-02T03:04:05Z`")),
+            CursorType::Date => v
+                .as_str()
+                .and_then(parse_date)
+                .map(Parsed::Date)
+                .ok_or_else(|| bad("a date such as `2024-01-02`")),
+            CursorType::String => Ok(Parsed::Text(text(v))),
+        }
+    }
+
+    /// Checks that a value (a saved cursor, a start value) parses as the
+    /// cursor's type.
+    pub fn check(&self, v: &Value) -> Result<(), String> {
+        self.parse(v).map(|_| ())
+    }
+
+    /// Orders two cursor values by the cursor's type.
+    pub fn compare(&self, a: &Value, b: &Value) -> Result<Ordering, String> {
+        Ok(self.parse(a)?.cmp(&self.parse(b)?))
+    }
+
+    /// The lower bound of this run: the saved cursor minus `lookback`, else
+    /// the start value.
+    pub fn lower_bound(&self, saved: Option<&Value>) -> Result<Option<Value>, String> {
+        let Some(saved) = saved else {
+            return Ok(self.start.clone());
+        };
+        let Some(lookback) = self.lookback else {
+            return Ok(Some(saved.clone()));
+        };
+        let back = chrono::Duration::from_std(lookback).unwrap_or(chrono::Duration::MAX);
+        Ok(Some(match self.parse(saved)? {
+            Parsed::Time(t) => Value::String(
+                t.checked_sub_signed(back)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC)
+                    .to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            ),
+            Parsed::Date(d) => {
+                let days = lookback.as_secs().div_ceil(86_400);
+                let d = d
+                    .checked_sub_days(chrono::Days::new(days))
+                    .unwrap_or(NaiveDate::MIN);
+                Value::String(d.format("%Y-%m-%d").to_string())
+            }
+            _ => saved.clone(),
+        }))
+    }
+
+    /// True when the record is older than the lower bound and should be
+    /// dropped (with `client_filter`, or `force` when the API was not asked
+    /// to filter). An unparseable cursor is an error.
+    pub fn is_older(
+        &self,
+        record: &Value,
+        lower: Option<&Value>,
+        force: bool,
+    ) -> Result<bool, String> {
+        match ((self.client_filter || force), lower, self.value_of(record)) {
+            (true, Some(lower), Some(v)) => Ok(self.compare(v, lower)? == Ordering::Less),
+            _ => Ok(false),
+        }
+    }
+
+    /// The larger of two cursors.
+    pub fn max(&self, a: Option<Value>, b: &Value) -> Result<Option<Value>, String> {
+        Ok(match a {
+            Some(a) if self.compare(&a, b)? != Ordering::Less => Some(a),
+            _ => Some(b.clone()),
+        })
+    }
+}
+
+/// The largest cursor of some records and the keys of the records that
+/// carry it: the next run skips those records when the API sends them again
+/// (inclusive filters such as `since`, `updated_at_min`, `GTE`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Boundary {
+    pub cursor: Option<Value>,
+    pub keys: BTreeSet<String>,
+}
+
+impl Boundary {
+    /// Adds a record's cursor and key.
+    pub fn add(&mut self, plan: &CursorPlan, cursor: &Value, key: String) -> Result<(), String> {
+        match &self.cursor {
+            Some(c) => match plan.compare(cursor, c)? {
+                Ordering::Greater => {
+                    self.cursor = Some(cursor.clone());
+                    self.keys.clear();
+                    self.keys.insert(key);
+                }
+                Ordering::Equal => {
+                    self.keys.insert(key);
+                }
+                Ordering::Less => {}
+            },
+            None => {
+                self.cursor = Some(cursor.clone());
+                self.keys.insert(key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Merges another boundary into this one.
+    pub fn merge(&mut self, plan: &CursorPlan, other: Boundary) -> Result<(), String> {
+        let Some(c) = other.cursor else {
+            return Ok(());
+        };
+        match &self.cursor {
+            Some(mine) => match plan.compare(&c, mine)? {
+                Ordering::Greater => {
+                    *self = Boundary {
+                        cursor: Some(c),
+                        keys: other.keys,
+                    }
+                }
+                Ordering::Equal => self.keys.extend(other.keys),
+                Ordering::Less => {}
+            },
+            None => {
+                *self = Boundary {
+                    cursor: Some(c),
+                    keys: other.keys,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// True when a record with this cursor and key was written at the
+    /// boundary already.
+    pub fn holds(&self, plan: &CursorPlan, cursor: &Value, key: &str) -> Result<bool, String> {
+        match &self.cursor {
+            Some(c) if self.keys.contains(key) => Ok(plan.compare(cursor, c)? == Ordering::Equal),
+            _ => Ok(false),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -123,37 +268,102 @@ mod tests {
     }
 
     #[test]
-    fn datetimes_compare_as_times_and_lookback_subtracts() {
-        let p = plan(CursorType::Datetime, Some(3600));
+    fn datetimes_compare_as_instants_with_any_offset() {
+        let p = plan(CursorType::Datetime, None);
+        // 04:00 UTC on the 2nd, though its text sorts first.
+        let a = json!("2023-01-01T23:00:00-05:00");
+        let b = json!("2023-01-02T01:00:00+00:00");
+        assert_eq!(p.compare(&a, &b).unwrap(), Ordering::Greater);
+        assert_eq!(p.max(Some(b.clone()), &a).unwrap(), Some(a.clone()));
+        assert_eq!(
+            p.compare(&json!("2023-01-02T04:00:00Z"), &a).unwrap(),
+            Ordering::Equal
+        );
         assert_eq!(
             p.compare(
-                &json!("2024-01-02T00:00:00Z"),
-                &json!("2024-01-01T23:00:00Z")
-            ),
+                &json!("2023-01-02T01:00:00.250Z"),
+                &json!("2023-01-02T01:00:00Z")
+            )
+            .unwrap(),
             Ordering::Greater
         );
-        assert_eq!(p.lower_bound(None), Some(json!("2024-01-01T00:00:00Z")));
+        // Naive values are UTC.
         assert_eq!(
-            p.lower_bound(Some(&json!("2024-01-02T00:00:00Z"))),
-            Some(json!("2024-01-01T23:00:00Z"))
+            p.compare(&json!("2023-01-02 01:00:00"), &b).unwrap(),
+            Ordering::Equal
         );
-        assert!(p.is_older(
-            &json!({"updated_at": "2023-12-31T00:00:00Z"}),
-            Some(&json!("2024-01-01T00:00:00Z"))
-        ));
-        assert!(!p.is_older(
-            &json!({"updated_at": "2024-01-01T00:00:00Z"}),
-            Some(&json!("2024-01-01T00:00:00Z"))
-        ));
+        let err = p.compare(&json!("yesterday"), &b).unwrap_err();
+        assert!(err.contains("`updated_at` is \"yesterday\""), "{err}");
+    }
+
+    #[test]
+    fn lookback_subtracts_from_an_offset_cursor() {
+        let p = plan(CursorType::Datetime, Some(3600));
+        assert_eq!(
+            p.lower_bound(None).unwrap(),
+            Some(json!("2024-01-01T00:00:00Z"))
+        );
+        assert_eq!(
+            p.lower_bound(Some(&json!("2023-01-01T23:00:00-05:00")))
+                .unwrap(),
+            Some(json!("2023-01-02T03:00:00Z"))
+        );
+        assert!(
+            p.is_older(
+                &json!({"updated_at": "2023-12-31T00:00:00Z"}),
+                Some(&json!("2024-01-01T00:00:00Z")),
+                false
+            )
+            .unwrap()
+        );
+        assert!(
+            !p.is_older(
+                &json!({"updated_at": "2023-12-31T20:00:00-05:00"}),
+                Some(&json!("2024-01-01T00:00:00Z")),
+                false
+            )
+            .unwrap()
+        );
+        let d = plan(CursorType::Date, Some(86_400));
+        assert_eq!(
+            d.lower_bound(Some(&json!("2024-03-01"))).unwrap(),
+            Some(json!("2024-02-29"))
+        );
     }
 
     #[test]
     fn integers_compare_numerically() {
-        let p = CursorPlan {
-            kind: CursorType::Integer,
-            ..plan(CursorType::Integer, None)
-        };
-        assert_eq!(p.compare(&json!(10), &json!(9)), Ordering::Greater);
-        assert_eq!(p.max(Some(json!(10)), &json!(9)), Some(json!(10)));
+        let p = plan(CursorType::Integer, None);
+        assert_eq!(
+            p.compare(&json!(10), &json!("9")).unwrap(),
+            Ordering::Greater
+        );
+        assert_eq!(p.max(Some(json!(10)), &json!(9)).unwrap(), Some(json!(10)));
+        assert!(p.compare(&json!("ten"), &json!(9)).is_err());
+    }
+
+    #[test]
+    fn boundary_keeps_the_keys_at_the_largest_cursor() {
+        let p = plan(CursorType::Datetime, None);
+        let mut b = Boundary::default();
+        b.add(&p, &json!("2024-01-01T00:00:00Z"), "a".into())
+            .unwrap();
+        b.add(&p, &json!("2024-01-02T00:00:00Z"), "b".into())
+            .unwrap();
+        b.add(&p, &json!("2024-01-01T19:00:00-05:00"), "c".into())
+            .unwrap();
+        assert_eq!(b.cursor, Some(json!("2024-01-02T00:00:00Z")));
+        assert_eq!(b.keys.iter().collect::<Vec<_>>(), vec!["b", "c"]);
+        assert!(
+            b.holds(&p, &json!("2024-01-02T00:00:00+00:00"), "c")
+                .unwrap()
+        );
+        assert!(!b.holds(&p, &json!("2024-01-02T00:00:00Z"), "d").unwrap());
+        let mut later = Boundary::default();
+        later
+            .add(&p, &json!("2024-01-03T00:00:00Z"), "e".into())
+            .unwrap();
+        b.merge(&p, later).unwrap();
+        assert_eq!(b.keys.len(), 1);
     }
 }

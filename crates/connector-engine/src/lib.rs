@@ -30,6 +30,7 @@ pub mod plan;
 pub mod probe;
 pub mod rate_limit;
 pub mod raw_records;
+pub mod record_key;
 pub mod retry;
 mod run;
 pub mod secret;

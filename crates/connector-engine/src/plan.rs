@@ -56,6 +56,8 @@ pub struct StreamPlan {
     pub retry: RetryPolicy,
     pub primary_key: Vec<String>,
     pub incremental: Option<CursorPlan>,
+    /// What happens to a record that cannot be a row.
+    pub on_invalid: connector_spec::InvalidRecords,
 }
 
 fn plan_err(stream: Option<&str>, msg: impl std::fmt::Display) -> EngineError {
@@ -122,8 +124,12 @@ impl Plan {
                 .parse()
                 .map_err(|e| plan_err(None, e))?,
             user_agent,
+            max_response_size: spec
+                .max_response_size
+                .parse()
+                .map_err(|e| plan_err(None, e))?,
         };
-        let auth = Authenticator::compile(&spec.auth, &ctx)
+        let auth = Authenticator::compile(&spec.auth, &ctx, &redactor)
             .map_err(|e| EngineError::Config(redactor.redact(&e.to_string())))?;
         let rate = spec
             .rate_limit
@@ -164,10 +170,11 @@ impl Plan {
                     Method::Post => reqwest::Method::POST,
                 },
                 path: b.add_text(s.path.as_str())?,
+                // A parameter that renders to `null` is not sent.
                 params: s
                     .params
                     .iter()
-                    .map(|(k, v)| Ok((k.clone(), b.add_text(v.as_str())?)))
+                    .map(|(k, v)| Ok((k.clone(), b.add(v.as_str())?)))
                     .collect::<Result<_>>()?,
                 headers: s
                     .headers
@@ -190,6 +197,7 @@ impl Plan {
                 pagination,
                 page_size,
                 selector: RecordSelector::compile(spec.records_of(s), &mut b)?,
+                on_invalid: spec.records_of(s).on_invalid,
                 raw_path: None,
                 retry: RetryPolicy::compile(spec.retry_of(s))?,
                 primary_key: s
@@ -218,10 +226,19 @@ impl Plan {
                     }),
                 },
             };
+            // Records stay raw only when nothing needs them parsed: no
+            // cursor, and no pagination path that reads inside them
+            // (Stripe's `$.data[-1].id`).
+            let reads_records = |members: &[String]| {
+                crate::pagination::paths(&sp.pagination)
+                    .iter()
+                    .any(|p| crate::extract::reads_into(members, p))
+            };
             if sp.incremental.is_none() {
                 sp.raw_path = sp
                     .selector
                     .raw_path()
+                    .filter(|m| !reads_records(m))
                     .map(|p| std::sync::Arc::new(p.to_vec()));
             }
             streams.insert(name.clone(), sp);
@@ -272,7 +289,15 @@ impl Plan {
             body: None,
         };
         for (k, t) in &sp.params {
-            base.set_query(k, render(t)?);
+            match self
+                .templates
+                .render_value(t, ctx)
+                .map_err(|e| e.to_string())?
+            {
+                Value::Null => {}
+                Value::String(v) => base.set_query(k, v),
+                other => base.set_query(k, other.to_string()),
+            }
         }
         for (k, t) in &sp.headers {
             base.headers.push((k.clone(), render(t)?));

@@ -265,7 +265,7 @@ pub fn first_request(
     let lower = sp
         .incremental
         .as_ref()
-        .and_then(|inc| inc.lower_bound(None));
+        .and_then(|inc| inc.lower_bound(None).ok().flatten());
     if sp.incremental.is_some() {
         context.state = Some(to_value(&serde_json::json!({ "cursor": lower })));
     }
@@ -376,6 +376,7 @@ impl StreamProber {
             limiter,
             plan.redactor.clone(),
             verbose,
+            plan.http.max_response_size,
         );
         Ok(StreamProber { plan, http })
     }
@@ -482,7 +483,11 @@ impl StreamProber {
             })?;
             let stopped = stop
                 .as_ref()
-                .and_then(|s| s.stop_reason(&view, paginator.page_size(), received, page_no))
+                .and_then(|s| {
+                    s.stop_reason(&view, paginator.page_size(), received, page_no)
+                        .ok()
+                        .flatten()
+                })
                 .is_some();
             if !more || stopped {
                 break;

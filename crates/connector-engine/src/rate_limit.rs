@@ -22,8 +22,36 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Longest wait honoured from a server header; longer ones are capped.
-const MAX_SERVER_WAIT: Duration = Duration::from_secs(3600);
+/// Longest wait a header can express here (absurd values such as `inf` or
+/// `1e300` become this); the retry policy's `max_wait` refuses long waits
+/// well before it.
+const MAX_SERVER_WAIT: Duration = Duration::from_secs(7 * 86_400);
+
+/// A wait a server asked for: how long, and which header said so.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerWait {
+    pub wait: Duration,
+    /// The header, with the value as sent, e.g. `Retry-After: 3600`.
+    pub header: String,
+}
+
+/// A pause in force that is longer than the caller may wait.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitTooLong {
+    pub wait: Duration,
+    pub reason: String,
+}
+
+impl std::fmt::Display for WaitTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the server asked to wait {} ({})",
+            human(self.wait),
+            self.reason
+        )
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct WaitStats {
@@ -34,8 +62,9 @@ pub struct WaitStats {
 pub struct RateLimiter {
     quota: Mutex<Option<Arc<DefaultDirectRateLimiter>>>,
     declared: bool,
-    /// Earliest instant the next request may start (server pause or pacing).
-    not_before: Mutex<Option<(Instant, &'static str)>>,
+    /// Earliest instant the next request may start (server pause or pacing),
+    /// and what asked for it.
+    not_before: Mutex<Option<(Instant, String)>>,
     /// The server's current rate-limit window, from its remaining/reset headers.
     window: Mutex<Option<ServerWindow>>,
     honor: Vec<RateLimitHeaders>,
@@ -91,15 +120,19 @@ impl RateLimiter {
     /// Waits for a slot: an in-flight permit first (so quota slots are not
     /// spent by requests that then queue and go out in a burst), then any
     /// server pause, then the quota. Returns the permit and the time spent
-    /// waiting for the rate limit.
-    pub async fn acquire(&self) -> (OwnedSemaphorePermit, Duration) {
+    /// waiting for the rate limit, or the pause when one in force is longer
+    /// than `max_wait`.
+    pub async fn acquire(
+        &self,
+        max_wait: Duration,
+    ) -> Result<(OwnedSemaphorePermit, Duration), WaitTooLong> {
         let permit = self
             .in_flight
             .clone()
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        let mut waited = self.wait_for_pause().await;
+        let mut waited = self.wait_for_pause(max_wait).await?;
         let quota = self.quota.lock().unwrap().clone();
         if let Some(q) = quota {
             // `check` takes a slot when one is free; `until_ready` waits for one and takes it.
@@ -109,21 +142,25 @@ impl RateLimiter {
                 self.record_wait(start.elapsed());
                 waited += start.elapsed();
                 // A server pause may have begun meanwhile.
-                waited += self.wait_for_pause().await;
+                waited += self.wait_for_pause(max_wait).await?;
             }
         }
-        (permit, waited)
+        Ok((permit, waited))
     }
 
-    /// Sleeps through a server pause in force, if any.
-    async fn wait_for_pause(&self) -> Duration {
+    /// Sleeps through a server pause in force, if any and not longer than
+    /// `max_wait`.
+    async fn wait_for_pause(&self, max_wait: Duration) -> Result<Duration, WaitTooLong> {
         let mut waited = Duration::ZERO;
         loop {
-            let pause = *self.not_before.lock().unwrap();
+            let pause = self.not_before.lock().unwrap().clone();
             let Some((until, reason)) = pause.filter(|(until, _)| *until > Instant::now()) else {
-                return waited;
+                return Ok(waited);
             };
             let wait = until - Instant::now();
+            if wait > max_wait {
+                return Err(WaitTooLong { wait, reason });
+            }
             if wait >= Duration::from_millis(200) {
                 tracing::info!("server rate limit: waiting {} ({reason})", human(wait));
             }
@@ -146,12 +183,12 @@ impl RateLimiter {
             .fetch_add(d.as_millis() as u64, Ordering::Relaxed);
     }
 
-    fn pause(&self, wait: Duration, reason: &'static str) {
+    fn pause(&self, wait: Duration, reason: &'static str, header: &str) {
         let wait = wait.min(MAX_SERVER_WAIT);
         let until = Instant::now() + wait;
         let mut nb = self.not_before.lock().unwrap();
-        if nb.is_none_or(|(t, _)| t < until) {
-            *nb = Some((until, reason));
+        if nb.as_ref().is_none_or(|(t, _)| *t < until) {
+            *nb = Some((until, header.to_string()));
             if let Some(live) = &self.live {
                 *live.pause.lock().unwrap() = Some((until, reason));
             }
@@ -160,21 +197,28 @@ impl RateLimiter {
 
     /// Reads a response's rate-limit headers. Returns the server's requested
     /// wait before retrying this request, if it named one.
-    pub fn observe(&self, status: u16, headers: &HeaderMap) -> Option<Duration> {
+    pub fn observe(&self, status: u16, headers: &HeaderMap) -> Option<ServerWait> {
         let mut retry_after = None;
         if self.honor.contains(&RateLimitHeaders::RetryAfter) {
-            if let Some(wait) = header(headers, "retry-after").and_then(parse_retry_after) {
-                self.pause(wait, "Retry-After");
-                retry_after = Some(wait);
+            if let Some(v) = header(headers, "retry-after") {
+                if let Some(wait) = parse_retry_after(v) {
+                    let shown = format!("Retry-After: {}", v.trim());
+                    self.pause(wait, "Retry-After", &shown);
+                    retry_after = Some(ServerWait {
+                        wait,
+                        header: shown,
+                    });
+                }
             }
         }
-        let mut remaining: Option<(u64, Duration, &'static str)> = None;
+        let mut remaining: Option<(u64, Duration, &'static str, String)> = None;
         if self.honor.contains(&RateLimitHeaders::XRatelimit) {
             let rem =
                 header(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok());
-            let reset = header(headers, "x-ratelimit-reset").and_then(parse_reset);
-            if let (Some(r), Some(t)) = (rem, reset) {
-                remaining = Some((r, t, "X-RateLimit-Reset"));
+            let reset_text = header(headers, "x-ratelimit-reset");
+            if let (Some(r), Some(t)) = (rem, reset_text.and_then(parse_reset)) {
+                let shown = format!("X-RateLimit-Reset: {}", reset_text.unwrap_or("").trim());
+                remaining = Some((r, t, "X-RateLimit-Reset", shown));
             }
         }
         if self.honor.contains(&RateLimitHeaders::Ietf) {
@@ -182,14 +226,16 @@ impl RateLimiter {
                 let r = sf_param(v, "r").or_else(|| sf_param(v, "remaining"));
                 let t = sf_param(v, "t").or_else(|| sf_param(v, "reset"));
                 if let (Some(r), Some(t)) = (r, t) {
-                    remaining = Some((r, Duration::from_secs(t), "RateLimit"));
+                    let shown = format!("RateLimit: {}", v.trim());
+                    remaining = Some((r, Duration::from_secs(t), "RateLimit", shown));
                 }
             }
             let rem =
                 header(headers, "ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok());
-            let reset = header(headers, "ratelimit-reset").and_then(parse_reset);
-            if let (Some(r), Some(t)) = (rem, reset) {
-                remaining.get_or_insert((r, t, "RateLimit-Reset"));
+            let reset_text = header(headers, "ratelimit-reset");
+            if let (Some(r), Some(t)) = (rem, reset_text.and_then(parse_reset)) {
+                let shown = format!("RateLimit-Reset: {}", reset_text.unwrap_or("").trim());
+                remaining.get_or_insert((r, t, "RateLimit-Reset", shown));
             }
             if !self.declared {
                 if let Some(p) = header(headers, "ratelimit-policy") {
@@ -199,19 +245,26 @@ impl RateLimiter {
                 }
             }
         }
-        if let Some((r, reset, reason)) = remaining {
+        if let Some((r, reset, reason, shown)) = remaining {
             let left = self.window_left(r, reset);
             if r == 0 {
                 // A 403 with remaining 0 is GitHub's way of saying 429.
-                self.pause(left + WINDOW_END_MARGIN, reason);
+                self.pause(left + WINDOW_END_MARGIN, reason, &shown);
                 // With no time left to wait, the retry policy's backoff applies.
                 if retry_after.is_none() && (status == 429 || status == 403) && !left.is_zero() {
-                    retry_after = Some(left + WINDOW_END_MARGIN);
+                    retry_after = Some(ServerWait {
+                        wait: left + WINDOW_END_MARGIN,
+                        header: shown,
+                    });
                 }
             } else if !self.declared && !left.is_zero() {
                 // Spread the remaining budget over the time left.
                 let slots = u32::try_from(r).unwrap_or(u32::MAX).saturating_add(1);
-                self.pause(left / slots, "pacing to the server's remaining budget");
+                self.pause(
+                    left / slots,
+                    "pacing to the server's remaining budget",
+                    &format!("pacing to the server's remaining budget ({shown})"),
+                );
             }
         }
         retry_after
@@ -306,7 +359,9 @@ fn sf_param(v: &str, key: &str) -> Option<u64> {
 }
 
 pub fn human(d: Duration) -> String {
-    if d >= Duration::from_secs(1) {
+    if d >= Duration::from_secs(60) {
+        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    } else if d >= Duration::from_secs(1) {
         format!("{:.1}s", d.as_secs_f64())
     } else {
         format!("{}ms", d.as_millis())
@@ -359,7 +414,7 @@ mod tests {
         headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
         headers.insert("x-ratelimit-reset", "1".parse().unwrap());
         std::thread::sleep(Duration::from_millis(30));
-        let wait = limiter.observe(429, &headers).unwrap();
+        let wait = limiter.observe(429, &headers).unwrap().wait;
         assert!(wait < second, "{wait:?}");
     }
 

@@ -20,6 +20,8 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     pub base: Duration,
     pub cap: Duration,
+    /// Longest single wait, asked by a server or backoff.
+    pub max_wait: Duration,
     pub statuses: Vec<u16>,
     pub on_timeout: bool,
     pub on_connection_error: bool,
@@ -46,6 +48,7 @@ impl RetryPolicy {
             max_attempts: r.max_attempts.max(1),
             base: r.backoff_base.parse().unwrap_or(Duration::from_millis(500)),
             cap: r.backoff_cap.parse().unwrap_or(Duration::from_secs(30)),
+            max_wait: r.max_wait.parse().unwrap_or(Duration::from_secs(600)),
             statuses: r.statuses.clone(),
             on_timeout: r.on_timeout,
             on_connection_error: r.on_connection_error,

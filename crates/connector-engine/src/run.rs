@@ -9,6 +9,7 @@
 use crate::destination::{Destination, WriteMode};
 use crate::error::{EngineError, Result};
 use crate::http::{FetchError, Fetched, HttpClient, PageRequest, PageResponse};
+use crate::incremental::Boundary;
 use crate::pagination::{self, PageView, RequestParts};
 use crate::plan::{Plan, StreamPlan};
 use crate::rate_limit::RateLimiter;
@@ -101,6 +102,61 @@ struct StreamStart {
     resume: Option<StreamState>,
     /// Incremental lower bound of this run.
     lower_bound: Option<Value>,
+    /// The last completed run's cursor and the records written at it,
+    /// which an inclusive API sends again.
+    boundary: Boundary,
+}
+
+/// Checks a stream's saved state and works out how the stream starts.
+fn check_saved(
+    plan: &Plan,
+    sp: &StreamPlan,
+    saved: &StreamState,
+    resume: bool,
+    dest: &dyn Destination,
+) -> std::result::Result<StreamStart, String> {
+    let mut lower_bound = None;
+    let mut boundary = Boundary::default();
+    if let Some(inc) = &sp.incremental {
+        for (what, v) in [
+            ("cursor", &saved.cursor),
+            ("pending_cursor", &saved.pending_cursor),
+            ("lower_bound", &saved.lower_bound),
+        ] {
+            if let Some(v) = v {
+                inc.check(v).map_err(|e| format!("saved `{what}`: {e}"))?;
+            }
+        }
+        lower_bound = if resume {
+            saved.lower_bound.clone()
+        } else {
+            inc.lower_bound(saved.cursor.as_ref())?
+        };
+        boundary = Boundary {
+            cursor: saved.cursor.clone(),
+            keys: saved.cursor_keys.clone(),
+        };
+    }
+    if resume {
+        for (key, p) in &saved.partitions {
+            let (mut paginator, _) = pagination::build(&sp.pagination, sp.page_size)?;
+            if !paginator.restore(&p.position) {
+                let shown = plan.redactor.redact(&p.position.to_string());
+                return Err(format!(
+                    "partition `{key}` has a saved position {shown} that does not fit `{}` pagination",
+                    sp.pagination.type_name()
+                ));
+            }
+        }
+        if let Some(d) = &saved.destination {
+            dest.check_resume(&sp.name, d)?;
+        }
+    }
+    Ok(StreamStart {
+        resume: resume.then(|| saved.clone()),
+        lower_bound,
+        boundary,
+    })
 }
 
 struct RunCtx {
@@ -113,6 +169,8 @@ struct RunCtx {
     workers: usize,
     /// The destination takes records as raw JSON text (the fast path).
     raw_json: bool,
+    /// The destination takes records that are not objects (JSON Lines).
+    any_json: bool,
 }
 
 impl RunCtx {
@@ -220,6 +278,7 @@ pub async fn sync(
         limiter.clone(),
         plan.redactor.clone(),
         opts.verbose,
+        plan.http.max_response_size,
     ));
     let destination = dest.describe();
 
@@ -236,16 +295,27 @@ pub async fn sync(
     } else {
         loaded
     };
+    // Check the saved state of every selected stream before anything is
+    // opened (opening may truncate a file): a bad value is an error, never
+    // a guess that duplicates or drops records.
     let mut starts = HashMap::new();
     for name in order.iter().filter(|n| selected.contains(*n)) {
         let sp = &plan.streams[name];
         let saved = state.streams.get(name).cloned().unwrap_or_default();
         let resume = saved.in_progress && !opts.is_preview();
-        let lower_bound = match (&sp.incremental, resume) {
-            (_, true) => saved.lower_bound.clone(),
-            (Some(inc), false) => inc.lower_bound(saved.cursor.as_ref()),
-            (None, false) => None,
-        };
+        let start = check_saved(&plan, sp, &saved, resume, dest.as_ref()).map_err(|e| {
+            EngineError::State(format!(
+                "state of stream `{name}`: {e}; {}",
+                crate::state::RESET_HINT
+            ))
+        })?;
+        starts.insert(name.clone(), start);
+    }
+    for name in order.iter().filter(|n| selected.contains(*n)) {
+        let sp = &plan.streams[name];
+        let start = &starts[name];
+        let saved = state.streams.get(name).cloned().unwrap_or_default();
+        let resume = start.resume.is_some();
         let mode = if resume || (sp.incremental.is_some() && saved.cursor.is_some()) {
             WriteMode::Append
         } else {
@@ -269,19 +339,13 @@ pub async fn sync(
         }
         let ss = state.stream(name);
         ss.in_progress = true;
-        ss.lower_bound = lower_bound.clone();
+        ss.lower_bound = start.lower_bound.clone();
         if !resume {
             ss.partitions.clear();
             ss.done.clear();
             ss.pending_cursor = None;
+            ss.pending_keys.clear();
         }
-        starts.insert(
-            name.clone(),
-            StreamStart {
-                resume: resume.then_some(saved),
-                lower_bound,
-            },
-        );
     }
     let mut sink = Sink {
         dest,
@@ -291,6 +355,7 @@ pub async fn sync(
     };
     sink.commit(true)?;
     let destination_keeps_raw_json = sink.dest.keeps_raw_json();
+    let destination_takes_any_json = sink.dest.takes_any_json();
 
     let ctx = Arc::new(RunCtx {
         plan,
@@ -301,6 +366,7 @@ pub async fn sync(
         opts,
         workers: concurrency as usize,
         raw_json: destination_keeps_raw_json,
+        any_json: destination_takes_any_json,
     });
 
     // Channels from each parent stream to its needed children.
@@ -407,16 +473,43 @@ async fn run_stream(
     run.stats.summary(&name, started.elapsed(), error)
 }
 
-/// Closes a stream; when it completed, its cursor advances and its
-/// partitions are forgotten. A failed stream keeps them for the next run.
+/// Closes a stream; when it completed, its cursor advances (with the keys
+/// of the records at it) and its partitions are forgotten. A failed stream
+/// keeps them for the next run.
 fn finish_stream(ctx: &RunCtx, name: &str, run: &StreamRun) -> Result<()> {
     let mut sink = ctx.sink.lock().unwrap();
     sink.dest.close_stream(name)?;
     if !run.failed.load(Ordering::Relaxed) && !limit_reached(ctx, run) {
         let inc = ctx.plan.streams[name].incremental.as_ref();
         let ss = sink.state.stream(name);
-        if let (Some(inc), Some(p)) = (inc, ss.pending_cursor.take()) {
-            ss.cursor = inc.max(ss.cursor.take(), &p);
+        if let Some(inc) = inc {
+            let pending = Boundary {
+                cursor: ss.pending_cursor.take(),
+                keys: std::mem::take(&mut ss.pending_keys),
+            };
+            let mut saved = Boundary {
+                cursor: ss.cursor.take(),
+                keys: std::mem::take(&mut ss.cursor_keys),
+            };
+            saved.merge(inc, pending).map_err(|e| EngineError::Stream {
+                stream: name.to_string(),
+                page: 0,
+                url: String::new(),
+                message: e,
+            })?;
+            if saved.keys.len() > BOUNDARY_KEYS_WARN {
+                tracing::warn!(
+                    "stream {name}: {} records share the cursor {}; their keys are kept in the state so none is written twice",
+                    saved.keys.len(),
+                    saved
+                        .cursor
+                        .as_ref()
+                        .map(|c| c.to_string())
+                        .unwrap_or_default()
+                );
+            }
+            ss.cursor = saved.cursor;
+            ss.cursor_keys = saved.keys;
         }
         ss.in_progress = false;
         ss.lower_bound = None;
@@ -426,6 +519,9 @@ fn finish_stream(ctx: &RunCtx, name: &str, run: &StreamRun) -> Result<()> {
     }
     sink.commit(true)
 }
+
+/// Past this many records at one cursor value, the state grows noticeably.
+const BOUNDARY_KEYS_WARN: usize = 10_000;
 
 fn limit_reached(ctx: &RunCtx, run: &StreamRun) -> bool {
     ctx.opts
@@ -501,12 +597,27 @@ struct Partition<'a> {
     children: &'a [(String, mpsc::Sender<Value>)],
     tctx: Context,
     lower: Option<Value>,
+    /// The last completed run's boundary records (see `Boundary`).
+    boundary: Option<&'a Boundary>,
+    /// An incremental parent read in full for its children: every record
+    /// goes to the children, only those past the bound are written.
+    feed_all: bool,
     selected: bool,
     /// Records stay raw JSON text (no reshaping, no cursor, no children).
     raw: bool,
     records_written: AtomicU64,
     /// Pages up to this one were written by an interrupted run.
     skip_writes_until: u64,
+}
+
+/// A page's records after filtering and reshaping.
+struct Shaped {
+    /// Records to write.
+    write: Vec<Value>,
+    /// Records for the children when they differ from `write` (`feed_all`).
+    feed: Option<Vec<Value>>,
+    /// The largest cursor among the written records and their keys.
+    boundary: Boundary,
 }
 
 impl Partition<'_> {
@@ -591,6 +702,77 @@ impl Partition<'_> {
         Ok((parts, shown))
     }
 
+    /// The number of records in a page, counted without taking them out.
+    fn count(&self, resp: Option<&PageResponse>, page_no: u64, shown: &str) -> Result<usize> {
+        let Some(r) = resp else {
+            return Ok(0);
+        };
+        if let Some(raw) = &r.raw {
+            return Ok(raw.len());
+        }
+        self.sp.selector.count(&r.json).map_err(|e| {
+            let body = serde_json::to_vec(&r.json).unwrap_or_default();
+            self.err(
+                page_no,
+                shown,
+                format!("{e}; body starts: {}", crate::http::excerpt(&body)),
+            )
+        })
+    }
+
+    /// Moves the paginator past a page and applies the stop rules. A
+    /// response that says more records follow while the paginator found no
+    /// next page is an error, never a clean end.
+    fn step(
+        &self,
+        paginator: &mut dyn pagination::Paginator,
+        stop: Option<&pagination::StopRules>,
+        view: &PageView,
+        received: u64,
+        page_no: u64,
+        shown: &str,
+    ) -> Result<Step> {
+        let more = paginator
+            .advance(view)
+            .map_err(|e| self.err(page_no, shown, e))?;
+        let Some(rules) = stop else {
+            return Ok(Step {
+                done: !more,
+                total: None,
+            });
+        };
+        let total = view.response.and_then(|r| rules.total(r));
+        let reason = rules
+            .stop_reason(view, paginator.page_size(), received, page_no)
+            .map_err(|e| self.err(page_no, shown, e))?;
+        if let Some(reason) = reason {
+            tracing::debug!(
+                "stream {}: stopping after page {page_no}: {reason}",
+                self.name
+            );
+        }
+        if !more && reason.is_none() {
+            let says_more = match view.response {
+                Some(r) => rules.has_more(r).map_err(|e| self.err(page_no, shown, e))?,
+                None => None,
+            };
+            if says_more == Some(true) {
+                return Err(self.err(
+                    page_no,
+                    shown,
+                    format!(
+                        "the response says more records follow (`has_more_path` is true) but {}; stopping here would lose records (check the pagination's paths against the response)",
+                        paginator.no_next()
+                    ),
+                ));
+            }
+        }
+        Ok(Step {
+            done: !more || reason.is_some(),
+            total,
+        })
+    }
+
     /// Takes the records out of a page body.
     fn records(&self, resp: Option<&mut PageResponse>, page_no: u64) -> Result<PageRecords> {
         let Some(r) = resp else {
@@ -614,18 +796,40 @@ impl Partition<'_> {
             })
     }
 
-    /// Reshapes and filters records, dropping those older than the
-    /// incremental bound. Returns them and the largest cursor among them.
-    fn reshape(
-        &self,
-        page_no: u64,
-        url: &str,
-        mut records: Vec<Value>,
-    ) -> Result<(Vec<Value>, Option<Value>)> {
+    /// A record that cannot become a row: not an object (where the
+    /// destination needs one), or without a field of the primary key.
+    fn invalid(&self, r: &Value) -> Option<String> {
+        let sp = self.sp;
+        if !r.is_object() {
+            if !sp.primary_key.is_empty() || !self.ctx.any_json {
+                return Some("is not a JSON object".into());
+            }
+            return None;
+        }
+        let missing: Vec<&str> = sp
+            .primary_key
+            .iter()
+            .filter(|f| crate::record_key::field(r, f).is_none_or(Value::is_null))
+            .map(String::as_str)
+            .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "has no value for its primary key field{} `{}`",
+                if missing.len() > 1 { "s" } else { "" },
+                missing.join("`, `")
+            )
+        })
+    }
+
+    /// Reshapes and filters records. Drops those older than the incremental
+    /// bound and those the last run wrote at its boundary (an inclusive API
+    /// sends them again); with `feed_all` the children still get them.
+    fn reshape(&self, page_no: u64, url: &str, mut records: Vec<Value>) -> Result<Shaped> {
         let (sp, plan) = (self.sp, &self.ctx.plan);
-        let mut kept = Vec::with_capacity(records.len());
-        let mut max_cursor: Option<Value> = None;
-        for mut r in records.drain(..) {
+        let mut write = Vec::with_capacity(records.len());
+        let mut feed = self.feed_all.then(|| Vec::with_capacity(records.len()));
+        let mut boundary = Boundary::default();
+        for (i, mut r) in records.drain(..).enumerate() {
             let keep = sp
                 .selector
                 .transform(&mut r, &plan.templates, &self.tctx)
@@ -633,17 +837,58 @@ impl Partition<'_> {
             if !keep {
                 continue;
             }
-            if let Some(inc) = &sp.incremental {
-                if inc.is_older(&r, self.lower.as_ref()) {
+            if let Some(why) = self.invalid(&r) {
+                if sp.on_invalid == connector_spec::InvalidRecords::Skip {
+                    self.run.stats.skipped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                if let Some(v) = inc.value_of(&r) {
-                    max_cursor = inc.max(max_cursor, v);
+                return Err(self.err(
+                    page_no,
+                    url,
+                    format!(
+                        "record {} of the page {why}: {}; fix `primary_key` or `records.path`, or set `records.on_invalid: skip` to drop such records",
+                        i + 1,
+                        crate::http::excerpt(r.to_string().as_bytes())
+                    ),
+                ));
+            }
+            let mut written = true;
+            if let Some(inc) = &sp.incremental {
+                let bad = |e: String| self.err(page_no, url, format!("record {}: {e}", i + 1));
+                if inc
+                    .is_older(&r, self.lower.as_ref(), self.feed_all)
+                    .map_err(bad)?
+                {
+                    written = false;
+                } else if let Some(v) = inc.value_of(&r) {
+                    let key = crate::record_key::record_key(&r, &sp.primary_key);
+                    let seen = match self.boundary {
+                        Some(b) => b.holds(inc, v, &key).map_err(bad)?,
+                        None => false,
+                    };
+                    if seen {
+                        written = false;
+                    } else {
+                        let v = v.clone();
+                        boundary.add(inc, &v, key).map_err(bad)?;
+                    }
                 }
             }
-            kept.push(r);
+            match (&mut feed, written) {
+                (Some(f), true) => {
+                    f.push(r.clone());
+                    write.push(r);
+                }
+                (Some(f), false) => f.push(r),
+                (None, true) => write.push(r),
+                (None, false) => {}
+            }
         }
-        Ok((kept, max_cursor))
+        Ok(Shaped {
+            write,
+            feed,
+            boundary,
+        })
     }
 
     /// Writes a page's records and checkpoints the partition at `next`
@@ -658,25 +903,25 @@ impl Partition<'_> {
     ) -> Result<()> {
         let sp = self.sp;
         self.run.stats.pages.fetch_add(1, Ordering::Relaxed);
-        let (mut batch, max_cursor) = match records {
+        let (mut batch, feed, boundary) = match records {
             PageRecords::Values(v) => {
-                let (kept, max_cursor) = self.reshape(page_no, url, v)?;
-                (PageRecords::Values(kept), max_cursor)
+                let shaped = self.reshape(page_no, url, v)?;
+                (
+                    PageRecords::Values(shaped.write),
+                    shaped.feed,
+                    shaped.boundary,
+                )
             }
-            raw @ PageRecords::Raw(_) => (raw, None),
+            raw @ PageRecords::Raw(_) => (raw, None, Boundary::default()),
         };
         if let Some(l) = self.ctx.opts.limit {
             let have = self.run.stats.records.load(Ordering::Relaxed);
             batch.truncate(l.saturating_sub(have) as usize);
         }
         let count = batch.len() as u64;
-        self.run.stats.records.fetch_add(count, Ordering::Relaxed);
 
         if self.selected {
             let write = page_no > self.skip_writes_until;
-            if write {
-                self.records_written.fetch_add(count, Ordering::Relaxed);
-            }
             let mut sink = self.ctx.sink.lock().unwrap();
             if write && count > 0 {
                 match &batch {
@@ -685,20 +930,33 @@ impl Partition<'_> {
                 }
             }
             let ss = sink.state.stream(self.name);
-            if let (Some(inc), Some(m)) = (&sp.incremental, &max_cursor) {
-                ss.pending_cursor = inc.max(ss.pending_cursor.take(), m);
+            if let (Some(inc), Some(_)) = (&sp.incremental, &boundary.cursor) {
+                let mut pending = Boundary {
+                    cursor: ss.pending_cursor.take(),
+                    keys: std::mem::take(&mut ss.pending_keys),
+                };
+                let merged = pending.merge(inc, boundary);
+                ss.pending_cursor = pending.cursor;
+                ss.pending_keys = pending.keys;
+                merged.map_err(|e| self.err(page_no, url, e))?;
+            }
+            if write {
+                self.records_written.fetch_add(count, Ordering::Relaxed);
+                // Counted once written: the summary counts what landed.
+                self.run.stats.records.fetch_add(count, Ordering::Relaxed);
             }
             match next {
                 None => {
+                    // The end of a partition is a checkpoint like any other:
+                    // a crash after it never fetches the partition again.
                     ss.partitions.remove(&self.key);
-                    if self.parent.is_some() {
-                        ss.done.insert(self.key.clone());
-                    }
+                    ss.done.insert(self.key.clone());
                 }
                 Some(position) if write => {
                     let records = self.records_written.load(Ordering::Relaxed);
                     let saved = PartitionState {
-                        position,
+                        // No secret is saved: a token in a next URL is sealed.
+                        position: self.ctx.plan.redactor.seal_value(&position),
                         pages: page_no,
                         records,
                     };
@@ -708,13 +966,20 @@ impl Partition<'_> {
             }
             sink.commit(false)?;
         }
-        if let PageRecords::Values(kept) = &batch {
-            for rec in kept {
-                for (_, tx) in self.children {
-                    // The child runner lives as long as its senders; a send fails
-                    // only if it has stopped, and then there is nothing to feed.
-                    let _ = tx.send(rec.clone()).await;
-                }
+        if !self.selected {
+            // A parent read only for its children: counted for `--limit`.
+            self.run.stats.records.fetch_add(count, Ordering::Relaxed);
+        }
+        let fed = match (&feed, &batch) {
+            (Some(f), _) => Some(f.as_slice()),
+            (None, PageRecords::Values(v)) => Some(v.as_slice()),
+            (None, PageRecords::Raw(_)) => None,
+        };
+        for rec in fed.into_iter().flatten() {
+            for (_, tx) in self.children {
+                // The child runner lives as long as its senders; a send fails
+                // only if it has stopped, and then there is nothing to feed.
+                let _ = tx.send(rec.clone()).await;
             }
         }
         Ok(())
@@ -735,7 +1000,6 @@ async fn run_partition(
     let sp: &StreamPlan = &ctx.plan.streams[name];
     let plan = &ctx.plan;
     let start = ctx.starts.get(name);
-    let lower = start.and_then(|s| s.lower_bound.clone());
     let parent_pk = sp
         .parent
         .as_ref()
@@ -743,16 +1007,23 @@ async fn run_partition(
         .unwrap_or_default();
     let key = partition_key(parent.as_ref(), &parent_pk);
     let resume = start.and_then(|s| s.resume.as_ref());
-    if resume.is_some_and(|r| r.done.contains(&key)) {
+    let finished = resume.is_some_and(|r| r.done.contains(&key));
+    if finished && children.is_empty() {
         return Ok(()); // finished by the interrupted run
     }
     run.stats.partitions.fetch_add(1, Ordering::Relaxed);
+    // Children see every parent record, whatever the parent's sync mode: an
+    // incremental parent with children is read in full (its bound is not
+    // sent) and writes only the records at or past its bound.
+    let feed_all = !children.is_empty() && sp.incremental.is_some();
+    let lower = start.and_then(|s| s.lower_bound.clone());
     let mut tctx = Context {
         parent: parent.as_ref().map(to_value),
         ..plan.context()
     };
     if sp.incremental.is_some() {
-        tctx.state = Some(to_value(&serde_json::json!({ "cursor": lower })));
+        let sent = if feed_all { None } else { lower.clone() };
+        tctx.state = Some(to_value(&serde_json::json!({ "cursor": sent })));
     }
     let mut part = Partition {
         ctx,
@@ -764,6 +1035,8 @@ async fn run_partition(
         children,
         tctx,
         lower,
+        boundary: start.map(|s| &s.boundary),
+        feed_all,
         selected: ctx.selected.contains(name),
         raw: ctx.raw_json && sp.raw_path.is_some() && children.is_empty(),
         records_written: AtomicU64::new(0),
@@ -771,7 +1044,7 @@ async fn run_partition(
     };
     let cv = part.tctx.to_value();
     let mut base = plan.base_request(sp, &cv).map_err(|e| part.err(1, "", e))?;
-    if let (Some(inc), Some(lb)) = (&sp.incremental, &part.lower) {
+    if let (Some(inc), Some(lb), false) = (&sp.incremental, &part.lower, feed_all) {
         if let Some(param) = &inc.param {
             base.set_query(
                 param,
@@ -791,7 +1064,9 @@ async fn run_partition(
     // Resume: continue from the saved page, or, for a parent whose children
     // need every parent record, re-read from the start without writing again.
     let mut page_no = 0u64;
-    if let Some(saved) = resume.and_then(|r| r.partitions.get(&part.key)) {
+    if finished {
+        part.skip_writes_until = u64::MAX;
+    } else if let Some(saved) = resume.and_then(|r| r.partitions.get(&part.key)) {
         if !children.is_empty() {
             part.skip_writes_until = saved.pages;
             part.records_written = AtomicU64::new(saved.records);
@@ -803,6 +1078,16 @@ async fn run_partition(
                 part.key,
                 page_no + 1
             );
+        } else {
+            // `check_saved` vetted every position before the run began.
+            return Err(part.err(
+                page_no + 1,
+                "",
+                format!(
+                    "the saved position {} does not fit this pagination",
+                    saved.position
+                ),
+            ));
         }
     }
 
@@ -837,38 +1122,33 @@ async fn run_partition(
                     .await;
             }
         };
-        let records = part.records(resp.as_mut(), page_no)?;
-        received += records.len() as u64;
-
-        // Where paging goes next is known before anything is written, so the
-        // records and the position after them are committed together.
+        // The paginator and the stop rules read the whole body, before the
+        // records are taken out of it.
+        let count = part.count(resp.as_ref(), page_no, &shown)?;
+        received += count as u64;
         let view = PageView {
             response: resp.as_ref(),
-            records: records.len(),
+            records: count,
         };
-        let more = paginator
-            .advance(&view)
-            .map_err(|e| part.err(page_no, &shown, e))?;
-        let total = match (&stop, view.response) {
-            (Some(rules), Some(r)) => rules.total(r),
-            _ => None,
-        };
-        if let (Some(t), None) = (total, &part.parent) {
+        let step = part.step(
+            &mut *paginator,
+            stop.as_ref(),
+            &view,
+            received,
+            page_no,
+            &shown,
+        )?;
+        if let (Some(t), None) = (step.total, &part.parent) {
             run.stats.total.store(t, Ordering::Relaxed);
         }
-        let stop_reason = stop
-            .as_ref()
-            .and_then(|s| s.stop_reason(&view, paginator.page_size(), received, page_no));
-        if let Some(reason) = stop_reason {
-            tracing::debug!("stream {name}: stopping after page {page_no}: {reason}");
-        }
-        let done = !more || stop_reason.is_some() || max_pages.is_some_and(|m| page_no >= m);
+        let done = step.done || max_pages.is_some_and(|m| page_no >= m);
+        let records = part.records(resp.as_mut(), page_no)?;
         drop(resp);
         let next = (!done).then(|| paginator.position());
         // With the total known, the remaining pages can go out in parallel.
         let parallel =
             (!done && fetch_ahead && sp.parallel && children.is_empty() && max_pages.is_none())
-                .then(|| total.and_then(|t| paginator.remaining_positions(t)))
+                .then(|| step.total.and_then(|t| paginator.remaining_positions(t)))
                 .flatten();
         if !done && parallel.is_none() && fetch_ahead {
             // A refused next request is reported after this page is written.
@@ -890,6 +1170,12 @@ async fn run_partition(
             return run_parallel(&part, &base, page_no, positions).await;
         }
     }
+}
+
+/// Where paging goes after a page: done or not, and the announced total.
+struct Step {
+    done: bool,
+    total: Option<u64>,
 }
 
 /// The next page's request, already sent. Dropping it cancels the request.

@@ -5,13 +5,14 @@
 //! {
 //!   "version": 1,
 //!   "streams": {
-//!     "posts": { "cursor": "2024-03-01T00:00:00Z" },
+//!     "posts": { "cursor": "2024-03-01T00:00:00Z", "cursor_keys": ["pk:[17]"] },
 //!     "comments": {
 //!       "in_progress": true,
 //!       "lower_bound": "2024-03-01T00:00:00Z",
 //!       "pending_cursor": "2024-03-02T10:00:00Z",
+//!       "pending_keys": ["pk:[40]"],
 //!       "partitions": { "": { "position": { "offset": 400 }, "pages": 20, "records": 400 } },
-//!       "done": ["id=1", "id=2"],
+//!       "done": ["", "id=1", "id=2"],
 //!       "destination": { "bytes": 123456 }
 //!     }
 //!   }
@@ -21,7 +22,19 @@
 //! Checkpoints follow each page's write, so delivery is at-least-once; file
 //! destinations also record their byte length and cut back to it on resume,
 //! and databases commit state in the records' transaction, so a rerun after
-//! a crash neither loses nor duplicates records.
+//! a crash neither loses nor duplicates records. A finished partition is
+//! recorded in `done` (`""` for a stream's only partition) in the commit of
+//! its last page, so a crash before the stream completes never fetches it
+//! again.
+//!
+//! `cursor_keys` are the keys (primary key values, else a content hash) of
+//! the records whose cursor equals `cursor`: an API whose filter is
+//! inclusive sends them again, and they are not written twice.
+//!
+//! No secret is ever saved: a secret inside a saved position (a next-page
+//! URL that echoes a token) is sealed as a marker (`~secret~api_key~`) and
+//! put back from config, or from the current access token, when the request
+//! is sent.
 //!
 //! Bound: `partitions` holds only partitions in flight (at most the
 //! concurrency per stream). `done` holds one short key per finished child
@@ -37,6 +50,9 @@ use std::path::{Path, PathBuf};
 
 /// Version of the state format.
 pub const STATE_VERSION: u32 = 1;
+
+/// What to do about a state that cannot be used.
+pub const RESET_HINT: &str = "nothing was written; clear it with `connector-run state reset CONNECTOR [STREAM]` (the next sync starts over)";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -59,6 +75,9 @@ pub struct StreamState {
     /// Incremental cursor: the largest value seen by the last completed sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<Value>,
+    /// Keys of the records whose cursor equals `cursor` (written already).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub cursor_keys: BTreeSet<String>,
     /// A run of this stream started and has not completed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub in_progress: bool,
@@ -68,10 +87,13 @@ pub struct StreamState {
     /// Largest cursor seen by the unfinished run so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_cursor: Option<Value>,
+    /// Keys of the records whose cursor equals `pending_cursor`.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub pending_keys: BTreeSet<String>,
     /// Open partitions of the unfinished run, by partition key (`""` for a root stream).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub partitions: BTreeMap<String, PartitionState>,
-    /// Finished child partitions of the unfinished run.
+    /// Finished partitions of the unfinished run (`""` for a root stream).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub done: BTreeSet<String>,
     /// Destination position that matches this state (e.g. a file's length).
@@ -91,11 +113,12 @@ pub struct PartitionState {
 
 impl State {
     pub fn parse(text: &str, origin: &str) -> Result<State> {
-        let state: State = serde_json::from_str(text)
-            .map_err(|e| EngineError::Plan(format!("state {origin}: {e}")))?;
+        let state: State = serde_json::from_str(text).map_err(|e| {
+            EngineError::State(format!("state {origin} is not valid: {e}; {RESET_HINT}"))
+        })?;
         if state.version != STATE_VERSION {
-            return Err(EngineError::Plan(format!(
-                "state {origin} has version {}; this connector-run reads version {STATE_VERSION} (reset it with `connector-run state reset`)",
+            return Err(EngineError::State(format!(
+                "state {origin} has version {}; this connector-run reads version {STATE_VERSION}; {RESET_HINT}",
                 state.version
             )));
         }

@@ -14,6 +14,8 @@ pub struct StreamStats {
     pub http_429: AtomicU64,
     pub bytes: AtomicU64,
     pub partitions: AtomicU64,
+    /// Invalid records dropped (`records.on_invalid: skip`).
+    pub skipped: AtomicU64,
     /// Time this stream's requests spent waiting for the rate limiter, in ms.
     pub waited_ms: AtomicU64,
     /// Total records announced by the API (`stop.total_*`), 0 when unknown.
@@ -63,6 +65,8 @@ pub struct StreamSummary {
     pub http_429: u64,
     pub bytes: u64,
     pub partitions: u64,
+    /// Invalid records dropped (`records.on_invalid: skip`).
+    pub skipped: u64,
     pub waited: Duration,
     pub elapsed: Duration,
     pub error: Option<String>,
@@ -80,6 +84,7 @@ impl StreamStats {
             http_429: g(&self.http_429),
             bytes: g(&self.bytes),
             partitions: g(&self.partitions),
+            skipped: g(&self.skipped),
             waited: Duration::from_millis(g(&self.waited_ms)),
             elapsed,
             error,

@@ -134,7 +134,7 @@ pub fn run(global: &Global, args: &InitArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let redactor = Redactor::new(inputs.secrets.clone());
+    let redactor = Redactor::from_values(inputs.secrets.clone());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -149,6 +149,7 @@ pub fn run(global: &Global, args: &InitArgs) -> u8 {
         timeout: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(10),
         user_agent: format!("connector-run/{}", env!("CARGO_PKG_VERSION")),
+        max_response_size: 256 << 20,
     };
     let prober = match Prober::new(&settings, redactor.clone()) {
         Ok(p) => p,

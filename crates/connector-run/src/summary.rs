@@ -49,6 +49,13 @@ pub fn render(r: &SyncReport) -> String {
         }
         let _ = writeln!(out, "  {status}");
     }
+    for s in r.streams.iter().filter(|s| s.skipped > 0) {
+        let _ = writeln!(
+            out,
+            "{}: {} invalid records skipped (records.on_invalid: skip)",
+            s.stream, s.skipped
+        );
+    }
     let total: u64 = r.streams.iter().map(|s| s.records).sum();
     let _ = writeln!(
         out,

@@ -2,7 +2,8 @@
 //! every stream inherits.
 
 use crate::{
-    Auth, ConfigParam, HumanDuration, Pagination, RateLimit, Records, Retry, Stream, Template,
+    Auth, ByteSize, ConfigParam, HumanDuration, Pagination, RateLimit, Records, Retry, Stream,
+    Template,
 };
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -45,6 +46,11 @@ pub struct Spec {
     /// Timeout for opening a connection. Default `10s`.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: HumanDuration,
+    /// Largest response body accepted, after decompression (`256MiB`, `1GiB`).
+    /// A bigger body (a gzip bomb, an endless stream) fails its page with an
+    /// error, read in bounded memory. Default `256MiB`.
+    #[serde(default = "default_max_response_size")]
+    pub max_response_size: ByteSize,
     /// `User-Agent` header. Template over `config`. Default `connector-run/<version>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<Template>,
@@ -70,6 +76,9 @@ pub struct Spec {
 
 fn default_timeout() -> HumanDuration {
     HumanDuration::new("30s")
+}
+fn default_max_response_size() -> ByteSize {
+    ByteSize::new("256MiB")
 }
 fn default_connect_timeout() -> HumanDuration {
     HumanDuration::new("10s")

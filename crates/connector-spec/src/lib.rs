@@ -44,14 +44,15 @@ pub use diagnostic::{Diagnostic, Pos, Severity};
 pub use incremental::{CursorType, Incremental};
 pub use pagination::{Pagination, StopConditions, TokenLocation};
 pub use rate_limit::{RateLimit, RateLimitHeaders};
-pub use records::Records;
+pub use records::{InvalidRecords, Records};
 pub use reference::reference_markdown;
 pub use retry::{Action, ResponseAction, Retry};
 pub use schema::{json_schema, json_schema_text};
 pub use stream::{Method, Stream};
 pub use suggest::did_you_mean;
 pub use values::{
-    HumanDuration, IntOrTemplate, JsonPath, OneOrMany, Rate, RateValue, Template, parse_rate,
+    ByteSize, HumanDuration, IntOrTemplate, JsonPath, OneOrMany, Rate, RateValue, Template,
+    parse_rate,
 };
 
 /// Variables every template may read.

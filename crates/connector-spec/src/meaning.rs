@@ -93,6 +93,13 @@ impl<'a> Meaning<'a> {
         }
         self.duration(&spec.timeout, &["timeout"]);
         self.duration(&spec.connect_timeout, &["connect_timeout"]);
+        if let Err(e) = spec.max_response_size.parse() {
+            self.err(
+                self.at(&["max_response_size"]),
+                format!("invalid size: {e}"),
+                None,
+            );
+        }
         self.auth();
         self.rate_limit(&spec.rate_limit, &["rate_limit"]);
         self.retry(&spec.retry, &["retry"]);
@@ -417,6 +424,7 @@ impl<'a> Meaning<'a> {
         }
         self.duration(&r.backoff_base, &sub("backoff_base"));
         self.duration(&r.backoff_cap, &sub("backoff_cap"));
+        self.duration(&r.max_wait, &sub("max_wait"));
         if let (Ok(base), Ok(cap)) = (r.backoff_base.parse(), r.backoff_cap.parse()) {
             if base > cap {
                 self.err(

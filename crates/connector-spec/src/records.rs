@@ -31,6 +31,29 @@ pub struct Records {
     /// value's JSON type (numbers stay numbers).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub add_fields: IndexMap<String, Template>,
+    /// What happens to a record that is not a JSON object, or lacks a field
+    /// of the stream's `primary_key` (missing or `null`): `fail` ends the
+    /// stream with an error naming the page and the record; `skip` drops it
+    /// and counts it in the summary. Default `fail`.
+    #[serde(default, skip_serializing_if = "InvalidRecords::is_fail")]
+    pub on_invalid: InvalidRecords,
+}
+
+/// What to do with a record that cannot be written as a row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidRecords {
+    /// End the stream with an error.
+    #[default]
+    Fail,
+    /// Drop the record and count it.
+    Skip,
+}
+
+impl InvalidRecords {
+    fn is_fail(&self) -> bool {
+        *self == InvalidRecords::Fail
+    }
 }
 
 fn default_path() -> JsonPath {
@@ -45,6 +68,7 @@ impl Default for Records {
             rename_fields: IndexMap::new(),
             remove_fields: Vec::new(),
             add_fields: IndexMap::new(),
+            on_invalid: InvalidRecords::Fail,
         }
     }
 }

@@ -18,6 +18,12 @@ pub struct Retry {
     /// Longest single wait between tries. Default `30s`.
     #[serde(default = "default_cap")]
     pub backoff_cap: HumanDuration,
+    /// Longest single wait a server may ask for (`Retry-After`, a rate-limit
+    /// reset) or backoff may take. A server that asks for longer ends the
+    /// stream with an error naming the header and the wait; the state is
+    /// saved, so a later run resumes. Default `10m`.
+    #[serde(default = "default_max_wait")]
+    pub max_wait: HumanDuration,
     /// HTTP statuses that retry, each 100–599. Default `[429, 500, 502, 503, 504]`.
     #[serde(default = "default_statuses")]
     #[schemars(inner(range(min = 100, max = 599)))]
@@ -42,6 +48,7 @@ impl Default for Retry {
             max_attempts: default_attempts(),
             backoff_base: default_base(),
             backoff_cap: default_cap(),
+            max_wait: default_max_wait(),
             statuses: default_statuses(),
             on_timeout: true,
             on_connection_error: true,
@@ -91,6 +98,9 @@ fn default_base() -> HumanDuration {
 }
 fn default_cap() -> HumanDuration {
     HumanDuration::new("30s")
+}
+fn default_max_wait() -> HumanDuration {
+    HumanDuration::new("10m")
 }
 fn default_statuses() -> Vec<u16> {
     vec![429, 500, 502, 503, 504]

@@ -67,6 +67,49 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("`{t}` is not a duration ({e}); write e.g. `500ms`, `30s`, `5m`"))
 }
 
+/// A size in bytes written for humans: `512KiB`, `256MiB`, `1GiB`, `10MB` or
+/// a plain number of bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct ByteSize(pub String);
+
+impl ByteSize {
+    pub fn new(s: &str) -> Self {
+        ByteSize(s.to_string())
+    }
+    /// The size in bytes; `validate` reports the error with its location.
+    pub fn parse(&self) -> Result<u64, String> {
+        parse_size(&self.0)
+    }
+}
+
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let hint = "write e.g. `256MiB`, `1GiB`, `500KB` or a number of bytes";
+    let digits = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let n: f64 = n
+        .parse()
+        .map_err(|_| format!("`{t}` is not a size; {hint}"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        other => return Err(format!("`{t}`: unknown unit `{other}`; {hint}")),
+    };
+    let bytes = n * mult as f64;
+    if !(1.0..=(u64::MAX as f64)).contains(&bytes) {
+        return Err(format!("`{t}` is out of range; {hint}"));
+    }
+    Ok(bytes as u64)
+}
+
 /// A request rate: `N/s`, `N/min`, `N/h`, or `N/<duration>` such as `100/15m`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
@@ -165,6 +208,17 @@ mod tests {
         assert!(parse_rate("0/s").is_err());
         assert!(parse_rate("x/s").is_err());
         assert!(parse_rate("5/fortnight").is_err());
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("256MiB").unwrap(), 256 << 20);
+        assert_eq!(parse_size("10MB").unwrap(), 10_000_000);
+        assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5 parsecs").is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// How to start a [`MockServer`](crate::MockServer). `MockConfig::default()` is a well-behaved
-/// server: no latency, no rate limit, no faults, 250 generated records.
+/// server: no latency, no rate limit, no faults, 250 generated records, 2345 Stripe
+/// customers.
 #[derive(Clone, Debug)]
 pub struct MockConfig {
     /// The json-server database; `None` loads the repository's
@@ -12,6 +13,8 @@ pub struct MockConfig {
     pub jsonplaceholder: Option<PathBuf>,
     /// Number of records in the `/gen/*` dataset (ids `1..=generated_records`).
     pub generated_records: usize,
+    /// Number of customers served by the Stripe imitation `/stripe/v1/customers`.
+    pub stripe_customers: usize,
     /// Delay added before answering each data request.
     pub latency: Duration,
     /// Rate limiting of data requests; `None` for unlimited.
@@ -31,6 +34,7 @@ impl Default for MockConfig {
         MockConfig {
             jsonplaceholder: None,
             generated_records: 250,
+            stripe_customers: 2345,
             latency: Duration::ZERO,
             rate_limit: None,
             faults: FaultConfig::default(),
@@ -45,6 +49,12 @@ impl MockConfig {
     /// Sets [`MockConfig::generated_records`].
     pub fn generated_records(mut self, n: usize) -> Self {
         self.generated_records = n;
+        self
+    }
+
+    /// Sets [`MockConfig::stripe_customers`].
+    pub fn stripe_customers(mut self, n: usize) -> Self {
+        self.stripe_customers = n;
         self
     }
 

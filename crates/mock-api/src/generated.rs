@@ -1,8 +1,9 @@
 //! The generated dataset and its `/gen/*` endpoints, one per pagination style.
 //!
 //! Records are `{"id", "name", "value", "updated_at", "tags", "nested"}` in id order; every
-//! endpoint accepts `updated_since=<RFC 3339>` (keeps records with `updated_at >=` it) and uses
-//! a page size of 10 unless told otherwise.
+//! endpoint accepts `updated_since=<RFC 3339>` (keeps records with `updated_at >=` it, inclusive)
+//! and `updated_after=<RFC 3339>` (keeps records with `updated_at >` it, exclusive), and uses a
+//! page size of 10 unless told otherwise.
 
 use std::sync::RwLock;
 
@@ -17,7 +18,7 @@ use serde_json::{Value, json};
 use crate::state::AppState;
 use crate::util::{
     Params, bad_request, base64_decode, base64url_encode, error, format_rfc3339, json,
-    parse_rfc3339, read, unix_now, write,
+    parse_rfc3339, parse_rfc3339_micros, read, unix_now, write,
 };
 
 /// 2024-01-01T00:00:00Z.
@@ -129,8 +130,29 @@ fn since(raw: Option<&str>) -> Result<Option<i64>, Response> {
     }
 }
 
+/// `updated_after` as the smallest whole second that is strictly later than it.
+fn after(raw: Option<&str>) -> Result<Option<i64>, Response> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(s) => parse_rfc3339_micros(s)
+            .map(|m| Some(m.div_euclid(1_000_000) + 1))
+            .ok_or_else(|| {
+                bad_request(&format!(
+                    "`updated_after` must be an RFC 3339 timestamp, got `{s}`"
+                ))
+            }),
+    }
+}
+
+/// The records kept by `updated_since` (inclusive) and `updated_after` (exclusive).
 pub(crate) fn filtered(st: &AppState, p: &Params) -> Result<Vec<GenRecord>, Response> {
-    Ok(st.shared.generated.select(since(p.get("updated_since"))?))
+    let since = since(p.get("updated_since"))?;
+    let after = after(p.get("updated_after"))?;
+    let min = match (since, after) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    Ok(st.shared.generated.select(min))
 }
 
 /// Page size from `key` (default 10); 0 is refused so that clients cannot loop forever.
@@ -304,8 +326,10 @@ async fn cursor_body(State(st): State<AppState>, RawQuery(q): RawQuery, body: By
                 }
             },
         };
-        if let Some(s) = req.get("updated_since").and_then(Value::as_str) {
-            p = p.with(&[("updated_since", s.to_string())]);
+        for key in ["updated_since", "updated_after"] {
+            if let Some(s) = req.get(key).and_then(Value::as_str) {
+                p = p.with(&[(key, s.to_string())]);
+            }
         }
         let (items, next) = cursor_page(&st, &p, cursor, limit)?;
         Ok(json(
@@ -445,6 +469,20 @@ mod tests {
         let since = BASE_TIME + 3600;
         let ids: Vec<u64> = s.select(Some(since)).iter().map(|r| r.id).collect();
         assert_eq!(ids, vec![2, 4, 5]);
+    }
+
+    #[test]
+    fn updated_after_is_exclusive() {
+        assert_eq!(
+            after(Some("2024-01-01T00:01:00Z")).ok(),
+            Some(Some(BASE_TIME + 61))
+        );
+        assert_eq!(
+            after(Some("2024-01-01T00:00:59.5Z")).ok(),
+            Some(Some(BASE_TIME + 60))
+        );
+        assert_eq!(after(None).ok(), Some(None));
+        assert!(after(Some("soon")).is_err());
     }
 
     #[test]

@@ -12,17 +12,25 @@
 //!   `_page` with a `Link` header, `X-Total-Count`, field filters, `_sort`/`_order`.
 //! * **A generated dataset** under `/gen/*`, one endpoint per pagination style (offset, page,
 //!   0-based page, cursor in body/header/POST body, absolute/relative next links, RFC 8288
-//!   `Link`, OData), all with `updated_since` for incremental syncs, and mutable through
+//!   `Link`, OData), all with `updated_since` (inclusive) and `updated_after` (exclusive) for
+//!   incremental syncs, and mutable through
 //!   [`MockServer::touch_records`] / [`MockServer::add_records`].
 //! * **Bad responses** under `/bad/*` (not JSON, HTML, truncated body, wrong shape, any status,
 //!   failing after n pages).
 //! * **Auth** under `/auth/*` (bearer, API key in header or query, basic, custom header,
 //!   OAuth 2 client credentials / refresh token via `POST /oauth/token`), and redirects.
+//! * **Imitations of real APIs**: Stripe's "List all customers" (`/stripe/v1/customers`,
+//!   [`STRIPE_KEY`], mutable through [`MockServer::stripe_add_customers`]) and timestamps with
+//!   UTC offsets (`/tz/events`, [`MockServer::tz_touch`]).
+//! * **Hostile servers** under `/hostile/*` (gzip bomb, endless body, absurd rate-limit waits,
+//!   credentials echoed in next links and error bodies, non-object records, next links to the
+//!   other origin).
 //! * **Misbehaviour on demand** for data endpoints: latency, rate limiting
 //!   ([`RateLimitMode`]) and seeded random faults ([`FaultConfig`]), all counted in
 //!   [`Counters`]. Every request is logged ([`MockServer::requests`]).
 //!
-//! Responses are gzip-compressed when the request sends `Accept-Encoding: gzip`.
+//! Responses are gzip-compressed when the request sends `Accept-Encoding: gzip` (except faults,
+//! `/bad/*` and `/hostile/*`, which are sent byte for byte).
 //!
 //! # Example
 //!
@@ -47,11 +55,13 @@
 // `Response` does not matter here.
 #![allow(clippy::result_large_err)]
 
+mod apis;
 mod auth;
 mod bad;
 mod config;
 mod faults;
 mod generated;
+mod hostile;
 mod jsonserver;
 mod log;
 mod rate_limit;
@@ -87,6 +97,9 @@ pub const CLIENT_ID: &str = "client-1";
 pub const CLIENT_SECRET: &str = "client-s3cret";
 /// Refresh token accepted by `POST /oauth/token` with `grant_type=refresh_token`.
 pub const REFRESH_TOKEN: &str = "refresh-abc";
+/// Secret key accepted by the Stripe imitation `/stripe/v1/customers`
+/// (`Authorization: Bearer <key>`, or HTTP basic with the key as user name).
+pub const STRIPE_KEY: &str = "sk_test_4eC39HqLyjWDarjtT1zdp7dc";
 
 /// The JSONPlaceholder fixture shipped in the repository.
 pub fn default_jsonplaceholder_path() -> PathBuf {
@@ -144,6 +157,8 @@ impl MockServer {
             other_url: url(&other)?,
             db,
             generated: generated::GenStore::new(config.generated_records),
+            stripe: apis::StripeStore::new(config.stripe_customers),
+            tz: apis::TzStore::new(),
             log: Default::default(),
             rate: Default::default(),
             faults: faults::FaultInjector::new(&config.faults),
@@ -247,6 +262,23 @@ impl MockServer {
     /// The number of generated records.
     pub fn generated_len(&self) -> usize {
         self.shared.generated.select(None).len()
+    }
+
+    /// Appends `n` Stripe customers, each created 60 s after the newest one, so they come first
+    /// in `/stripe/v1/customers` (newest first).
+    pub fn stripe_add_customers(&self, n: usize) {
+        self.shared.stripe.add(n)
+    }
+
+    /// The number of Stripe customers.
+    pub fn stripe_customers_len(&self) -> usize {
+        self.shared.stripe.len()
+    }
+
+    /// Moves the `/tz/events` records with these ids to one hour after the newest instant
+    /// (whole seconds), written with a `-05:00` offset (unknown ids are ignored).
+    pub fn tz_touch(&self, ids: &[u64]) {
+        self.shared.tz.touch(ids)
     }
 
     /// Blocks the calling thread until the server thread ends (i.e. forever, for the binary).

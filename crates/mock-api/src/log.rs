@@ -67,7 +67,8 @@ pub struct Counters {
     pub faults_by_kind: BTreeMap<&'static str, u64>,
     /// Access tokens issued by `POST /oauth/token`.
     pub tokens_issued: u64,
-    /// Requests answered 401 by the `/auth/*` endpoints or `/oauth/token`.
+    /// Requests answered 401 by the `/auth/*` endpoints, `/oauth/token`,
+    /// `/stripe/v1/customers` or `/hostile/echo_token`.
     pub auth_failures: u64,
 }
 

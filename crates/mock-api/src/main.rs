@@ -14,6 +14,7 @@ OPTIONS:
   --port N                 main listener port (default: any free port)
   --other-port N           other-origin listener port (default: any free port)
   --records N              size of the /gen/* dataset (default 250)
+  --stripe-customers N     customers of /stripe/v1/customers (default 2345)
   --db PATH                json-server database (default: the JSONPlaceholder fixture)
   --latency-ms N           delay before each data response
   --rate-limit N/s         rate limit, e.g. 10/s, 100/m, 5/2s, 3/500ms
@@ -84,6 +85,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<MockConfig>, String> {
             "--port" => cfg.port = num(&flag, value()?)?,
             "--other-port" => cfg.other_port = num(&flag, value()?)?,
             "--records" => cfg.generated_records = num(&flag, value()?)?,
+            "--stripe-customers" => cfg.stripe_customers = num(&flag, value()?)?,
             "--db" => cfg.jsonplaceholder = Some(value()?.into()),
             "--latency-ms" => cfg.latency = Duration::from_millis(num(&flag, value()?)?),
             "--rate-limit" => {
@@ -175,6 +177,9 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(cfg.latency, Duration::from_millis(5));
+        assert_eq!(cfg.stripe_customers, 2345);
+        let small = parse_args(args("--stripe-customers 7")).unwrap().unwrap();
+        assert_eq!(small.stripe_customers, 7);
         assert_eq!(
             cfg.faults.kinds,
             vec![

@@ -25,7 +25,7 @@ use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use crate::log::{Origin, RequestRecord};
 use crate::state::AppState;
 use crate::util::{NoCompress, error, json};
-use crate::{auth, bad, faults, generated, jsonserver};
+use crate::{apis, auth, bad, faults, generated, hostile, jsonserver};
 
 /// Put in each request's extensions: lets a handler close its TCP connection without answering.
 #[derive(Clone)]
@@ -61,17 +61,20 @@ pub(crate) fn main_router(state: AppState) -> Router {
         .route("/", get(index))
         .merge(auth::token_routes())
         .nest("/bad", bad::routes())
+        .nest("/hostile", hostile::routes())
+        .merge(apis::routes())
         .merge(data)
         .fallback(not_found)
         .layer(compression())
         .with_state(state)
 }
 
-/// The other origin: `/gen/*` only, no auth.
+/// The other origin: `/gen/*` and `/hostile/*` only, no auth.
 pub(crate) fn other_router(state: AppState) -> Router {
     Router::new()
         .nest("/gen", generated::routes())
         .route_layer(from_fn_with_state(state.clone(), faults::data_middleware))
+        .nest("/hostile", hostile::routes())
         .fallback(not_found)
         .layer(compression())
         .with_state(state)
@@ -98,6 +101,12 @@ async fn index(State(st): State<AppState>) -> Response {
             "auth": ["/auth/bearer", "/auth/api_key_header", "/auth/api_key_query", "/auth/basic",
                      "/auth/custom", "/auth/oauth2", "/auth/redirect_other", "/auth/next_other",
                      "/oauth/token", "/redirect/same"],
+            "apis": ["/stripe/v1/customers", "/tz/events"],
+            "stripe_customers": st.shared.stripe.len(),
+            "hostile": ["/hostile/gzip_bomb", "/hostile/endless", "/hostile/retry_after",
+                        "/hostile/reset_far", "/hostile/echo_token", "/hostile/echo_error",
+                        "/hostile/not_objects", "/hostile/missing_key",
+                        "/hostile/next_other_origin"],
         }),
     )
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
+use crate::apis::{StripeStore, TzStore};
 use crate::config::MockConfig;
 use crate::faults::FaultInjector;
 use crate::generated::GenStore;
@@ -17,6 +18,10 @@ pub(crate) struct Shared {
     /// The json-server database (top-level key → array or object).
     pub(crate) db: Map<String, Value>,
     pub(crate) generated: GenStore,
+    /// The customers of `/stripe/v1/customers`.
+    pub(crate) stripe: StripeStore,
+    /// The records of `/tz/events`.
+    pub(crate) tz: TzStore,
     pub(crate) log: RequestLog,
     pub(crate) rate: RateLimiter,
     pub(crate) faults: FaultInjector,

@@ -179,6 +179,19 @@ pub(crate) fn format_rfc3339(secs: i64) -> String {
 /// Parses an RFC 3339 timestamp (or a bare `YYYY-MM-DD`) into Unix seconds. Fractional
 /// seconds round *up*, so that `t >= parse(s)` matches `t >= s` for whole-second `t`.
 pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
+    let (secs, _, frac) = parse_rfc3339_parts(s)?;
+    Some(secs + i64::from(frac))
+}
+
+/// Parses an RFC 3339 timestamp (or a bare `YYYY-MM-DD`) into Unix *microseconds* (digits
+/// past the sixth fractional one are dropped).
+pub(crate) fn parse_rfc3339_micros(s: &str) -> Option<i64> {
+    let (secs, micros, _) = parse_rfc3339_parts(s)?;
+    secs.checked_mul(1_000_000)?.checked_add(i64::from(micros))
+}
+
+/// `(whole Unix seconds, microseconds of the fraction, whether any fractional digit is not 0)`.
+fn parse_rfc3339_parts(s: &str) -> Option<(i64, u32, bool)> {
     let s = s.trim();
     let b = s.as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
@@ -198,7 +211,7 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     }
     let date = days_from_civil(y, mo, d) * 86_400;
     if b.len() == 10 {
-        return Some(date);
+        return Some((date, 0, false));
     }
     if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 19 || b[13] != b':' || b[16] != b':' {
         return None;
@@ -209,15 +222,22 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     }
     let mut i = 19;
     let mut frac = false;
+    let mut micros = 0u32;
     if b.get(i) == Some(&b'.') {
         i += 1;
         let start = i;
         while i < b.len() && b[i].is_ascii_digit() {
             frac |= b[i] != b'0';
+            if i - start < 6 {
+                micros = micros * 10 + u32::from(b[i] - b'0');
+            }
             i += 1;
         }
         if i == start {
             return None;
+        }
+        for _ in (i - start)..6 {
+            micros *= 10;
         }
     }
     let offset = match b.get(i) {
@@ -229,7 +249,43 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    Some(date + h * 3600 + mi * 60 + se - offset + i64::from(frac))
+    Some((date + h * 3600 + mi * 60 + se - offset, micros, frac))
+}
+
+/// Formats Unix microseconds as RFC 3339 local time at `offset_minutes` east of UTC:
+/// `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff](Z|+HH:MM|-HH:MM)`. The fraction is written with
+/// `frac_digits` digits (0, 3 or 6); `zulu` writes a zero offset as `Z` instead of `+00:00`.
+pub(crate) fn format_rfc3339_micros(
+    micros: i64,
+    offset_minutes: i32,
+    frac_digits: u8,
+    zulu: bool,
+) -> String {
+    let local = micros + i64::from(offset_minutes) * 60_000_000;
+    let secs = local.div_euclid(1_000_000);
+    let frac = local.rem_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let mut out = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    );
+    match frac_digits {
+        0 => {}
+        3 => out.push_str(&format!(".{:03}", frac / 1000)),
+        _ => out.push_str(&format!(".{frac:06}")),
+    }
+    if offset_minutes == 0 && zulu {
+        out.push('Z');
+    } else {
+        let sign = if offset_minutes < 0 { '-' } else { '+' };
+        let o = offset_minutes.unsigned_abs();
+        out.push_str(&format!("{sign}{:02}:{:02}", o / 60, o % 60));
+    }
+    out
 }
 
 const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -288,6 +344,45 @@ mod tests {
         assert_eq!(parse_rfc3339("yesterday"), None);
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn rfc3339_micros_and_offsets() {
+        let t = 1_704_067_200_000_000;
+        assert_eq!(parse_rfc3339_micros("2024-01-01T00:00:00Z"), Some(t));
+        assert_eq!(
+            parse_rfc3339_micros("2023-12-31T19:00:00.25-05:00"),
+            Some(t + 250_000)
+        );
+        assert_eq!(
+            parse_rfc3339_micros("2024-01-01T00:00:00.1234567Z"),
+            Some(t + 123_456)
+        );
+        assert_eq!(parse_rfc3339_micros("2024-01-01T00:00:00.Z"), None);
+        assert_eq!(
+            format_rfc3339_micros(t + 250_000, -300, 3, true),
+            "2023-12-31T19:00:00.250-05:00"
+        );
+        assert_eq!(format_rfc3339_micros(t, 0, 0, true), "2024-01-01T00:00:00Z");
+        assert_eq!(
+            format_rfc3339_micros(t, 0, 0, false),
+            "2024-01-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            format_rfc3339_micros(t + 7, 330, 6, true),
+            "2024-01-01T05:30:00.000007+05:30"
+        );
+        for s in [
+            "2023-01-01T23:00:00-05:00",
+            "2023-01-02T01:00:00.250+00:00",
+            "2024-02-29T12:34:56.123456+02:00",
+        ] {
+            let m = parse_rfc3339_micros(s).unwrap();
+            assert_eq!(
+                parse_rfc3339(s),
+                Some(m.div_euclid(1_000_000) + i64::from(m % 1_000_000 != 0))
+            );
+        }
     }
 
     #[test]

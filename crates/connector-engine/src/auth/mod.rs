@@ -33,8 +33,34 @@ pub enum Authenticator {
 }
 
 impl Authenticator {
-    /// Compiles the spec's auth block; templates are rendered against `ctx` now.
-    pub fn compile(auth: &Auth, ctx: &Context) -> Result<Authenticator> {
+    /// Compiles the spec's auth block; templates are rendered against `ctx`
+    /// now. Every credential it derives (basic auth's base64 of
+    /// `user:password`, a prefixed key) is registered with `redactor`, and
+    /// so is every access token obtained later.
+    pub fn compile(
+        auth: &Auth,
+        ctx: &Context,
+        redactor: &crate::Redactor,
+    ) -> Result<Authenticator> {
+        let compiled = Self::compile_inner(auth, ctx, redactor)?;
+        if let Authenticator::Static(s) = &compiled {
+            for (name, v) in s.headers.iter().chain(&s.query) {
+                let v = v.expose_secret();
+                redactor.register(&format!("auth_{name}"), v);
+                // `Basic <base64>`, `Bearer <token>`: the credential alone too.
+                if let Some((_, cred)) = v.split_once(' ') {
+                    redactor.register(&format!("auth_{name}_credential"), cred);
+                }
+            }
+        }
+        Ok(compiled)
+    }
+
+    fn compile_inner(
+        auth: &Auth,
+        ctx: &Context,
+        redactor: &crate::Redactor,
+    ) -> Result<Authenticator> {
         let mut b = TemplatesBuilder::default();
         let render =
             |b: &mut TemplatesBuilder, t: &connector_spec::Template| -> Result<SecretString> {
@@ -70,7 +96,9 @@ impl Authenticator {
             Auth::CustomHeader { name, value } => {
                 Authenticator::Static(custom_header::compile(name, render(&mut b, value)?))
             }
-            Auth::Oauth2 { .. } => Authenticator::OAuth2(OAuth2Client::compile(auth, ctx)?),
+            Auth::Oauth2 { .. } => {
+                Authenticator::OAuth2(OAuth2Client::compile(auth, ctx, redactor.clone())?)
+            }
         })
     }
 

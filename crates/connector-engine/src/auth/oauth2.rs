@@ -22,10 +22,13 @@ pub struct OAuth2Client {
     extra: Vec<(String, String)>,
     cached: Mutex<Option<(SecretString, Instant)>>,
     fetched: AtomicU64,
+    /// Each access token is registered, so it is masked everywhere and
+    /// sealed out of saved state.
+    redactor: crate::Redactor,
 }
 
 impl OAuth2Client {
-    pub fn compile(auth: &Auth, ctx: &Context) -> Result<OAuth2Client> {
+    pub fn compile(auth: &Auth, ctx: &Context, redactor: crate::Redactor) -> Result<OAuth2Client> {
         let Auth::Oauth2 {
             grant_type,
             token_url,
@@ -62,6 +65,7 @@ impl OAuth2Client {
                 .collect::<Result<_>>()?,
             cached: Mutex::new(None),
             fetched: AtomicU64::new(0),
+            redactor,
         })
     }
 
@@ -152,6 +156,8 @@ impl OAuth2Client {
             })
             .unwrap_or(3600);
         self.fetched.fetch_add(1, Ordering::Relaxed);
+        self.redactor
+            .register(crate::secret::OAUTH2_ACCESS_TOKEN, token);
         Ok((
             SecretString::from(token.to_string()),
             Duration::from_secs(ttl),

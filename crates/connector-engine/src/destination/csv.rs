@@ -237,9 +237,8 @@ impl Destination for CsvDestination {
     ) -> Result<()> {
         let name = stream.name.as_str();
         let body_path = self.body_path(name);
-        let resumed = resume
-            .and_then(|r| serde_json::from_value::<CsvPosition>(r.clone()).ok())
-            .filter(|_| body_path.exists());
+        // `check_resume` vetted the position: it parses and fits the body.
+        let resumed = resume.and_then(|r| serde_json::from_value::<CsvPosition>(r.clone()).ok());
         let (file, pos) = match resumed {
             Some(pos) => {
                 let f = super::reopen_at(&body_path, pos.body_bytes)
@@ -282,6 +281,25 @@ impl Destination for CsvDestination {
                 row: Vec::with_capacity(1024),
             },
         );
+        Ok(())
+    }
+
+    fn check_resume(&self, stream: &str, resume: &Value) -> std::result::Result<(), String> {
+        let pos: CsvPosition = serde_json::from_value(resume.clone())
+            .map_err(|e| format!("the saved CSV position is not valid: {e}"))?;
+        let body = self.body_path(stream);
+        let len = super::check_length(&body, resume.get("body_bytes"), "body length")?;
+        let mut last = 0;
+        for &(at, cols) in &pos.segments {
+            if at < last || at > len || cols > pos.columns.len() {
+                return Err(format!(
+                    "the saved CSV segments of {} do not fit its {len} bytes and {} columns",
+                    body.display(),
+                    pos.columns.len()
+                ));
+            }
+            last = at;
+        }
         Ok(())
     }
 

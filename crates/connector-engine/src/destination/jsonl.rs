@@ -81,6 +81,10 @@ impl Destination for JsonlDestination {
         Ok(())
     }
 
+    fn check_resume(&self, stream: &str, resume: &Value) -> std::result::Result<(), String> {
+        super::check_length(&self.path(stream), resume.get("bytes"), "length").map(|_| ())
+    }
+
     fn write_batch(&mut self, stream: &str, records: &[Value]) -> Result<()> {
         let f = self
             .files
@@ -98,6 +102,10 @@ impl Destination for JsonlDestination {
     }
 
     fn keeps_raw_json(&self) -> bool {
+        true
+    }
+
+    fn takes_any_json(&self) -> bool {
         true
     }
 

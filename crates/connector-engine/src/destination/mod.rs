@@ -19,6 +19,7 @@
 mod airbyte;
 mod csv;
 mod jsonl;
+pub mod lock;
 #[cfg(feature = "parquet")]
 mod parquet;
 #[cfg(feature = "postgres")]
@@ -160,6 +161,12 @@ pub trait Destination: Send {
         mode: WriteMode,
         resume: Option<&Value>,
     ) -> Result<()>;
+    /// Checks a saved destination position against what is on disk before
+    /// anything is written; a position that does not fit (negative, past the
+    /// end of the file, of another shape) is an error, never a guess.
+    fn check_resume(&self, _stream: &str, _resume: &Value) -> std::result::Result<(), String> {
+        Ok(())
+    }
     /// Writes one page's records of a stream.
     fn write_batch(&mut self, stream: &str, records: &[Value]) -> Result<()>;
     /// True when the destination writes records as the JSON text they came
@@ -167,6 +174,11 @@ pub trait Destination: Send {
     /// unparsed records; otherwise records are parsed into values while the
     /// page downloads, on the request's task, not on the writer's.
     fn keeps_raw_json(&self) -> bool {
+        false
+    }
+    /// True when records need not be JSON objects (JSON Lines); tables and
+    /// the protocols need objects.
+    fn takes_any_json(&self) -> bool {
         false
     }
     /// Writes one page's records still as raw JSON text. Destinations that
@@ -496,9 +508,49 @@ impl DestinationUri {
         })
     }
 
+    /// The advisory locks a run of this destination holds: the folder or
+    /// database file, and a `--state FILE`. Postgres locks inside the
+    /// database instead.
+    fn lock_paths(&self, state_file: Option<&std::path::Path>) -> Vec<PathBuf> {
+        let mut paths = match self {
+            DestinationUri::Jsonl(dir)
+            | DestinationUri::Csv(dir)
+            | DestinationUri::Parquet(dir) => {
+                vec![lock::dir_lock_path(dir)]
+            }
+            DestinationUri::Sqlite(path) => vec![lock::file_lock_path(path)],
+            DestinationUri::Postgres(_) | DestinationUri::Singer | DestinationUri::Stdout => {
+                Vec::new()
+            }
+        };
+        // Singer's `--state` is only read.
+        if let (Some(f), false) = (state_file, matches!(self, DestinationUri::Singer)) {
+            paths.push(lock::file_lock_path(f));
+        }
+        paths
+    }
+
     /// Opens the destination. Databases connect here, so a bad database is
-    /// reported before any request.
+    /// reported before any request. Fails at once with
+    /// [`EngineError::Locked`] when another run holds the destination.
     pub fn open_with(&self, opts: &DestinationOptions) -> Result<Box<dyn Destination>> {
+        let locks = self
+            .lock_paths(opts.state_file.as_deref())
+            .iter()
+            .map(|p| lock::DestinationLock::acquire(p, &self.shown()))
+            .collect::<Result<Vec<_>>>()?;
+        let inner = self.open_unlocked(opts)?;
+        Ok(if locks.is_empty() {
+            inner
+        } else {
+            Box::new(Locked {
+                inner,
+                _locks: locks,
+            })
+        })
+    }
+
+    fn open_unlocked(&self, opts: &DestinationOptions) -> Result<Box<dyn Destination>> {
         if self.is_database() && opts.state_file.is_some() {
             return Err(EngineError::Destination(format!(
                 "{} keeps the state in its `_connector_state` table, in the same transaction as the records; --state applies to file and stdout destinations",
@@ -544,6 +596,79 @@ impl DestinationUri {
             }
         })
     }
+}
+
+/// A destination with the advisory locks of its run, released when it drops.
+struct Locked {
+    inner: Box<dyn Destination>,
+    _locks: Vec<lock::DestinationLock>,
+}
+
+impl Destination for Locked {
+    fn load_state(&mut self) -> Result<Option<State>> {
+        self.inner.load_state()
+    }
+    fn open_stream(
+        &mut self,
+        stream: &StreamInfo,
+        mode: WriteMode,
+        resume: Option<&Value>,
+    ) -> Result<()> {
+        self.inner.open_stream(stream, mode, resume)
+    }
+    fn check_resume(&self, stream: &str, resume: &Value) -> std::result::Result<(), String> {
+        self.inner.check_resume(stream, resume)
+    }
+    fn write_batch(&mut self, stream: &str, records: &[Value]) -> Result<()> {
+        self.inner.write_batch(stream, records)
+    }
+    fn keeps_raw_json(&self) -> bool {
+        self.inner.keeps_raw_json()
+    }
+    fn takes_any_json(&self) -> bool {
+        self.inner.takes_any_json()
+    }
+    fn write_raw(&mut self, stream: &str, records: &RawRecords) -> Result<()> {
+        self.inner.write_raw(stream, records)
+    }
+    fn commit(&mut self, state: &mut State, durable: bool) -> Result<()> {
+        self.inner.commit(state, durable)
+    }
+    fn close_stream(&mut self, stream: &str) -> Result<()> {
+        self.inner.close_stream(stream)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+/// Checks a saved file length against the file on disk.
+pub(crate) fn check_length(
+    path: &std::path::Path,
+    saved: Option<&Value>,
+    what: &str,
+) -> std::result::Result<u64, String> {
+    let Some(len) = saved.and_then(Value::as_u64) else {
+        return Err(format!(
+            "the saved {what} of {} is {}, not a byte count",
+            path.display(),
+            saved
+                .map(Value::to_string)
+                .unwrap_or_else(|| "missing".into())
+        ));
+    };
+    let on_disk = match std::fs::metadata(path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    if len > on_disk {
+        return Err(format!(
+            "the saved {what} of {} is {len} bytes, but the file has {on_disk}",
+            path.display()
+        ));
+    }
+    Ok(len)
 }
 
 #[cfg(test)]

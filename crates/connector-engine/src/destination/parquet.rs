@@ -322,6 +322,17 @@ impl Destination for ParquetDestination {
         StateFile::load_optional(self.state.as_ref())
     }
 
+    fn check_resume(&self, stream: &str, resume: &Value) -> std::result::Result<(), String> {
+        serde_json::from_value::<PqPosition>(resume.clone())
+            .map_err(|e| format!("the saved Parquet position is not valid: {e}"))?;
+        super::check_length(
+            &self.spill_path(stream),
+            resume.get("spill_bytes"),
+            "spill length",
+        )
+        .map(|_| ())
+    }
+
     fn open_stream(
         &mut self,
         stream: &StreamInfo,
@@ -330,9 +341,8 @@ impl Destination for ParquetDestination {
     ) -> Result<()> {
         let name = stream.name.as_str();
         let spill_path = self.spill_path(name);
-        let resumed = resume
-            .and_then(|r| serde_json::from_value::<PqPosition>(r.clone()).ok())
-            .filter(|_| spill_path.exists());
+        // `check_resume` vetted the position: it parses and fits the spill.
+        let resumed = resume.and_then(|r| serde_json::from_value::<PqPosition>(r.clone()).ok());
         let (writer, pos) = match resumed {
             Some(pos) => {
                 let f = super::reopen_at(&spill_path, pos.spill_bytes)

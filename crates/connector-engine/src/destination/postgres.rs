@@ -82,7 +82,7 @@ impl PostgresDestination {
     /// Connects, creates the schema and metadata tables, and begins the
     /// first transaction.
     pub fn connect(uri: &PostgresUri, opts: &DestinationOptions) -> Result<PostgresDestination> {
-        let redactor = Redactor::new(uri.password.iter().cloned().collect());
+        let redactor = Redactor::from_values(uri.password.iter().cloned().collect());
         let shown = uri.shown().to_string();
         let mut config: tokio_postgres::Config = uri.conn.parse().map_err(|e| {
             EngineError::Destination(
@@ -93,7 +93,8 @@ impl PostgresDestination {
             config.connect_timeout(Duration::from_secs(10));
         }
         if config.get_application_name().is_none() {
-            config.application_name("connector-run");
+            // Names this process to a second run that finds the lock taken.
+            config.application_name(&format!("connector-run/{}", std::process::id()));
         }
         let (tx, rx) = mpsc::channel::<Msg>();
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<()>>(1);
@@ -144,6 +145,10 @@ impl PostgresDestination {
 impl Destination for PostgresDestination {
     fn load_state(&mut self) -> Result<Option<State>> {
         self.call(Msg::LoadState)
+    }
+
+    fn check_resume(&self, _stream: &str, resume: &Value) -> std::result::Result<(), String> {
+        Position::check(resume)
     }
 
     fn open_stream(
@@ -310,6 +315,7 @@ impl Pg {
             rows: 0,
             busy: Duration::ZERO,
         };
+        pg.lock().await?;
         let s = quote(&pg.schema);
         // Only create a missing schema: a user may write to a schema it
         // cannot create.
@@ -345,6 +351,51 @@ impl Pg {
         .await?;
         pg.batch("BEGIN", "cannot begin a transaction").await?;
         Ok(pg)
+    }
+
+    /// One run per connector and schema: a session-level advisory lock,
+    /// released by the server when the connection ends, however it ends.
+    async fn lock(&self) -> Result<()> {
+        let key = crate::record_key::stable_hash(&format!(
+            "connector-run:{}:{}",
+            self.schema, self.connector
+        ));
+        let (hi, lo) = (
+            u32::from_str_radix(&key[..8], 16).unwrap_or(0) as i32,
+            u32::from_str_radix(&key[8..16], 16).unwrap_or(0) as i32,
+        );
+        let got: bool = self
+            .client
+            .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&hi, &lo])
+            .await
+            .map_err(|e| self.err("cannot take the advisory lock", &e))?
+            .get(0);
+        if got {
+            return Ok(());
+        }
+        let holder: Option<String> = self
+            .client
+            .query_opt(
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE l.locktype = 'advisory' AND l.classid::int4 = $1 AND l.objid::int4 = $2 AND l.granted
+                 LIMIT 1",
+                &[&hi, &lo],
+            )
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.get(0));
+        let by = match holder
+            .as_deref()
+            .and_then(|a| a.strip_prefix("connector-run/"))
+        {
+            Some(pid) => format!("another run (pid {pid})"),
+            None => "another run".to_string(),
+        };
+        Err(EngineError::Locked(format!(
+            "{} (schema `{}`, connector `{}`) is being synced by {by}; wait for it to finish",
+            self.shown, self.schema, self.connector
+        )))
     }
 
     fn err(&self, what: &str, e: &tokio_postgres::Error) -> EngineError {

@@ -49,6 +49,14 @@ impl Position {
     pub fn from_resume(resume: Option<&Value>) -> Option<Position> {
         resume.and_then(|v| serde_json::from_value(v.clone()).ok())
     }
+
+    /// A saved position must parse; what it names is checked when the
+    /// stream opens.
+    pub fn check(resume: &Value) -> std::result::Result<(), String> {
+        serde_json::from_value::<Position>(resume.clone())
+            .map(|_| ())
+            .map_err(|e| format!("the saved table position is not valid: {e}"))
+    }
 }
 
 /// One open stream of a SQL destination.

@@ -510,6 +510,10 @@ impl Destination for SqliteDestination {
             .transpose()
     }
 
+    fn check_resume(&self, _stream: &str, resume: &Value) -> std::result::Result<(), String> {
+        Position::check(resume)
+    }
+
     fn open_stream(
         &mut self,
         stream: &StreamInfo,

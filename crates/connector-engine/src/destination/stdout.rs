@@ -63,6 +63,10 @@ impl Destination for StdoutDestination {
         true
     }
 
+    fn takes_any_json(&self) -> bool {
+        true
+    }
+
     fn write_raw(&mut self, stream: &str, records: &RawRecords) -> Result<()> {
         let prefix = self.tagged.then(|| {
             format!(

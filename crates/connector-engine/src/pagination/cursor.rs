@@ -8,6 +8,7 @@ use serde_json_path::JsonPath;
 
 pub struct CursorPaginator {
     path: Option<JsonPath>,
+    path_text: String,
     header: Option<String>,
     param: String,
     send_in: TokenLocation,
@@ -18,15 +19,20 @@ pub struct CursorPaginator {
 
 impl CursorPaginator {
     pub fn new(
-        path: Option<JsonPath>,
+        path: Option<(JsonPath, String)>,
         header: Option<String>,
         param: &str,
         send_in: TokenLocation,
         size_param: Option<&str>,
         page_size: u64,
     ) -> Self {
+        let (path, path_text) = match path {
+            Some((p, t)) => (Some(p), t),
+            None => (None, String::new()),
+        };
         CursorPaginator {
             path,
+            path_text,
             header,
             param: param.into(),
             send_in,
@@ -62,11 +68,18 @@ impl Paginator for CursorPaginator {
             return Ok(false);
         };
         let next = match (&self.path, &self.header) {
-            (Some(p), _) => p.query(&resp.json).first().and_then(|v| match v {
-                Value::String(s) if !s.is_empty() => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            }),
+            (Some(p), _) => match p.query(&resp.json).first() {
+                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                None | Some(Value::Null) | Some(Value::String(_)) => None,
+                Some(other) => {
+                    return Err(format!(
+                        "`cursor_path` `{}` found {}, not a string or number token",
+                        self.path_text,
+                        super::shown(other)
+                    ));
+                }
+            },
             (None, Some(h)) => resp
                 .headers
                 .get(h.as_str())
@@ -80,6 +93,14 @@ impl Paginator for CursorPaginator {
     }
     fn position(&self) -> Value {
         json!({ "cursor": self.token })
+    }
+    fn no_next(&self) -> String {
+        match &self.header {
+            Some(h) if self.path.is_none() => {
+                format!("no `{h}` header with a next token came back")
+            }
+            _ => format!("`cursor_path` `{}` found no next token", self.path_text),
+        }
     }
     fn restore(&mut self, position: &Value) -> bool {
         match position.get("cursor") {

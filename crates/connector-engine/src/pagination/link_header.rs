@@ -80,6 +80,9 @@ impl Paginator for LinkHeaderPaginator {
         self.next = next.map(|n| resolve_next(&resp.url, &n)).transpose()?;
         Ok(self.next.is_some())
     }
+    fn no_next(&self) -> String {
+        format!("no `Link` header with rel=\"{}\" came back", self.rel)
+    }
     fn position(&self) -> Value {
         next_url_position(&self.next)
     }

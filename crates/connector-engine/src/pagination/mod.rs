@@ -64,6 +64,11 @@ pub trait Paginator: Send {
     /// Moves past the page just fetched. False when the API says there is no
     /// next page (no token, no link, empty page).
     fn advance(&mut self, page: &PageView) -> Result<bool, String>;
+    /// Where the next page was looked for, for the error when the response
+    /// says there is more but names no next page.
+    fn no_next(&self) -> String {
+        "the page was empty".to_string()
+    }
     /// Records per page, where the strategy knows it (short-page stop).
     fn page_size(&self) -> Option<u64> {
         None
@@ -86,6 +91,7 @@ pub struct StopRules {
     empty_page: bool,
     short_page: bool,
     has_more: Option<JsonPath>,
+    has_more_text: String,
     total_path: Option<JsonPath>,
     total_header: Option<String>,
     pub max_pages: Option<u64>,
@@ -100,6 +106,11 @@ impl StopRules {
             empty_page: s.empty_page,
             short_page: s.short_page,
             has_more: path(&s.has_more_path),
+            has_more_text: s
+                .has_more_path
+                .as_ref()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
             total_path: path(&s.total_path),
             total_header: s.total_header.clone(),
             max_pages: s.max_pages,
@@ -124,38 +135,79 @@ impl StopRules {
             .or_else(|| node.as_str().and_then(|s| s.parse().ok()))
     }
 
-    /// Why paging should stop after this page, if it should.
+    /// What `has_more_path` says of this response: `Some(true)` when the
+    /// API says more records follow. Absent is `None`; a value that is not
+    /// a boolean (`"true"`, `1`) is read as one.
+    pub fn has_more(&self, resp: &PageResponse) -> Result<Option<bool>, String> {
+        let Some(p) = &self.has_more else {
+            return Ok(None);
+        };
+        match p.query(&resp.json).first() {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
+            Some(Value::Number(n)) => Ok(Some(n.as_f64().is_some_and(|f| f != 0.0))),
+            Some(other) => Err(format!(
+                "`has_more_path` `{}` found {}, not a boolean",
+                self.has_more_text,
+                shown(other)
+            )),
+        }
+    }
+
+    /// Why paging should stop after this page, if it should. A response
+    /// that says more records follow (`has_more_path` true) is never ended
+    /// by an empty or short page.
     pub fn stop_reason(
         &self,
         page: &PageView,
         page_size: Option<u64>,
         received: u64,
         pages: u64,
-    ) -> Option<&'static str> {
-        if self.empty_page && page.records == 0 {
-            return Some("empty page");
+    ) -> Result<Option<&'static str>, String> {
+        let more = match page.response {
+            Some(resp) => self.has_more(resp)?,
+            None => None,
+        };
+        if more == Some(false) {
+            return Ok(Some("has_more is false"));
         }
-        if self.short_page && page_size.is_some_and(|s| (page.records as u64) < s) {
-            return Some("short page");
+        if more != Some(true) {
+            if self.empty_page && page.records == 0 {
+                return Ok(Some("empty page"));
+            }
+            if self.short_page && page_size.is_some_and(|s| (page.records as u64) < s) {
+                return Ok(Some("short page"));
+            }
         }
         if let Some(resp) = page.response {
-            if let Some(p) = &self.has_more {
-                if p.query(&resp.json)
-                    .first()
-                    .is_some_and(|v| v == &Value::Bool(false))
-                {
-                    return Some("has_more is false");
-                }
-            }
             if self.total(resp).is_some_and(|t| received >= t) {
-                return Some("total reached");
+                return Ok(Some("total reached"));
             }
         }
         if self.max_pages.is_some_and(|m| pages >= m) {
-            return Some("max pages");
+            return Ok(Some("max pages"));
         }
-        None
+        Ok(None)
     }
+}
+
+/// The JSONPaths a strategy reads in response bodies.
+pub fn paths(p: &Pagination) -> Vec<&str> {
+    let mut out = Vec::new();
+    match p {
+        Pagination::Cursor {
+            cursor_path: Some(c),
+            ..
+        } => out.push(c.as_str()),
+        Pagination::NextUrl { next_url_path, .. } => out.push(next_url_path.as_str()),
+        _ => {}
+    }
+    if let Some(stop) = p.stop() {
+        out.extend(stop.has_more_path.iter().map(|p| p.as_str()));
+        out.extend(stop.total_path.iter().map(|p| p.as_str()));
+    }
+    out
 }
 
 /// Builds the paginator of one partition.
@@ -207,9 +259,12 @@ pub fn build(
         } => {
             let path = cursor_path
                 .as_ref()
-                .map(|p| JsonPath::parse(p.as_str()))
-                .transpose()
-                .map_err(|e| e.to_string())?;
+                .map(|p| {
+                    JsonPath::parse(p.as_str())
+                        .map(|jp| (jp, p.as_str().to_string()))
+                        .map_err(|e| e.to_string())
+                })
+                .transpose()?;
             let mut rules = StopRules::compile(stop);
             rules.short_page = false;
             (
@@ -231,7 +286,10 @@ pub fn build(
             let path = JsonPath::parse(next_url_path.as_str()).map_err(|e| e.to_string())?;
             let mut rules = StopRules::compile(stop);
             rules.short_page = false;
-            (Box::new(NextUrlPaginator::new(path)), Some(rules))
+            (
+                Box::new(NextUrlPaginator::new(path, next_url_path.as_str())),
+                Some(rules),
+            )
         }
         Pagination::LinkHeader { rel, stop } => {
             let mut rules = StopRules::compile(stop);
@@ -239,6 +297,16 @@ pub fn build(
             (Box::new(LinkHeaderPaginator::new(rel)), Some(rules))
         }
     })
+}
+
+/// A JSON value for an error message, cut short.
+pub(crate) fn shown(v: &Value) -> String {
+    let t = v.to_string();
+    if t.chars().count() > 60 {
+        format!("{}…", t.chars().take(60).collect::<String>())
+    } else {
+        t
+    }
 }
 
 /// Resolves a next-page reference against the URL of the page it came from.

@@ -8,12 +8,17 @@ use url::Url;
 
 pub struct NextUrlPaginator {
     path: JsonPath,
+    path_text: String,
     next: Option<Url>,
 }
 
 impl NextUrlPaginator {
-    pub fn new(path: JsonPath) -> Self {
-        NextUrlPaginator { path, next: None }
+    pub fn new(path: JsonPath, path_text: &str) -> Self {
+        NextUrlPaginator {
+            path,
+            path_text: path_text.to_string(),
+            next: None,
+        }
     }
 }
 
@@ -29,9 +34,19 @@ impl Paginator for NextUrlPaginator {
         };
         self.next = match self.path.query(&resp.json).first() {
             Some(Value::String(s)) if !s.is_empty() => Some(resolve_next(&resp.url, s)?),
-            _ => None,
+            None | Some(Value::Null) | Some(Value::String(_)) => None,
+            Some(other) => {
+                return Err(format!(
+                    "`next_url_path` `{}` found {}, not a URL",
+                    self.path_text,
+                    super::shown(other)
+                ));
+            }
         };
         Ok(self.next.is_some())
+    }
+    fn no_next(&self) -> String {
+        format!("`next_url_path` `{}` found no next URL", self.path_text)
     }
     fn position(&self) -> Value {
         next_url_position(&self.next)

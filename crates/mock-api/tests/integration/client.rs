@@ -178,3 +178,138 @@ pub fn ids(v: &Value) -> Vec<u64> {
         .map(|r| r["id"].as_u64().expect("integer id"))
         .collect()
 }
+
+/// A response whose body is read on demand (for bodies too big, or too endless, to collect).
+pub struct Streaming {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// The body with the transfer coding removed (content coding, e.g. gzip, left as is).
+    pub body: Box<dyn Read>,
+}
+
+impl Streaming {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Reads exactly `n` bytes of the body (panics if it ends first).
+    pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        let mut out = vec![0u8; n];
+        self.body
+            .read_exact(&mut out)
+            .unwrap_or_else(|e| panic!("body ended before {n} bytes: {e}"));
+        out
+    }
+}
+
+/// Sends a GET and returns once the response head has arrived; the body is read lazily.
+/// Dropping the result closes the connection.
+pub fn open(url: &str, headers: &[(&str, &str)]) -> io::Result<Streaming> {
+    use std::io::BufRead;
+    let (host, target) = split_url(url);
+    assert!(host.starts_with("127.0.0.1:"), "only loopback: {host}");
+    let mut s = TcpStream::connect(&host)?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let mut head = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes())?;
+    let mut r = io::BufReader::with_capacity(64 * 1024, s);
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let status: u16 = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("{line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "head cut short",
+            ));
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let body: Box<dyn Read> = if get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+        Box::new(Chunked {
+            inner: r,
+            left: 0,
+            started: false,
+            done: false,
+        })
+    } else if let Some(cl) = get("content-length").and_then(|v| v.parse::<u64>().ok()) {
+        Box::new(r.take(cl))
+    } else {
+        Box::new(r)
+    };
+    Ok(Streaming {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Decodes `Transfer-Encoding: chunked` on the fly.
+struct Chunked<R> {
+    inner: R,
+    /// Bytes left in the current chunk.
+    left: usize,
+    started: bool,
+    done: bool,
+}
+
+impl<R: io::BufRead> Read for Chunked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let mut line = String::new();
+            if self.started {
+                // The CRLF that ends the previous chunk.
+                self.inner.read_line(&mut line)?;
+                line.clear();
+            }
+            self.started = true;
+            if self.inner.read_line(&mut line)? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "no chunk size",
+                ));
+            }
+            let size = line.trim().split(';').next().unwrap_or("");
+            self.left = usize::from_str_radix(size, 16).map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("chunk size {line:?}"))
+            })?;
+            if self.left == 0 {
+                self.done = true;
+                return Ok(0);
+            }
+        }
+        let want = buf.len().min(self.left);
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "chunk cut short",
+            ));
+        }
+        self.left -= n;
+        Ok(n)
+    }
+}

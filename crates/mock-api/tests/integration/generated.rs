@@ -257,3 +257,56 @@ fn updated_since_sees_touched_and_added_records() {
     assert_eq!(got[0], 3);
     assert!(got.contains(&90) && !got.contains(&89));
 }
+
+#[test]
+fn updated_after_is_exclusive_where_updated_since_is_inclusive() {
+    let s = MockServer::start(MockConfig::default().generated_records(N as usize));
+    // Record 90 is at 2024-01-01T01:30:00Z.
+    let at_90 = "2024-01-01T01:30:00Z";
+    for style in STYLES {
+        assert_eq!(
+            walk(&s.url(), style, &format!("&updated_since={at_90}")),
+            (90..=N).collect::<Vec<_>>(),
+            "{style}"
+        );
+        assert_eq!(
+            walk(&s.url(), style, &format!("&updated_after={at_90}")),
+            (91..=N).collect::<Vec<_>>(),
+            "{style}"
+        );
+    }
+    let offset =
+        |q: &str| ids(&get(&format!("{}/gen/offset?limit=100&{q}", s.url())).json()["data"]);
+    // Any offset, and fractions: compared as instants.
+    assert_eq!(offset("updated_after=2024-01-01T02:30:00%2B01:00")[0], 91);
+    assert_eq!(offset("updated_after=2024-01-01T01:29:59.5Z")[0], 90);
+    assert_eq!(offset("updated_since=2024-01-01T01:29:59.5Z")[0], 90);
+    assert_eq!(offset("updated_after=2024-01-01T01:30:00.001Z")[0], 91);
+    // Both: the stricter one wins.
+    assert_eq!(
+        offset("updated_since=2024-01-01T01:30:00Z&updated_after=2024-01-01T01:31:00Z")[0],
+        92
+    );
+    assert!(
+        offset(&format!(
+            "updated_after=2024-01-01T{:02}:{:02}:00Z",
+            N / 60,
+            N % 60
+        ))
+        .is_empty()
+    );
+    // The POST cursor endpoint takes it from the JSON body.
+    let r = post(
+        &format!("{}/gen/cursor_body", s.url()),
+        &[("Content-Type", "application/json")],
+        &format!("{{\"limit\": 3, \"updated_after\": \"{at_90}\"}}"),
+    );
+    assert_eq!(ids(&r.json()["records"]), vec![91, 92, 93]);
+    assert_eq!(
+        get(&format!("{}/gen/cursor?updated_after=yesterday", s.url())).status,
+        400
+    );
+    // Touched records are after the old timestamps.
+    s.touch_records(&[5]);
+    assert_eq!(offset(&format!("updated_after={at_90}"))[0], 5);
+}

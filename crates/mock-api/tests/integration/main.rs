@@ -1,10 +1,12 @@
 //! End-to-end tests of the mock server over real sockets.
 
+mod apis;
 mod auth;
 mod bad;
 mod client;
 mod faults;
 mod generated;
+mod hostile;
 mod jsonserver;
 mod rate_limit;
 mod server;
