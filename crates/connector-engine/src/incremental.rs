@@ -208,6 +208,7 @@ impl Boundary {
                 Ordering::Less => {}
             },
             None => {
+                plan.check(cursor)?;
                 self.cursor = Some(cursor.clone());
                 self.keys.insert(key);
             }

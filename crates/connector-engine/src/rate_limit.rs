@@ -360,7 +360,9 @@ fn sf_param(v: &str, key: &str) -> Option<u64> {
 
 pub fn human(d: Duration) -> String {
     if d >= Duration::from_secs(60) {
-        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+        // Whole seconds, rounded up: a wait is never shown shorter than it is.
+        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        humantime::format_duration(Duration::from_secs(secs)).to_string()
     } else if d >= Duration::from_secs(1) {
         format!("{:.1}s", d.as_secs_f64())
     } else {

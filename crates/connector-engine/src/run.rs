@@ -142,8 +142,13 @@ fn check_saved(
             let (mut paginator, _) = pagination::build(&sp.pagination, sp.page_size)?;
             if !paginator.restore(&p.position) {
                 let shown = plan.redactor.redact(&p.position.to_string());
+                let whose = if key.is_empty() {
+                    "the saved position".to_string()
+                } else {
+                    format!("the saved position of partition `{key}`")
+                };
                 return Err(format!(
-                    "partition `{key}` has a saved position {shown} that does not fit `{}` pagination",
+                    "{whose} is {shown}, which does not fit `{}` pagination",
                     sp.pagination.type_name()
                 ));
             }

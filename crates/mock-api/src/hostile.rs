@@ -230,6 +230,14 @@ fn numbered_page(p: &Params) -> Result<(u64, Vec<Value>), Response> {
 
 /// Facebook Graph style: the `next` URL carries the caller's credential as `access_token`.
 async fn echo_token(State(st): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    // `delay_ms=N` answers after N ms and is kept in the next links, so a
+    // test can stop a run between pages.
+    let delay = Params::parse(q.as_deref())
+        .get("delay_ms")
+        .and_then(|d| d.parse::<u64>().ok());
+    if let Some(ms) = delay {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
     run(|| {
         let p = Params::parse(q.as_deref());
         let Some(token) = credential(&h, &p) else {
@@ -244,9 +252,10 @@ async fn echo_token(State(st): State<AppState>, h: HeaderMap, RawQuery(q): RawQu
         let (page, data) = numbered_page(&p)?;
         let next = (page < PAGES).then(|| {
             format!(
-                "{}/hostile/echo_token?page={}&access_token={}",
+                "{}/hostile/echo_token?page={}{}&access_token={}",
                 st.base_url(),
                 page + 1,
+                delay.map(|d| format!("&delay_ms={d}")).unwrap_or_default(),
                 percent_encode(&token)
             )
         });
