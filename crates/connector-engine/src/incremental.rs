@@ -8,7 +8,8 @@
 //! A value that does not parse as its type is an error naming it, never a
 //! silent comparison of text.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use connector_spec::datetime::{parse_date, parse_datetime};
 use connector_spec::CursorType;
 use serde_json::Value;
 use std::cmp::Ordering;
@@ -34,44 +35,6 @@ enum Parsed {
     Time(DateTime<Utc>),
     Date(NaiveDate),
     Text(String),
-}
-
-/// Parses a datetime: RFC 3339 with an offset or `Z`, or a value without
-/// one (`2024-01-02T03:04:05`, `2024-01-02 03:04:05.123`, `2024-01-02`),
-/// read as UTC.
-pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::<FixedOffset>::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
-    }
-    // RFC 3339 allows a space for the `T`, and some APIs write `+0000`.
-    for fmt in [
-        "%Y-%m-%d %H:%M:%S%.f%:z",
-        "%Y-%m-%dT%H:%M:%S%.f%z",
-        "%Y-%m-%d %H:%M:%S%.f%z",
-    ] {
-        if let Ok(t) = DateTime::parse_from_str(s, fmt) {
-            return Some(t.with_timezone(&Utc));
-        }
-    }
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(t.and_utc());
-        }
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-}
-
-fn parse_date(s: &str) -> Option<NaiveDate> {
-    let s = s.trim();
-    NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok()
 }
 
 fn as_i128(v: &Value) -> Option<i128> {

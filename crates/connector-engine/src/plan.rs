@@ -232,7 +232,7 @@ impl Plan {
             let reads_records = |members: &[String]| {
                 crate::pagination::paths(&sp.pagination)
                     .iter()
-                    .any(|p| crate::extract::reads_into(members, p))
+                    .any(|p| connector_spec::jsonpath_text::reads_into(members, p))
             };
             if sp.incremental.is_none() {
                 sp.raw_path = sp

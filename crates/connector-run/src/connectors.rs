@@ -44,8 +44,9 @@ pub fn names(dir: &Path) -> Vec<String> {
 /// Reads and parses a connector file into a spec, or the rendered diagnostics.
 pub fn load(dir: &Path, name_or_path: &str) -> Result<(PathBuf, connector_spec::Spec), String> {
     let path = resolve(dir, name_or_path);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
+    let text = match std::fs::read(&path) {
+        Ok(bytes) => connector_spec::decode(&bytes, &path.display().to_string())
+            .map_err(|d| d.to_string())?,
         Err(e) => {
             let mut msg = format!("{}: error: cannot read connector: {e}", path.display());
             let names = names(dir);

@@ -17,7 +17,7 @@ pub(crate) fn check(spec: &Spec, root: &Node, file: &str) -> Vec<Diagnostic> {
         root,
         file,
         diags: Vec::new(),
-        env: minijinja::Environment::new(),
+        env: crate::render_check::environment(),
     };
     c.run();
     c.diags.sort_by_key(|d| d.pos);
@@ -64,6 +64,24 @@ impl<'a> Meaning<'a> {
         self.root.locate(path)
     }
 
+    /// True when the file itself writes `path` (not a default).
+    fn written(&self, path: &[&str]) -> bool {
+        let mut node = self.root;
+        for seg in path {
+            match node.get(seg) {
+                Some(n) => node = n,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    fn warn(&mut self, pos: Pos, msg: impl Into<String>, hint: Option<String>) {
+        let mut d = Diagnostic::error(self.file, pos, msg).with_hint_opt(hint);
+        d.severity = crate::Severity::Warning;
+        self.diags.push(d);
+    }
+
     fn run(&mut self) {
         let spec = self.spec;
         if spec.version != 1 {
@@ -81,7 +99,11 @@ impl<'a> Meaning<'a> {
             );
         }
         self.config_params();
-        self.template(&spec.base_url, Scope::Connection, &["base_url"], None);
+        if let Some((url, exact)) =
+            self.template(&spec.base_url, Scope::Connection, &["base_url"], None)
+        {
+            self.base_url(&url, exact);
+        }
         for (k, t) in &spec.headers {
             self.template(t, Scope::Connection, &["headers", k], None);
         }
@@ -116,6 +138,26 @@ impl<'a> Meaning<'a> {
             self.stream(name, stream);
         }
         self.parent_cycles();
+    }
+
+    /// `base_url` must be an http or https URL; checked when its value is
+    /// known (a literal, or config defaults).
+    fn base_url(&mut self, url: &str, exact: bool) {
+        let pos = self.at(&["base_url"]);
+        match url::Url::parse(url.trim()) {
+            Ok(u) if !matches!(u.scheme(), "http" | "https") => self.err(
+                pos,
+                format!("base_url `{url}` has the scheme `{}`; only http and https are fetched", u.scheme()),
+                Some("write e.g. `https://api.example.com/v1`".into()),
+            ),
+            Ok(_) => {}
+            Err(e) if exact => self.err(
+                pos,
+                format!("base_url `{url}` is not a URL: {e}"),
+                Some("write e.g. `https://api.example.com/v1`".into()),
+            ),
+            Err(_) => {}
+        }
     }
 
     fn config_params(&mut self) {
@@ -176,9 +218,18 @@ impl<'a> Meaning<'a> {
         }
     }
 
-    /// Checks a template: it parses, reads only variables of its scope, and
-    /// every `config.X` it reads is declared. `stream` is the stream it belongs to.
-    fn template(&mut self, t: &Template, scope: Scope, path: &[&str], stream: Option<&Stream>) {
+    /// Checks a template: it parses, reads only variables of its scope, every
+    /// `config.X` it reads is declared, and it renders with placeholder
+    /// values. `stream` is the stream it belongs to. Returns the rendered
+    /// text, and whether it is exactly what a run renders (it reads only
+    /// config values with defaults).
+    fn template(
+        &mut self,
+        t: &Template,
+        scope: Scope,
+        path: &[&str],
+        stream: Option<&Stream>,
+    ) -> Option<(String, bool)> {
         let pos = self.at(path);
         let tmpl = match self.env.template_from_str(t.as_str()) {
             Ok(tmpl) => tmpl,
@@ -189,12 +240,47 @@ impl<'a> Meaning<'a> {
                     format!("template `{}` does not parse: {detail}", t.as_str()),
                     Some("templates are minijinja: `{{ config.name }}`".into()),
                 );
-                return;
+                return None;
             }
         };
         let mut vars = tmpl.undeclared_variables(true);
         vars.extend(subscripted_config_keys(t.as_str(), true));
-        self.variables(vars, scope, pos, stream, t.as_str());
+        let before = self.diags.len();
+        self.variables(vars.clone(), scope, pos, stream, t.as_str());
+        if self.diags.len() > before {
+            return None;
+        }
+        self.rendered(t.as_str(), &vars, pos, "template")
+    }
+
+    /// Renders a template (or an expression wrapped as one) with
+    /// placeholders and reports what would fail at run time.
+    fn rendered(
+        &mut self,
+        source: &str,
+        vars: &HashSet<String>,
+        pos: Pos,
+        what: &str,
+    ) -> Option<(String, bool)> {
+        use crate::render_check::{Rendered, reads_only_defaults, render};
+        let config_only = vars.iter().all(|v| v == "config" || v.starts_with("config."));
+        let exact = reads_only_defaults(self.spec, vars);
+        match render(&self.env, self.spec, source, config_only, exact) {
+            Rendered::Text(text, exact) => Some((text, exact)),
+            Rendered::Fails(msg, hint) => {
+                let shown = if what == "expression" {
+                    source
+                        .strip_prefix("{% if ")
+                        .and_then(|s| s.strip_suffix(" %}1{% endif %}"))
+                        .unwrap_or(source)
+                } else {
+                    source
+                };
+                self.err(pos, format!("{what} `{shown}` fails when rendered: {msg}"), hint);
+                None
+            }
+            Rendered::Unknown => None,
+        }
     }
 
     fn expression(&mut self, expr: &str, scope: Scope, path: &[&str], stream: Option<&Stream>) {
@@ -203,7 +289,12 @@ impl<'a> Meaning<'a> {
             Ok(e) => {
                 let mut vars = e.undeclared_variables(true);
                 vars.extend(subscripted_config_keys(expr, false));
-                self.variables(vars, scope, pos, stream, expr);
+                let before = self.diags.len();
+                self.variables(vars.clone(), scope, pos, stream, expr);
+                if self.diags.len() == before {
+                    let wrapped = format!("{{% if {expr} %}}1{{% endif %}}");
+                    self.rendered(&wrapped, &vars, pos, "expression");
+                }
             }
             Err(e) => {
                 let detail = e.detail().unwrap_or("syntax error").to_string();
@@ -239,6 +330,17 @@ impl<'a> Meaning<'a> {
                 .unwrap_or((var.as_str(), None));
             if vars.iter().any(|v| v.starts_with(&format!("{var}."))) {
                 continue; // `config` listed beside `config.x`: judged by the longer one
+            }
+            if !allowed.contains(&top) && text.contains(&format!("{top}(")) {
+                let funcs = crate::render_check::FUNCTIONS;
+                let h = hint(top, funcs.iter().copied())
+                    .unwrap_or_else(|| format!("functions: {}", funcs.join(", ")));
+                self.err(
+                    pos,
+                    format!("unknown template function `{top}()` in `{text}`"),
+                    Some(h),
+                );
+                continue;
             }
             if !allowed.contains(&top) {
                 let why = if crate::TEMPLATE_VARIABLES.contains(&top) || top == "record" {
@@ -309,8 +411,23 @@ impl<'a> Meaning<'a> {
 
     fn jsonpath(&mut self, p: &JsonPath, path: &[&str]) {
         if let Err(e) = serde_json_path::JsonPath::parse(p.as_str()) {
+            let odd_member = p
+                .as_str()
+                .strip_prefix("$.")
+                .filter(|m| {
+                    !m.is_empty()
+                        && !m.contains(['[', ']', '\'', '"', '*'])
+                        && m.chars().any(|c| !(c.is_alphanumeric() || c == '_' || c == '.'))
+                });
+            let bracketed;
             let hint = if !p.as_str().starts_with('$') {
                 "a JSONPath starts with `$`, e.g. `$.data[*]`"
+            } else if let Some(m) = odd_member {
+                // `$.@odata.nextLink`: a name with `@`, `-` or `$` needs brackets.
+                bracketed = format!(
+                    "a member name with characters other than letters, digits and `_` needs bracket notation: `$['{m}']`"
+                );
+                bracketed.as_str()
             } else {
                 "see RFC 9535, e.g. `$.data[*]` or `$.results`"
             };
@@ -339,8 +456,18 @@ impl<'a> Meaning<'a> {
                         format!("`{}` is neither a number nor a template", t.as_str()),
                         Some("write a number or e.g. `{{ config.page_size }}`".into()),
                     );
-                } else {
-                    self.template(t, Scope::Request, path, stream);
+                } else if let Some((text, true)) = self.template(t, Scope::Request, path, stream)
+                {
+                    if !text.trim().parse::<u64>().is_ok_and(|n| n > 0) {
+                        self.err(
+                            self.at(path),
+                            format!(
+                                "page size `{}` renders to `{text}`, not a positive whole number",
+                                t.as_str()
+                            ),
+                            None,
+                        );
+                    }
                 }
             }
         }
@@ -480,6 +607,25 @@ impl<'a> Meaning<'a> {
             }
             Pagination::None | Pagination::LinkHeader { .. } => {}
         }
+        let short_page_means_nothing = match p {
+            Pagination::Cursor { .. } | Pagination::NextUrl { .. } | Pagination::LinkHeader { .. } => {
+                Some(format!("`{}` pagination pages by a token or link, not by counting records", p.type_name()))
+            }
+            Pagination::PageNumber { size_param: None, .. } => {
+                Some("`page_number` pagination without a `size_param` sends no page size to compare with".to_string())
+            }
+            _ => None,
+        };
+        let short_page_path: Vec<&str> = path.iter().copied().chain(["stop", "short_page"]).collect();
+        // `short_page: false` only switches off what does nothing anyway.
+        let asked = p.stop().is_some_and(|st| st.short_page) && self.written(&short_page_path);
+        if let (Some(why), true) = (short_page_means_nothing, asked) {
+            self.err(
+                self.root.locate_key(&short_page_path),
+                format!("`stop.short_page` means nothing here: {why}"),
+                Some("remove it; paging ends when no next page comes back, on an empty page, or by `has_more_path`".into()),
+            );
+        }
         if let Some(stop) = p.stop() {
             let stop_path: Vec<&str> = path.iter().copied().chain(["stop"]).collect();
             for (f, jp) in [
@@ -606,14 +752,38 @@ impl<'a> Meaning<'a> {
         if let Some(r) = &s.rate_limit {
             self.rate_limit(r, &p("rate_limit"));
         }
+        self.reads_inside_records(name, s);
         if let Some(inc) = &s.incremental {
             if let Some(sv) = &inc.start_value {
-                self.template(
-                    sv,
-                    Scope::Connection,
-                    &[base[0], base[1], "incremental", "start_value"],
-                    None,
-                );
+                let at = [base[0], base[1], "incremental", "start_value"];
+                let rendered = self.template(sv, Scope::Connection, &at, None);
+                if let Some((text, true)) = rendered.filter(|(t, _)| !t.is_empty()) {
+                    let ok = match inc.cursor_type {
+                        crate::CursorType::Datetime => crate::datetime::parse_datetime(&text).is_some(),
+                        crate::CursorType::Date => crate::datetime::parse_date(&text).is_some(),
+                        crate::CursorType::Integer => text.trim().parse::<i128>().is_ok(),
+                        crate::CursorType::String => true,
+                    };
+                    if !ok {
+                        let example = match inc.cursor_type {
+                            crate::CursorType::Date => "`2024-01-01`",
+                            crate::CursorType::Integer => "`0`",
+                            _ => "`2024-01-01T00:00:00Z`",
+                        };
+                        self.err(
+                            self.at(&at),
+                            format!(
+                                "start_value `{text}` is not a {} cursor value; it would be sent as is",
+                                match inc.cursor_type {
+                                    crate::CursorType::Date => "date",
+                                    crate::CursorType::Integer => "integer",
+                                    _ => "datetime",
+                                }
+                            ),
+                            Some(format!("write e.g. {example}, or a template over config")),
+                        );
+                    }
+                }
             }
             if let Some(lb) = &inc.lookback {
                 self.duration(lb, &[base[0], base[1], "incremental", "lookback"]);
@@ -628,6 +798,45 @@ impl<'a> Meaning<'a> {
                     );
                 }
             }
+        }
+    }
+
+    /// A cursor or next-URL path that reads inside the records is legal
+    /// (Stripe's `$.data[-1].id`); say what it means.
+    fn reads_inside_records(&mut self, name: &str, s: &Stream) {
+        let spec = self.spec;
+        let records = spec.records_of(s);
+        let Some(members) = crate::jsonpath_text::member_chain(records.path.as_str()) else {
+            return;
+        };
+        let (pagination, at): (&Pagination, Vec<&str>) = match &s.pagination {
+            Some(p) => (p, vec!["streams", name, "pagination"]),
+            None => (&spec.pagination, vec!["pagination"]),
+        };
+        let (field, path) = match pagination {
+            Pagination::Cursor {
+                cursor_path: Some(p),
+                ..
+            } => ("cursor_path", p),
+            Pagination::NextUrl { next_url_path, .. } => ("next_url_path", next_url_path),
+            _ => return,
+        };
+        if members.is_empty() && !path.as_str().starts_with("$[") {
+            return;
+        }
+        if crate::jsonpath_text::reads_into(&members, path.as_str()) {
+            let mut p = at.clone();
+            p.push(field);
+            self.warn(
+                self.at(&p),
+                format!(
+                    "stream `{name}`: `{field}` `{}` reads inside the records at `{}`: the next page's {} is taken from this page's records (e.g. the last record's id)",
+                    path.as_str(),
+                    records.path.as_str(),
+                    if field == "cursor_path" { "token" } else { "URL" }
+                ),
+                Some("this is right for APIs like Stripe (`$.data[-1].id`); records of this stream are parsed, not copied raw".into()),
+            );
         }
     }
 

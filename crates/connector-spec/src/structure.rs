@@ -9,20 +9,117 @@ use crate::{Diagnostic, Pos};
 use serde_json::Value as J;
 
 pub(crate) fn check(root: &Node, file: &str) -> Vec<Diagnostic> {
+    check_with_paths(root, file).0
+}
+
+/// The diagnostics, and the key path of each node that is wrong (for
+/// [`prune`], so the parts that are right can still be checked for meaning).
+pub(crate) fn check_with_paths(root: &Node, file: &str) -> (Vec<Diagnostic>, Vec<Vec<String>>) {
     let schema = crate::json_schema();
     let mut checker = Checker {
         defs: schema.get("$defs").cloned().unwrap_or(J::Null),
         file,
         diags: Vec::new(),
+        stack: Vec::new(),
+        bad: Vec::new(),
     };
     checker.node(root, &schema, "");
-    checker.diags
+    (checker.diags, checker.bad)
+}
+
+/// Removes the nodes at `bad` from `json`, so what remains can be typed and
+/// its meaning checked. A stream that loses a required field is removed
+/// whole (with the streams below it); a config parameter becomes `{}`.
+/// Returns None when what is wrong is at the top level.
+pub(crate) fn prune(mut json: J, bad: &[Vec<String>]) -> Option<crate::Spec> {
+    let mut dropped_streams = Vec::new();
+    for path in bad {
+        if path.len() <= 1 {
+            // A top-level field: `version`, `base_url`, `streams` themselves.
+            if path.first().is_none_or(|k| matches!(k.as_str(), "version" | "name" | "base_url" | "streams")) {
+                return None;
+            }
+        }
+        remove(&mut json, path);
+        if path.first().map(String::as_str) == Some("streams") {
+            if let Some(s) = path.get(1) {
+                dropped_streams.push(s.clone());
+            }
+        }
+    }
+    // Try as is; then without the streams that were touched.
+    if let Ok(spec) = serde_json::from_value::<crate::Spec>(json.clone()) {
+        return Some(spec);
+    }
+    let streams = json.get_mut("streams")?.as_object_mut()?;
+    let mut gone: Vec<String> = Vec::new();
+    for s in dropped_streams {
+        if streams.shift_remove(&s).is_some() {
+            gone.push(s);
+        }
+    }
+    // Children of a removed stream go too: their parent is unknown now.
+    loop {
+        let orphans: Vec<String> = streams
+            .iter()
+            .filter(|(_, v)| v.get("parent").and_then(J::as_str).is_some_and(|p| gone.iter().any(|g| g == p)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if orphans.is_empty() {
+            break;
+        }
+        for o in orphans {
+            streams.shift_remove(&o);
+            gone.push(o);
+        }
+    }
+    serde_json::from_value::<crate::Spec>(json).ok()
+}
+
+/// Removes the node at `path` (a config parameter becomes `{}`).
+fn remove(json: &mut J, path: &[String]) {
+    let Some((last, parent)) = path.split_last() else {
+        return;
+    };
+    let mut node = json;
+    for k in parent {
+        let next = match node {
+            J::Object(m) => m.get_mut(k),
+            J::Array(a) => k.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+            _ => None,
+        };
+        match next {
+            Some(n) => node = n,
+            None => return,
+        }
+    }
+    let config_param = parent.len() == 1 && parent[0] == "config";
+    match node {
+        J::Object(m) if config_param => {
+            m.insert(last.clone(), J::Object(Default::default()));
+        }
+        J::Object(m) => {
+            m.shift_remove(last);
+        }
+        J::Array(a) => {
+            if let Ok(i) = last.parse::<usize>() {
+                if i < a.len() {
+                    a[i] = J::Null;
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 struct Checker<'a> {
     defs: J,
     file: &'a str,
     diags: Vec<Diagnostic>,
+    /// Keys from the root to the node being checked.
+    stack: Vec<String>,
+    /// Key paths of the nodes found wrong.
+    bad: Vec<Vec<String>>,
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -45,6 +142,7 @@ impl Checker<'_> {
     fn error(&mut self, pos: Pos, message: String, hint: Option<String>) {
         self.diags
             .push(Diagnostic::error(self.file, pos, message).with_hint_opt(hint));
+        self.bad.push(self.stack.clone());
     }
 
     fn resolve<'s>(&'s self, schema: &'s J) -> &'s J {
@@ -90,7 +188,7 @@ impl Checker<'_> {
                         Some("a duration needs a unit, e.g. `30s`, `500ms`, `5m`".to_string())
                     }
                     Some("Rate") => {
-                        Some("a rate needs a period, e.g. `20/s`, `600/min`".to_string())
+                        Some("a rate needs a period: `N/s`, `N/min`, `N/h`, `N/d` or `N/<duration>` such as `100/10s`".to_string())
                     }
                     _ => None,
                 };
@@ -112,7 +210,9 @@ impl Checker<'_> {
             Value::Seq(items) => {
                 if let Some(item_schema) = schema.get("items") {
                     for (i, item) in items.iter().enumerate() {
+                        self.stack.push(i.to_string());
                         self.node(item, item_schema, &format!("{path}[{i}]"));
+                        self.stack.pop();
                     }
                 }
             }
@@ -169,6 +269,7 @@ impl Checker<'_> {
         let additional = schema.get("additionalProperties");
         for (key, value) in entries {
             let child = join(path, &key.name);
+            self.stack.push(key.name.clone());
             if let Some(prop) = props.and_then(|p| p.get(&key.name)) {
                 self.node(value, prop, &child);
             } else if let Some(extra) = additional.filter(|a| a.is_object()) {
@@ -187,6 +288,7 @@ impl Checker<'_> {
                     Some(hint),
                 );
             }
+            self.stack.pop();
         }
         if let Some(required) = schema.get("required").and_then(J::as_array) {
             for r in required.iter().filter_map(J::as_str) {

@@ -87,6 +87,7 @@ const SCHEMA_REJECTS: &[&str] = &[
     "54_missing_next_url_path.yaml",
     "57_action_typo.yaml",
     "60_auth_not_a_mapping.yaml",
+    "69_structural_and_semantic.yaml",
 ];
 
 /// Fixtures that are not a single YAML document at all (or are refused by the
