@@ -428,11 +428,13 @@ streams:
                 {
                     let st = &s["streams"]["items"];
                     let open = st["partitions"].as_object().is_some_and(|p| !p.is_empty());
-                    if st["in_progress"] == Value::Bool(true)
-                        && !open
-                        && st["destination"].is_object()
-                        && st["done"].is_array()
-                    {
+                    // Something was written: not the checkpoint at the start.
+                    let written = st["destination"].as_object().is_some_and(|d| {
+                        ["bytes", "body_bytes", "spill_bytes"]
+                            .iter()
+                            .any(|k| d.get(*k).and_then(Value::as_u64).is_some_and(|n| n > 0))
+                    });
+                    if st["in_progress"] == Value::Bool(true) && !open && written {
                         child.kill().unwrap();
                         hit = true;
                     }

@@ -8,10 +8,6 @@ use crate::suggest::did_you_mean;
 use crate::{Diagnostic, Pos};
 use serde_json::Value as J;
 
-pub(crate) fn check(root: &Node, file: &str) -> Vec<Diagnostic> {
-    check_with_paths(root, file).0
-}
-
 /// The diagnostics, and the key path of each node that is wrong (for
 /// [`prune`], so the parts that are right can still be checked for meaning).
 pub(crate) fn check_with_paths(root: &Node, file: &str) -> (Vec<Diagnostic>, Vec<Vec<String>>) {
