@@ -79,6 +79,25 @@ pub fn resolve(spec: &Spec, sources: &ConfigSources) -> Result<ResolvedConfig> {
             ));
         }
     }
+    for key in sources.file.iter().flat_map(|f| f.keys()) {
+        if !spec.config.contains_key(key) {
+            let hint = connector_spec::did_you_mean(key, spec.config.keys().map(String::as_str))
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_else(|| {
+                    if spec.config.is_empty() {
+                        " (it declares none)".to_string()
+                    } else {
+                        format!(
+                            " (declared: {})",
+                            spec.config.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    }
+                });
+            problems.push(format!(
+                "the config file sets `{key}`, but the connector declares no config key `{key}`{hint}"
+            ));
+        }
+    }
     for (key, param) in &spec.config {
         let env_var = param
             .env

@@ -39,6 +39,14 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// True when the error is a write to a pipe whose reader went away.
+    pub fn is_closed_output(&self) -> bool {
+        match self {
+            EngineError::Io(e) => e.kind() == std::io::ErrorKind::BrokenPipe,
+            _ => false,
+        }
+    }
+
     /// True for errors found before any request (usage, spec, config, destination).
     pub fn is_usage(&self) -> bool {
         matches!(

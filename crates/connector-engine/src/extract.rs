@@ -5,8 +5,8 @@
 use crate::error::Result;
 use crate::template::{CompiledTemplate, Context, Templates, TemplatesBuilder};
 use connector_spec::Records;
-use serde_json::Value;
 use connector_spec::jsonpath_text::member_chain;
+use serde_json::Value;
 use serde_json_path::JsonPath;
 
 pub struct RecordSelector {
@@ -19,8 +19,6 @@ pub struct RecordSelector {
     remove: Vec<String>,
     add: Vec<(String, CompiledTemplate)>,
 }
-
-
 
 impl RecordSelector {
     pub fn compile(r: &Records, b: &mut TemplatesBuilder) -> Result<RecordSelector> {

@@ -55,6 +55,8 @@ pub enum Fetched {
     Ignored,
     /// A response action said `stop`: end the partition cleanly.
     Stop,
+    /// The run was stopped while the request was out: nothing to land.
+    Cancelled,
 }
 
 /// What kind of failure ended a fetch, classified where it happened.
@@ -492,7 +494,7 @@ impl HttpClient {
         };
         drop(permit);
         stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
-        tracing::debug!(
+        tracing::info!(
             "{} {} -> {} in {}ms, {} bytes",
             req.method,
             self.redactor.url(&url),

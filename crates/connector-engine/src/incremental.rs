@@ -9,8 +9,8 @@
 //! silent comparison of text.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use connector_spec::datetime::{parse_date, parse_datetime};
 use connector_spec::CursorType;
+use connector_spec::datetime::{parse_date, parse_datetime};
 use serde_json::Value;
 use std::cmp::Ordering;
 use std::collections::BTreeSet;

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod auth;
+pub mod cancel;
 pub mod config;
 pub mod destination;
 mod error;
@@ -38,6 +39,7 @@ pub mod state;
 pub mod stats;
 pub mod template;
 
+pub use cancel::{Cancel, StopReason};
 pub use config::ConfigSources;
 pub use destination::{Destination, DestinationUri, WriteMode};
 pub use error::{EngineError, Result};

@@ -450,7 +450,7 @@ impl StreamProber {
                 })?;
             let mut resp: PageResponse = match fetched {
                 Fetched::Page(r) => r,
-                Fetched::Ignored | Fetched::Stop => break,
+                Fetched::Ignored | Fetched::Stop | Fetched::Cancelled => break,
             };
             let mut page = sp.selector.select(&mut resp.json).map_err(|e| ProbeError {
                 kind: FailureKind::Body,

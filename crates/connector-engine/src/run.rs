@@ -6,6 +6,7 @@
 //! known before a page is written, so the next request is already in flight
 //! (on another worker) while the current page is written.
 
+use crate::cancel::{Cancel, StopReason};
 use crate::destination::{Destination, WriteMode};
 use crate::error::{EngineError, Result};
 use crate::http::{FetchError, Fetched, HttpClient, PageRequest, PageResponse};
@@ -47,6 +48,8 @@ pub struct SyncOptions {
     pub verbose: u8,
     /// Filled with live counters for a progress display.
     pub live: Option<Arc<crate::stats::LiveRun>>,
+    /// Stops the run from outside (signals); a closed output stops it too.
+    pub cancel: Option<Arc<Cancel>>,
 }
 
 impl SyncOptions {
@@ -59,6 +62,10 @@ impl SyncOptions {
 #[derive(Debug, Clone)]
 pub struct SyncReport {
     pub streams: Vec<StreamSummary>,
+    /// Why the run stopped before its end, if it did.
+    pub stopped: Option<StopReason>,
+    /// A failure of the run itself after it started (the final commit).
+    pub error: Option<String>,
     pub waits: u64,
     pub waited: Duration,
     pub elapsed: Duration,
@@ -67,7 +74,7 @@ pub struct SyncReport {
 
 impl SyncReport {
     pub fn failed(&self) -> bool {
-        self.streams.iter().any(|s| s.error.is_some())
+        self.error.is_some() || self.streams.iter().any(|s| s.error.is_some())
     }
 }
 
@@ -176,9 +183,18 @@ struct RunCtx {
     raw_json: bool,
     /// The destination takes records that are not objects (JSON Lines).
     any_json: bool,
+    cancel: Arc<Cancel>,
 }
 
 impl RunCtx {
+    /// A partition failed: the stream fails; a closed output stops the run.
+    fn failed(&self, run: &StreamRun, e: EngineError) {
+        if e.is_closed_output() {
+            self.cancel.cancel(StopReason::OutputClosed);
+        }
+        run.fail(e.to_string());
+    }
+
     /// A stream's counters, registered with the live view for selected streams.
     fn stats_for(&self, name: &str) -> Arc<StreamStats> {
         let stats = Arc::new(StreamStats::default());
@@ -362,6 +378,7 @@ pub async fn sync(
     let destination_keeps_raw_json = sink.dest.keeps_raw_json();
     let destination_takes_any_json = sink.dest.takes_any_json();
 
+    let cancel = opts.cancel.clone().unwrap_or_default();
     let ctx = Arc::new(RunCtx {
         plan,
         http,
@@ -372,6 +389,7 @@ pub async fn sync(
         workers: concurrency as usize,
         raw_json: destination_keeps_raw_json,
         any_json: destination_takes_any_json,
+        cancel,
     });
 
     // Channels from each parent stream to its needed children.
@@ -404,7 +422,15 @@ pub async fn sync(
             Err(e) => return Err(EngineError::Plan(format!("a stream task panicked: {e}"))),
         }
     }
-    ctx.sink.lock().unwrap().commit(true)?;
+    // Past this point records were written: a failure is the run's, reported
+    // with the summary, not a usage error.
+    let error = ctx
+        .sink
+        .lock()
+        .unwrap()
+        .commit(true)
+        .err()
+        .map(|e| e.to_string());
     let (waits, waited) = limiter.waits();
     let streams = order
         .iter()
@@ -413,6 +439,8 @@ pub async fn sync(
         .collect();
     Ok(SyncReport {
         streams,
+        stopped: ctx.cancel.reason(),
+        error,
         waits,
         waited,
         elapsed: started.elapsed(),
@@ -435,7 +463,7 @@ async fn run_stream(
     match parents {
         None => {
             if let Err(e) = run_partition(&ctx, &name, None, &children, &run).await {
-                run.fail(e.to_string());
+                ctx.failed(&run, e);
             }
         }
         Some(rx) => {
@@ -453,13 +481,13 @@ async fn run_stream(
                     loop {
                         let parent = rx.lock().await.recv().await;
                         let Some(parent) = parent else { break };
-                        if run.failed.load(Ordering::Relaxed) {
+                        if run.failed.load(Ordering::Relaxed) || ctx.cancel.is_cancelled() {
                             continue; // drain, so the parent is never blocked
                         }
                         if let Err(e) =
                             run_partition(&ctx, &name, Some(parent), &children, &run).await
                         {
-                            run.fail(e.to_string());
+                            ctx.failed(&run, e);
                         }
                     }
                 });
@@ -470,12 +498,18 @@ async fn run_stream(
     drop(children);
     if ctx.selected.contains(&name) {
         if let Err(e) = finish_stream(&ctx, &name, &run) {
-            run.fail(e.to_string());
+            ctx.failed(&run, e);
         }
     }
     let error = run.error.lock().unwrap().clone();
     run.stats.finished.store(true, Ordering::Relaxed);
-    run.stats.summary(&name, started.elapsed(), error)
+    let mut summary = run.stats.summary(&name, started.elapsed(), error);
+    if ctx.cancel.is_cancelled() {
+        // Stopped from outside: not a failure of the stream.
+        summary.interrupted = true;
+        summary.error = None;
+    }
+    summary
 }
 
 /// Closes a stream; when it completed, its cursor advances (with the keys
@@ -483,6 +517,12 @@ async fn run_stream(
 /// keeps them for the next run.
 fn finish_stream(ctx: &RunCtx, name: &str, run: &StreamRun) -> Result<()> {
     let mut sink = ctx.sink.lock().unwrap();
+    if ctx.cancel.is_cancelled() {
+        // Stopped: the state saved after the last whole page resumes the
+        // stream; closing (a CSV's or Parquet file's final write) waits for
+        // the run that completes it.
+        return sink.commit(true);
+    }
     sink.dest.close_stream(name)?;
     if !run.failed.load(Ordering::Relaxed) && !limit_reached(ctx, run) {
         let inc = ctx.plan.streams[name].incremental.as_ref();
@@ -635,6 +675,19 @@ impl Partition<'_> {
         }
     }
 
+    /// A destination failure (a full disk), naming the stream, the page and
+    /// the destination. A closed output stays as it is: it stops the run.
+    fn dest_err(&self, page: u64, url: &str, sink: &Sink, e: EngineError) -> EngineError {
+        if e.is_closed_output() {
+            return e;
+        }
+        self.err(
+            page,
+            url,
+            format!("writing to {} failed: {e}", sink.dest.describe()),
+        )
+    }
+
     fn page_request(&self, parts: RequestParts) -> PageRequest {
         PageRequest {
             method: self.sp.method.clone(),
@@ -658,14 +711,15 @@ impl Partition<'_> {
         }
     }
 
-    /// Fetches one page (with retries).
+    /// Fetches one page (with retries). A stopped run drops the request.
     async fn fetch(&self, page_no: u64, parts: RequestParts) -> Result<Fetched> {
         let req = self.page_request(parts);
-        self.ctx
-            .http
-            .fetch(&req, &self.sp.retry, &self.run.stats)
-            .await
-            .map_err(|e| self.fetch_error(page_no, e))
+        tokio::select! {
+            r = self.ctx.http.fetch(&req, &self.sp.retry, &self.run.stats) => {
+                r.map_err(|e| self.fetch_error(page_no, e))
+            }
+            _ = self.ctx.cancel.cancelled() => Ok(Fetched::Cancelled),
+        }
     }
 
     /// Starts fetching a page on another task, so that it downloads and
@@ -929,10 +983,11 @@ impl Partition<'_> {
             let write = page_no > self.skip_writes_until;
             let mut sink = self.ctx.sink.lock().unwrap();
             if write && count > 0 {
-                match &batch {
-                    PageRecords::Values(v) => sink.dest.write_batch(self.name, v)?,
-                    PageRecords::Raw(r) => sink.dest.write_raw(self.name, r)?,
-                }
+                let written = match &batch {
+                    PageRecords::Values(v) => sink.dest.write_batch(self.name, v),
+                    PageRecords::Raw(r) => sink.dest.write_raw(self.name, r),
+                };
+                written.map_err(|e| self.dest_err(page_no, url, &sink, e))?;
             }
             let ss = sink.state.stream(self.name);
             if let (Some(inc), Some(_)) = (&sp.incremental, &boundary.cursor) {
@@ -947,8 +1002,6 @@ impl Partition<'_> {
             }
             if write {
                 self.records_written.fetch_add(count, Ordering::Relaxed);
-                // Counted once written: the summary counts what landed.
-                self.run.stats.records.fetch_add(count, Ordering::Relaxed);
             }
             match next {
                 None => {
@@ -969,7 +1022,12 @@ impl Partition<'_> {
                 }
                 Some(_) => {}
             }
-            sink.commit(false)?;
+            let committed = sink.commit(false);
+            committed.map_err(|e| self.dest_err(page_no, url, &sink, e))?;
+            if write {
+                // Counted once committed: the summary counts what landed.
+                self.run.stats.records.fetch_add(count, Ordering::Relaxed);
+            }
         }
         if !self.selected {
             // A parent read only for its children: counted for `--limit`.
@@ -991,7 +1049,9 @@ impl Partition<'_> {
     }
 
     fn halted(&self) -> bool {
-        self.run.failed.load(Ordering::Relaxed) || limit_reached(self.ctx, self.run)
+        self.run.failed.load(Ordering::Relaxed)
+            || limit_reached(self.ctx, self.run)
+            || self.ctx.cancel.is_cancelled()
     }
 }
 
@@ -1126,6 +1186,7 @@ async fn run_partition(
                     .land(page_no, &shown, PageRecords::Values(Vec::new()), None)
                     .await;
             }
+            Fetched::Cancelled => return Ok(()),
         };
         // The paginator and the stop rules read the whole body, before the
         // records are taken out of it.
@@ -1192,7 +1253,11 @@ struct Prefetch {
 
 impl Prefetch {
     async fn finish(mut self, part: &Partition<'_>) -> Result<Fetched> {
-        match (&mut self.task).await {
+        let done = tokio::select! {
+            r = &mut self.task => r,
+            _ = part.ctx.cancel.cancelled() => return Ok(Fetched::Cancelled),
+        };
+        match done {
             Ok(fetched) => fetched.map_err(|e| part.fetch_error(self.page_no, e)),
             Err(e) => Err(part.err(
                 self.page_no,
@@ -1262,6 +1327,7 @@ async fn run_parallel(
                     .land(page_no, &shown, PageRecords::Values(Vec::new()), None)
                     .await;
             }
+            Fetched::Cancelled => return Ok(()),
         };
         let records = part.records(resp.as_mut(), page_no)?;
         drop(resp);

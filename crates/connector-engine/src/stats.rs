@@ -70,6 +70,9 @@ pub struct StreamSummary {
     pub waited: Duration,
     pub elapsed: Duration,
     pub error: Option<String>,
+    /// The run was stopped (a signal, a closed output) before this stream
+    /// completed; its state resumes it.
+    pub interrupted: bool,
 }
 
 impl StreamStats {
@@ -88,6 +91,7 @@ impl StreamStats {
             waited: Duration::from_millis(g(&self.waited_ms)),
             elapsed,
             error,
+            interrupted: false,
         }
     }
 }

@@ -213,7 +213,9 @@ pub fn run(global: &Global, args: &CheckArgs) -> u8 {
             Some((_, Some(Checked::Ok(s)))) if !s.records.is_empty() => Some(s.records[0].clone()),
             Some((p, Some(Checked::Ok(_)) | Some(Checked::Skipped))) => {
                 if shown {
-                    println!("{name}: SKIPPED (its parent `{p}` had no records on its first page)");
+                    crate::outln!(
+                        "{name}: SKIPPED (its parent `{p}` had no records on its first page)"
+                    );
                 }
                 results.insert(name.clone(), Checked::Skipped);
                 continue;
@@ -221,7 +223,9 @@ pub fn run(global: &Global, args: &CheckArgs) -> u8 {
             Some((p, _)) => {
                 if shown {
                     failed += 1;
-                    println!("{name}: FAILED (its parent `{p}` failed, so it was not requested)");
+                    crate::outln!(
+                        "{name}: FAILED (its parent `{p}` failed, so it was not requested)"
+                    );
                 }
                 results.insert(name.clone(), Checked::Failed);
                 continue;
@@ -231,7 +235,7 @@ pub fn run(global: &Global, args: &CheckArgs) -> u8 {
         match outcome {
             Ok(s) => {
                 if shown {
-                    println!("{}", ok_line(name, &s, parent.as_deref()));
+                    crate::outln!("{}", ok_line(name, &s, parent.as_deref()));
                 }
                 results.insert(name.clone(), Checked::Ok(s));
             }
@@ -243,8 +247,8 @@ pub fn run(global: &Global, args: &CheckArgs) -> u8 {
                 } else {
                     format!("{name} (parent of the streams asked for)")
                 };
-                println!("{label}: FAILED: {}: {e}", e.url);
-                println!("  hint: {}", hint(&spec, &base_url, name, &e));
+                crate::outln!("{label}: FAILED: {}: {e}", e.url);
+                crate::outln!("  hint: {}", hint(&spec, &base_url, name, &e));
                 results.insert(name.clone(), Checked::Failed);
             }
         }

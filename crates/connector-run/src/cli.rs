@@ -9,7 +9,9 @@ use std::path::PathBuf;
     version,
     about = "Declarative REST-API connectors: one YAML file per API"
 )]
-#[command(after_help = "Exit codes: 0 ok, 1 failure, 2 usage/spec error (nothing fetched)")]
+#[command(
+    after_help = "Exit codes: 0 ok; 1 a stream failed (or validate found problems); 2 usage, spec, config, state or destination error, or the destination is being synced by another run (nothing fetched); 130 SIGINT and 143 SIGTERM (state saved, rerun to resume); 141 stdout closed by its reader."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -27,12 +29,24 @@ pub struct Global {
         env = "CONNECTOR_RUN_CONNECTORS_DIR"
     )]
     pub connectors_dir: PathBuf,
-    /// More output: -v logs each request, -vv adds headers (secrets redacted).
+    /// More output: -v logs each request (status, latency, size), waits,
+    /// retries and resumes; -vv adds request headers (secrets redacted).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// No progress or summary, errors only.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Log lines as `text` (with timestamps) or `json` (one object per line:
+    /// time, level, stream, message, fields).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]

@@ -13,11 +13,9 @@ pub struct CompletionsArgs {
 
 pub fn run(args: &CompletionsArgs) -> u8 {
     let mut cmd = crate::cli::Cli::command();
-    clap_complete::generate(
-        args.shell,
-        &mut cmd,
-        "connector-run",
-        &mut std::io::stdout(),
-    );
+    // Into memory first: clap_complete panics when stdout is a closed pipe.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "connector-run", &mut script);
+    crate::output::write_bytes(&script);
     EXIT_OK
 }

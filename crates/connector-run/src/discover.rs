@@ -137,7 +137,7 @@ pub fn run(global: &Global, args: &DiscoverArgs) -> u8 {
             }
         }
     }
-    println!(
+    crate::outln!(
         "{}",
         serde_json::to_string_pretty(&Value::Object(ordered)).unwrap_or_default()
     );

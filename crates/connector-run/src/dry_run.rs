@@ -89,10 +89,10 @@ pub fn run(plan: &Plan, streams: &[String]) -> u8 {
         match show(plan, stream) {
             Ok(text) => {
                 if !first {
-                    println!();
+                    crate::outln!();
                 }
                 first = false;
-                print!("{text}");
+                crate::out!("{text}");
             }
             Err(e) => {
                 eprintln!("error: stream `{stream}`: {e}");

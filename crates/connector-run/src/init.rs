@@ -241,13 +241,13 @@ fn summary(
     paging: &Choice<paging::Paging>,
     trials: usize,
 ) {
-    println!(
+    crate::outln!(
         "wrote {} ({} request{})",
         path.display(),
         1 + trials,
         if trials == 0 { "" } else { "s" }
     );
-    println!(
+    crate::outln!(
         "  stream `{stream}`: pagination {}, records {}, primary key {}",
         paging.value.name(),
         records::json_path(&records.value),
@@ -262,20 +262,20 @@ fn summary(
     .filter_map(|(n, a)| a.then_some(n))
     .collect();
     if !unsure.is_empty() {
-        println!(
+        crate::outln!(
             "  not certain: {} (see the comments in the file)",
             unsure.join(", ")
         );
     }
     for c in inputs.config.iter().filter(|c| c.secret) {
-        println!(
+        crate::outln!(
             "  secret `{}`: set ${} or pass `--set {}=…`",
             c.key,
             connector_engine::config::env_name(&args.name, &c.key),
             c.key
         );
     }
-    println!(
+    crate::outln!(
         "  next: connector-run check {0} && connector-run sync {0}",
         args.name
     );

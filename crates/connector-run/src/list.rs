@@ -99,13 +99,23 @@ pub fn run(global: &Global) -> u8 {
     let dir = &global.connectors_dir;
     let files = match connectors::all(dir) {
         Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let cwd = std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| ".".into());
+            eprintln!(
+                "error: there is no connectors folder `{}` here ({cwd})\n  hint: run from a folder that has `connectors/`, or pass `--connectors-dir DIR` (or set $CONNECTOR_RUN_CONNECTORS_DIR)",
+                dir.display()
+            );
+            return EXIT_USAGE;
+        }
         Err(e) => {
             eprintln!("error: cannot list {}: {e}", dir.display());
             return EXIT_USAGE;
         }
     };
     if files.is_empty() {
-        println!(
+        crate::outln!(
             "no connectors in {} (write one with `connector-run init NAME URL`)",
             dir.display()
         );
@@ -114,18 +124,18 @@ pub fn run(global: &Global) -> u8 {
     let mut invalid = 0;
     for (i, path) in files.iter().enumerate() {
         if i > 0 {
-            println!();
+            crate::outln!();
         }
         let shown = path.display().to_string();
         match connectors::load(dir, &shown) {
             Ok((_, spec)) => {
-                println!("{}  {shown}", spec.name);
-                print!("{}", describe(&spec));
+                crate::outln!("{}  {shown}", spec.name);
+                crate::out!("{}", describe(&spec));
             }
             Err(_) => {
                 invalid += 1;
                 let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
-                println!("{stem}  {shown}: invalid (see `connector-run validate {stem}`)");
+                crate::outln!("{stem}  {shown}: invalid (see `connector-run validate {stem}`)");
             }
         }
     }

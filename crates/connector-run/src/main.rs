@@ -21,6 +21,7 @@ mod dry_run;
 mod init;
 mod list;
 mod logging;
+mod output;
 mod progress;
 mod state;
 mod summary;
@@ -39,10 +40,35 @@ use std::process::ExitCode;
 pub const EXIT_OK: u8 = 0;
 /// Exit code: the work failed (a stream failed, `validate` found problems).
 pub const EXIT_FAILURE: u8 = 1;
-/// Exit code: bad usage, spec, config or destination; nothing was fetched.
+/// Exit code: bad usage, spec, config, state or destination, or a
+/// destination another run holds; nothing was fetched.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code: stopped by SIGINT (128 + 2); the state resumes the run.
+pub const EXIT_SIGINT: u8 = 130;
+/// Exit code: stopped by SIGTERM (128 + 15); the state resumes the run.
+pub const EXIT_SIGTERM: u8 = 143;
+/// Exit code: stdout was closed by its reader (128 + SIGPIPE's 13), as
+/// `| head` does; the state resumes the run.
+pub const EXIT_OUTPUT_CLOSED: u8 = 141;
+
+/// The exit code of an engine error: problems found before any request
+/// are usage errors, the rest are failures.
+pub fn exit_for(e: &connector_engine::EngineError) -> u8 {
+    if e.is_closed_output() {
+        EXIT_OUTPUT_CLOSED
+    } else if e.is_usage() {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILURE
+    }
+}
 
 fn main() -> ExitCode {
+    // A file size limit (`ulimit -f`) is a write error to report, not a kill.
+    // SAFETY: sets a signal disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -54,11 +80,11 @@ fn main() -> ExitCode {
     let code = match cli.command {
         cli::Command::Validate(args) => validate::run(&cli.global, &args),
         cli::Command::Schema => {
-            print!("{}", connector_spec::json_schema_text());
+            crate::out!("{}", connector_spec::json_schema_text());
             EXIT_OK
         }
         cli::Command::Docs => {
-            print!("{}", connector_spec::reference_markdown());
+            crate::out!("{}", connector_spec::reference_markdown());
             EXIT_OK
         }
         cli::Command::Sync(args) => sync::run(&cli.global, args),

@@ -64,7 +64,7 @@ pub fn run(global: &Global, args: &StateArgs) -> u8 {
                 Some(s) => serde_json::to_value(state.streams.get(s).cloned().unwrap_or_default()),
                 None => serde_json::to_value(&state),
             };
-            println!(
+            crate::outln!(
                 "{}",
                 serde_json::to_string_pretty(&shown.unwrap_or_default()).unwrap_or_default()
             );

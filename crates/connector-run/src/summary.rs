@@ -32,7 +32,13 @@ pub fn render(r: &SyncReport) -> String {
     }
     let _ = writeln!(out, "  status");
     for s in &r.streams {
-        let status = if s.error.is_some() { "FAILED" } else { "ok" };
+        let status = if s.error.is_some() {
+            "FAILED"
+        } else if s.interrupted {
+            "stopped"
+        } else {
+            "ok"
+        };
         let cells = [
             s.records.to_string(),
             s.pages.to_string(),

@@ -1,9 +1,15 @@
 //! `connector-run sync`.
 
 use crate::cli::{Global, SyncArgs};
-use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, connectors, summary};
+use crate::{
+    EXIT_FAILURE, EXIT_OK, EXIT_OUTPUT_CLOSED, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, connectors,
+    summary,
+};
 use connector_engine::destination::{DestinationOptions, schema};
-use connector_engine::{ConfigSources, DestinationUri, EngineError, Plan, SyncOptions};
+use connector_engine::{
+    Cancel, ConfigSources, DestinationUri, Plan, StopReason, SyncOptions, SyncReport,
+};
+use std::sync::Arc;
 
 pub fn run(global: &Global, args: SyncArgs) -> u8 {
     crate::logging::init(global);
@@ -89,6 +95,7 @@ pub fn run(global: &Global, args: SyncArgs) -> u8 {
         Err(e) => return usage(&e),
     };
     let live = connector_engine::stats::LiveRun::new();
+    let cancel = Arc::new(Cancel::default());
     let order: Vec<String> = plan.streams.keys().cloned().collect();
     let opts = SyncOptions {
         streams: args.streams.clone(),
@@ -99,6 +106,7 @@ pub fn run(global: &Global, args: SyncArgs) -> u8 {
         full_refresh: args.full_refresh,
         verbose: global.verbose,
         live: Some(live.clone()),
+        cancel: Some(cancel.clone()),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -108,28 +116,81 @@ pub fn run(global: &Global, args: SyncArgs) -> u8 {
         Err(e) => return usage(&format!("cannot start the runtime: {e}")),
     };
     let progress = crate::progress::Progress::start(live, order, global.quiet);
+    runtime.spawn(watch_signals(cancel));
     let result = runtime.block_on(connector_engine::sync(plan, dest, opts));
     progress.finish();
     let report = match result {
         Ok(r) => r,
-        Err(e @ EngineError::Stream { .. }) | Err(e @ EngineError::Io(_)) => {
+        Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_FAILURE;
+            return crate::exit_for(&e);
         }
-        Err(e) => return usage(&e),
     };
+    report_end(global, &report)
+}
+
+/// Prints how a sync ended and gives its exit code.
+fn report_end(global: &Global, report: &SyncReport) -> u8 {
+    if report.stopped == Some(StopReason::OutputClosed) {
+        // The reader went away (`| head`): end quietly, like other tools.
+        return EXIT_OUTPUT_CLOSED;
+    }
     for s in &report.streams {
         if let Some(err) = &s.error {
             eprintln!("error: {err}");
         }
     }
+    if let Some(err) = &report.error {
+        eprintln!("error: {err}");
+    }
     if !global.quiet {
-        eprint!("{}", summary::render(&report));
+        eprint!("{}", summary::render(report));
+    }
+    if let Some(StopReason::Signal(name)) = &report.stopped {
+        let saved: Vec<String> = report
+            .streams
+            .iter()
+            .filter(|s| s.interrupted)
+            .map(|s| format!("page {} of `{}`", s.pages, s.stream))
+            .collect();
+        let where_ = if saved.is_empty() {
+            "state saved".to_string()
+        } else {
+            format!("state saved after {}", saved.join(", "))
+        };
+        eprintln!("interrupted by {name}; {where_}; rerun to resume");
+        return if name == "SIGTERM" {
+            EXIT_SIGTERM
+        } else {
+            EXIT_SIGINT
+        };
     }
     if report.failed() {
         EXIT_FAILURE
     } else {
         EXIT_OK
+    }
+}
+
+/// SIGINT and SIGTERM stop the run at once, committing nothing half-written;
+/// a second signal ends the process without waiting.
+async fn watch_signals(cancel: Arc<Cancel>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    loop {
+        let (name, code) = tokio::select! {
+            _ = int.recv() => ("SIGINT", EXIT_SIGINT),
+            _ = term.recv() => ("SIGTERM", EXIT_SIGTERM),
+        };
+        if cancel.is_cancelled() {
+            std::process::exit(i32::from(code));
+        }
+        cancel.cancel(StopReason::Signal(name.to_string()));
     }
 }
 

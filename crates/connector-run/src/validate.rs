@@ -32,7 +32,7 @@ pub fn run(global: &Global, args: &ValidateArgs) -> u8 {
         match connectors::load(&global.connectors_dir, t) {
             Ok((path, spec)) => {
                 if !global.quiet {
-                    println!("{}: ok ({} streams)", path.display(), spec.streams.len());
+                    crate::outln!("{}: ok ({} streams)", path.display(), spec.streams.len());
                 }
             }
             Err(report) => {

@@ -41,7 +41,6 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,8 +56,16 @@ mod tests {
             utc("2023-01-02 01:00:00.250+0000").as_deref(),
             Some("2023-01-02T01:00:00.250+00:00")
         );
-        assert_eq!(utc("2023-01-02").as_deref(), Some("2023-01-02T00:00:00+00:00"));
+        assert_eq!(
+            utc("2023-01-02").as_deref(),
+            Some("2023-01-02T00:00:00+00:00")
+        );
         assert_eq!(utc("yesterday"), None);
-        assert_eq!(parse_date("2024-02-29T10:00:00Z").map(|d| d.to_string()).as_deref(), Some("2024-02-29"));
+        assert_eq!(
+            parse_date("2024-02-29T10:00:00Z")
+                .map(|d| d.to_string())
+                .as_deref(),
+            Some("2024-02-29")
+        );
     }
 }

@@ -147,7 +147,10 @@ impl<'a> Meaning<'a> {
         match url::Url::parse(url.trim()) {
             Ok(u) if !matches!(u.scheme(), "http" | "https") => self.err(
                 pos,
-                format!("base_url `{url}` has the scheme `{}`; only http and https are fetched", u.scheme()),
+                format!(
+                    "base_url `{url}` has the scheme `{}`; only http and https are fetched",
+                    u.scheme()
+                ),
                 Some("write e.g. `https://api.example.com/v1`".into()),
             ),
             Ok(_) => {}
@@ -263,7 +266,9 @@ impl<'a> Meaning<'a> {
         what: &str,
     ) -> Option<(String, bool)> {
         use crate::render_check::{Rendered, reads_only_defaults, render};
-        let config_only = vars.iter().all(|v| v == "config" || v.starts_with("config."));
+        let config_only = vars
+            .iter()
+            .all(|v| v == "config" || v.starts_with("config."));
         let exact = reads_only_defaults(self.spec, vars);
         match render(&self.env, self.spec, source, config_only, exact) {
             Rendered::Text(text, exact) => Some((text, exact)),
@@ -276,7 +281,11 @@ impl<'a> Meaning<'a> {
                 } else {
                     source
                 };
-                self.err(pos, format!("{what} `{shown}` fails when rendered: {msg}"), hint);
+                self.err(
+                    pos,
+                    format!("{what} `{shown}` fails when rendered: {msg}"),
+                    hint,
+                );
                 None
             }
             Rendered::Unknown => None,
@@ -411,14 +420,12 @@ impl<'a> Meaning<'a> {
 
     fn jsonpath(&mut self, p: &JsonPath, path: &[&str]) {
         if let Err(e) = serde_json_path::JsonPath::parse(p.as_str()) {
-            let odd_member = p
-                .as_str()
-                .strip_prefix("$.")
-                .filter(|m| {
-                    !m.is_empty()
-                        && !m.contains(['[', ']', '\'', '"', '*'])
-                        && m.chars().any(|c| !(c.is_alphanumeric() || c == '_' || c == '.'))
-                });
+            let odd_member = p.as_str().strip_prefix("$.").filter(|m| {
+                !m.is_empty()
+                    && !m.contains(['[', ']', '\'', '"', '*'])
+                    && m.chars()
+                        .any(|c| !(c.is_alphanumeric() || c == '_' || c == '.'))
+            });
             let bracketed;
             let hint = if !p.as_str().starts_with('$') {
                 "a JSONPath starts with `$`, e.g. `$.data[*]`"
@@ -456,8 +463,7 @@ impl<'a> Meaning<'a> {
                         format!("`{}` is neither a number nor a template", t.as_str()),
                         Some("write a number or e.g. `{{ config.page_size }}`".into()),
                     );
-                } else if let Some((text, true)) = self.template(t, Scope::Request, path, stream)
-                {
+                } else if let Some((text, true)) = self.template(t, Scope::Request, path, stream) {
                     if !text.trim().parse::<u64>().is_ok_and(|n| n > 0) {
                         self.err(
                             self.at(path),
@@ -616,7 +622,8 @@ impl<'a> Meaning<'a> {
             }
             _ => None,
         };
-        let short_page_path: Vec<&str> = path.iter().copied().chain(["stop", "short_page"]).collect();
+        let short_page_path: Vec<&str> =
+            path.iter().copied().chain(["stop", "short_page"]).collect();
         // `short_page: false` only switches off what does nothing anyway.
         let asked = p.stop().is_some_and(|st| st.short_page) && self.written(&short_page_path);
         if let (Some(why), true) = (short_page_means_nothing, asked) {
@@ -759,7 +766,9 @@ impl<'a> Meaning<'a> {
                 let rendered = self.template(sv, Scope::Connection, &at, None);
                 if let Some((text, true)) = rendered.filter(|(t, _)| !t.is_empty()) {
                     let ok = match inc.cursor_type {
-                        crate::CursorType::Datetime => crate::datetime::parse_datetime(&text).is_some(),
+                        crate::CursorType::Datetime => {
+                            crate::datetime::parse_datetime(&text).is_some()
+                        }
                         crate::CursorType::Date => crate::datetime::parse_date(&text).is_some(),
                         crate::CursorType::Integer => text.trim().parse::<i128>().is_ok(),
                         crate::CursorType::String => true,

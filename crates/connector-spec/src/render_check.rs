@@ -17,11 +17,53 @@ const FUEL: u64 = 50_000;
 
 /// Filters minijinja knows, for did-you-mean hints.
 pub(crate) const FILTERS: &[&str] = &[
-    "abs", "attr", "batch", "bool", "capitalize", "chain", "count", "default", "dictsort", "escape",
-    "first", "float", "format", "groupby", "indent", "int", "items", "join", "last", "length",
-    "lines", "list", "lower", "map", "max", "min", "pprint", "reject", "rejectattr", "replace",
-    "reverse", "round", "safe", "select", "selectattr", "slice", "sort", "split", "string", "sum",
-    "title", "tojson", "trim", "unique", "upper", "urlencode", "zip",
+    "abs",
+    "attr",
+    "batch",
+    "bool",
+    "capitalize",
+    "chain",
+    "count",
+    "default",
+    "dictsort",
+    "escape",
+    "first",
+    "float",
+    "format",
+    "groupby",
+    "indent",
+    "int",
+    "items",
+    "join",
+    "last",
+    "length",
+    "lines",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "pprint",
+    "reject",
+    "rejectattr",
+    "replace",
+    "reverse",
+    "round",
+    "safe",
+    "select",
+    "selectattr",
+    "slice",
+    "sort",
+    "split",
+    "string",
+    "sum",
+    "title",
+    "tojson",
+    "trim",
+    "unique",
+    "upper",
+    "urlencode",
+    "zip",
 ];
 
 /// Functions minijinja knows, for did-you-mean hints.
@@ -227,13 +269,20 @@ mod tests {
         assert!(check("{{ base64encode(config.s) }}", false).is_err());
         assert!(check("{{ parent.name.split(',') }}", false).is_err());
         assert!(check("{{ record.a.b.c }}", false).is_ok());
-        assert!(check("{{ parent.id | int }}", false).is_ok(), "data-dependent: not judged");
+        assert!(
+            check("{{ parent.id | int }}", false).is_ok(),
+            "data-dependent: not judged"
+        );
     }
 
     #[test]
     fn config_only_templates_render_for_real() {
         assert!(check("{{ 1/0 }}", true).is_err());
-        assert!(check("{{ \"x\" * 1000000000 }}", true).unwrap_err().contains("fuel"));
+        assert!(
+            check("{{ \"x\" * 1000000000 }}", true)
+                .unwrap_err()
+                .contains("fuel")
+        );
         assert!(check("{{ 10**10**10 }}", true).is_err());
         assert_eq!(check("{{ config.n * 2 }}", true).unwrap(), "10");
     }

@@ -32,7 +32,10 @@ pub(crate) fn prune(mut json: J, bad: &[Vec<String>]) -> Option<crate::Spec> {
     for path in bad {
         if path.len() <= 1 {
             // A top-level field: `version`, `base_url`, `streams` themselves.
-            if path.first().is_none_or(|k| matches!(k.as_str(), "version" | "name" | "base_url" | "streams")) {
+            if path
+                .first()
+                .is_none_or(|k| matches!(k.as_str(), "version" | "name" | "base_url" | "streams"))
+            {
                 return None;
             }
         }
@@ -58,7 +61,11 @@ pub(crate) fn prune(mut json: J, bad: &[Vec<String>]) -> Option<crate::Spec> {
     loop {
         let orphans: Vec<String> = streams
             .iter()
-            .filter(|(_, v)| v.get("parent").and_then(J::as_str).is_some_and(|p| gone.iter().any(|g| g == p)))
+            .filter(|(_, v)| {
+                v.get("parent")
+                    .and_then(J::as_str)
+                    .is_some_and(|p| gone.iter().any(|g| g == p))
+            })
             .map(|(k, _)| k.clone())
             .collect();
         if orphans.is_empty() {

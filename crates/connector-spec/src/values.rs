@@ -130,7 +130,8 @@ impl Rate {
 
 pub fn parse_rate(text: &str) -> Result<RateValue, String> {
     let t = text.trim();
-    let hint = "write `N/s`, `N/min`, `N/h`, `N/d` or `N/<duration>` such as `100/10s` or `900/15m`";
+    let hint =
+        "write `N/s`, `N/min`, `N/h`, `N/d` or `N/<duration>` such as `100/10s` or `900/15m`";
     let Some((n, unit)) = t.split_once('/') else {
         return Err(format!("`{t}` is not a rate; {hint}"));
     };

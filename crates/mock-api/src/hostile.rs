@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use flate2::Compression;
@@ -31,12 +31,62 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/not_objects", get(not_objects))
         .route("/missing_key", get(missing_key))
         .route("/next_other_origin", get(next_other_origin))
+        .route("/next_scheme", get(next_scheme))
+        .route("/deep", get(deep))
+        .route("/slow_pages", get(slow_pages))
         .layer(axum::middleware::map_response(
             |mut r: Response| async move {
                 r.extensions_mut().insert(NoCompress);
                 r
             },
         ))
+}
+
+/// One record and a next link with another scheme (`?scheme=ftp`, default
+/// `ftp`): `{"data": [{"id": 1}], "next": "ftp://127.0.0.1/next"}`.
+async fn next_scheme(RawQuery(q): RawQuery) -> Response {
+    let p = Params::parse(q.as_deref());
+    let scheme = p.get("scheme").unwrap_or("ftp").to_string();
+    json(
+        StatusCode::OK,
+        &json!({ "data": [{ "id": 1 }], "next": format!("{scheme}://127.0.0.1/next") }),
+    )
+}
+
+/// `200` JSON nested `?depth=N` arrays deep (default 1000): past any
+/// parser's recursion limit.
+async fn deep(RawQuery(q): RawQuery) -> Response {
+    let p = Params::parse(q.as_deref());
+    let depth: usize = p.get("depth").and_then(|d| d.parse().ok()).unwrap_or(1000);
+    let body = format!("{{\"data\": {}{}}}", "[".repeat(depth), "]".repeat(depth));
+    let mut resp = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
+    resp.extensions_mut().insert(NoCompress);
+    resp
+}
+
+/// Offset pages of `limit` records (default 10) of `total` (default 1000),
+/// each answered after `delay_ms` (default 200): a sync long enough to be
+/// interrupted. `{"data": [{"id": n}...], "total": N}`.
+async fn slow_pages(RawQuery(q): RawQuery) -> Response {
+    let p = Params::parse(q.as_deref());
+    let num = |k: &str, d: u64| p.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(d);
+    let (offset, limit, total) = (
+        num("offset", 0),
+        num("limit", 10).max(1),
+        num("total", 1000),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(num("delay_ms", 200))).await;
+    let data: Vec<Value> = (offset..(offset + limit).min(total))
+        .map(|i| json!({ "id": i + 1 }))
+        .collect();
+    json(StatusCode::OK, &json!({ "data": data, "total": total }))
 }
 
 fn run(f: impl FnOnce() -> Result<Response, Response>) -> Response {

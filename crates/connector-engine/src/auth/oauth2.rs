@@ -10,6 +10,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
+/// How long before expiry a token is renewed: `refresh_before`, but never
+/// more than half its lifetime, so a short-lived token (30 s against the
+/// default 60 s) is not fetched again for every request.
+fn renew_early(refresh_before: Duration, ttl: Duration) -> Duration {
+    refresh_before.min(ttl / 2)
+}
+
 #[derive(Debug)]
 pub struct OAuth2Client {
     grant: OAuthGrant,
@@ -20,7 +27,8 @@ pub struct OAuth2Client {
     scopes: Vec<String>,
     refresh_before: Duration,
     extra: Vec<(String, String)>,
-    cached: Mutex<Option<(SecretString, Instant)>>,
+    /// The token, when it expires, and how long before that it is renewed.
+    cached: Mutex<Option<(SecretString, Instant, Duration)>>,
     fetched: AtomicU64,
     /// Each access token is registered, so it is masked everywhere and
     /// sealed out of saved state.
@@ -89,13 +97,17 @@ impl OAuth2Client {
     /// about to expire.
     pub async fn token(&self, http: &reqwest::Client) -> Result<SecretString, String> {
         let mut cached = self.cached.lock().await;
-        if let Some((tok, expires)) = cached.as_ref() {
-            if Instant::now() + self.refresh_before < *expires {
+        if let Some((tok, expires, early)) = cached.as_ref() {
+            if Instant::now() + *early < *expires {
                 return Ok(tok.clone());
             }
         }
         let (tok, ttl) = self.fetch(http).await?;
-        *cached = Some((tok.clone(), Instant::now() + ttl));
+        *cached = Some((
+            tok.clone(),
+            Instant::now() + ttl,
+            renew_early(self.refresh_before, ttl),
+        ));
         Ok(tok)
     }
 
@@ -139,7 +151,8 @@ impl OAuth2Client {
             .map_err(|e| format!("oauth2 token response: {e}"))?;
         if !status.is_success() {
             return Err(format!(
-                "oauth2 token endpoint answered {status}; check client_id, client_secret and refresh_token"
+                "oauth2 token endpoint answered {status}: {}; check client_id, client_secret and refresh_token",
+                crate::http::excerpt(&bytes)
             ));
         }
         let json: serde_json::Value = serde_json::from_slice(&bytes)
@@ -162,5 +175,18 @@ impl OAuth2Client {
             SecretString::from(token.to_string()),
             Duration::from_secs(ttl),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::renew_early;
+    use std::time::Duration;
+
+    #[test]
+    fn a_short_lived_token_is_renewed_at_half_its_life() {
+        let s = Duration::from_secs;
+        assert_eq!(renew_early(s(60), s(30)), s(15));
+        assert_eq!(renew_early(s(60), s(3600)), s(60));
     }
 }

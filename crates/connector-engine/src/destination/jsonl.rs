@@ -86,6 +86,10 @@ impl Destination for JsonlDestination {
     }
 
     fn write_batch(&mut self, stream: &str, records: &[Value]) -> Result<()> {
+        let path = self.path(stream);
+        let failed = |e: std::io::Error| {
+            EngineError::Destination(format!("cannot write {}: {e}", path.display()))
+        };
         let f = self
             .files
             .get_mut(stream)
@@ -95,7 +99,7 @@ impl Destination for JsonlDestination {
             line.clear();
             serde_json::to_writer(&mut line, r).map_err(std::io::Error::from)?;
             line.push(b'\n');
-            f.writer.write_all(&line)?;
+            f.writer.write_all(&line).map_err(failed)?;
             f.bytes += line.len() as u64;
         }
         Ok(())
@@ -110,6 +114,7 @@ impl Destination for JsonlDestination {
     }
 
     fn write_raw(&mut self, stream: &str, records: &RawRecords) -> Result<()> {
+        let path = self.path(stream);
         let f = self
             .files
             .get_mut(stream)
@@ -120,16 +125,24 @@ impl Destination for JsonlDestination {
             minify_into(r, &mut lines);
             lines.push(b'\n');
         }
-        f.writer.write_all(&lines)?;
+        f.writer.write_all(&lines).map_err(|e| {
+            EngineError::Destination(format!("cannot write {}: {e}", path.display()))
+        })?;
         f.bytes += lines.len() as u64;
         Ok(())
     }
 
     fn commit(&mut self, state: &mut State, durable: bool) -> Result<()> {
         for (stream, f) in self.files.iter_mut() {
-            f.writer.flush()?;
+            let failed = |e: std::io::Error| {
+                EngineError::Destination(format!(
+                    "cannot write {}: {e}",
+                    self.dir.join(format!("{stream}.jsonl")).display()
+                ))
+            };
+            f.writer.flush().map_err(failed)?;
             if durable {
-                f.writer.get_ref().sync_data()?;
+                f.writer.get_ref().sync_data().map_err(failed)?;
             }
             state.stream(stream).destination = Some(json!({ "bytes": f.bytes }));
         }

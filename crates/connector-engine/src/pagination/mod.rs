@@ -311,8 +311,16 @@ pub(crate) fn shown(v: &Value) -> String {
 
 /// Resolves a next-page reference against the URL of the page it came from.
 pub(crate) fn resolve_next(base: &Url, next: &str) -> Result<Url, String> {
-    base.join(next)
-        .map_err(|e| format!("next page URL `{next}` is invalid: {e}"))
+    let url = base
+        .join(next)
+        .map_err(|e| format!("next page URL `{next}` is invalid: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "next page URL `{next}` has the scheme `{}`; only http and https are followed",
+            url.scheme()
+        ));
+    }
+    Ok(url)
 }
 
 /// The saved position of a next-URL style paginator.
