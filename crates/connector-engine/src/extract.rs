@@ -9,6 +9,22 @@ use connector_spec::jsonpath_text::member_chain;
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
+/// What happens to a record that cannot be a row (`records.on_invalid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnInvalid {
+    Fail,
+    Skip,
+}
+
+impl From<connector_spec::InvalidRecords> for OnInvalid {
+    fn from(i: connector_spec::InvalidRecords) -> OnInvalid {
+        match i {
+            connector_spec::InvalidRecords::Fail => OnInvalid::Fail,
+            connector_spec::InvalidRecords::Skip => OnInvalid::Skip,
+        }
+    }
+}
+
 pub struct RecordSelector {
     /// `Some(keys)` for a plain member chain; the general path otherwise.
     members: Option<Vec<String>>,

@@ -13,11 +13,11 @@
 use crate::auth::Authenticator;
 use crate::rate_limit::{RateLimiter, ServerWait, human};
 use crate::raw_records::RawRecords;
+use crate::retry::Action;
 use crate::retry::RetryPolicy;
 use crate::secret::{Redactor, is_sensitive_name};
 use crate::stats::StreamStats;
 use bytes::Bytes;
-use connector_spec::Action;
 use reqwest::header::HeaderMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -33,6 +33,8 @@ pub struct PageRequest {
     pub body: Option<serde_json::Value>,
     /// Keep the records at this member path as raw JSON (the fast path).
     pub raw_path: Option<std::sync::Arc<Vec<String>>>,
+    /// The stream's own quota, waited for after the run's.
+    pub quota: Option<Arc<crate::rate_limit::StreamQuota>>,
 }
 
 /// A successful response with its parsed body.
@@ -65,7 +67,13 @@ pub enum FetchErrorKind {
     /// The server answered with this status.
     Status(u16),
     Timeout,
-    /// Connecting failed (refused, reset, DNS, TLS).
+    /// The host name did not resolve.
+    Dns,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// Nothing listens at that address.
+    Refused,
+    /// Another transport failure: reset, dropped connection.
     Connect,
     /// The body broke off, or is not the JSON expected.
     Body,
@@ -73,8 +81,8 @@ pub enum FetchErrorKind {
     TooLarge,
     /// The server asked for a longer wait than `retry.max_wait`.
     WaitTooLong,
-    /// The request was refused before it was sent (a secret for another origin).
-    Refused,
+    /// The request was not sent (a body with a secret for another origin).
+    NotSent,
     /// Auth could not be obtained (the token endpoint failed).
     Auth,
     Other,
@@ -372,7 +380,7 @@ impl HttpClient {
                         message: format!(
                             "refusing to send a request body that holds a secret to {foreign}, which is not the API's origin"
                         ),
-                        kind: FetchErrorKind::Refused,
+                        kind: FetchErrorKind::NotSent,
                         status: None,
                     });
                 }
@@ -424,6 +432,10 @@ impl HttpClient {
                     status: None,
                 };
             }
+        };
+        let waited = match &req.quota {
+            Some(q) => waited + q.acquire().await,
+            None => waited,
         };
         stats
             .waited_ms
@@ -660,20 +672,21 @@ impl HttpClient {
             chain.push_str(&s.to_string());
             src = s.source();
         }
-        let (what, kind) = if e.is_timeout() {
-            ("timeout", FetchErrorKind::Timeout)
-        } else if e.is_redirect() {
+        let kind = classify(e);
+        if kind == FetchErrorKind::Other && e.is_redirect() {
             return Outcome::Fail {
                 message: format!("redirect: {chain}"),
                 kind: FetchErrorKind::Other,
                 status: None,
             };
-        } else if e.is_body() || e.is_decode() {
-            ("truncated or broken body", FetchErrorKind::Body)
-        } else if e.is_connect() || e.is_request() {
-            ("connection error", FetchErrorKind::Connect)
-        } else {
-            ("request error", FetchErrorKind::Other)
+        }
+        let what = match kind {
+            FetchErrorKind::Timeout => "timeout",
+            FetchErrorKind::Body => "truncated or broken body",
+            FetchErrorKind::Dns => "DNS error",
+            FetchErrorKind::Tls => "TLS error",
+            FetchErrorKind::Refused | FetchErrorKind::Connect => "connection error",
+            _ => "request error",
         };
         Outcome::Retry {
             reason: format!("{what}: {chain}"),
@@ -681,6 +694,47 @@ impl HttpClient {
             kind,
             status: None,
         }
+    }
+}
+
+/// Classifies a transport error where it happens, from the error types in
+/// its source chain (an I/O error's kind, a rustls error) rather than its
+/// text; only the resolver's error is known by its message.
+pub fn classify(e: &reqwest::Error) -> FetchErrorKind {
+    if e.is_timeout() {
+        return FetchErrorKind::Timeout;
+    }
+    if e.is_body() || e.is_decode() {
+        return FetchErrorKind::Body;
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            return FetchErrorKind::Tls;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return FetchErrorKind::Refused,
+                std::io::ErrorKind::TimedOut => return FetchErrorKind::Timeout,
+                _ => {}
+            }
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+            {
+                return FetchErrorKind::Tls;
+            }
+        }
+        // hyper-util's resolver error is private; its message names it.
+        if s.to_string().starts_with("dns error") {
+            return FetchErrorKind::Dns;
+        }
+        src = s.source();
+    }
+    if e.is_connect() || e.is_request() {
+        FetchErrorKind::Connect
+    } else {
+        FetchErrorKind::Other
     }
 }
 

@@ -9,18 +9,37 @@
 //! silent comparison of text.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use connector_spec::CursorType;
 use connector_spec::datetime::{parse_date, parse_datetime};
 use serde_json::Value;
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+/// How cursor values compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorKind {
+    Datetime,
+    Date,
+    Integer,
+    String,
+}
+
+impl From<connector_spec::CursorType> for CursorKind {
+    fn from(t: connector_spec::CursorType) -> CursorKind {
+        match t {
+            connector_spec::CursorType::Datetime => CursorKind::Datetime,
+            connector_spec::CursorType::Date => CursorKind::Date,
+            connector_spec::CursorType::Integer => CursorKind::Integer,
+            connector_spec::CursorType::String => CursorKind::String,
+        }
+    }
+}
+
 /// A stream's incremental settings, compiled.
 #[derive(Debug, Clone)]
 pub struct CursorPlan {
     pub field: String,
-    pub kind: CursorType,
+    pub kind: CursorKind,
     /// The first run's lower bound (rendered `start_value`).
     pub start: Option<Value>,
     pub param: Option<String>,
@@ -69,18 +88,18 @@ impl CursorPlan {
         let bad =
             |expected: &str| format!("cursor `{}` is {}, not {expected}", self.field, shown(v));
         match self.kind {
-            CursorType::Integer => as_i128(v).map(Parsed::Int).ok_or_else(|| bad("an integer")),
-            CursorType::Datetime => v
+            CursorKind::Integer => as_i128(v).map(Parsed::Int).ok_or_else(|| bad("an integer")),
+            CursorKind::Datetime => v
                 .as_str()
                 .and_then(parse_datetime)
                 .map(Parsed::Time)
                 .ok_or_else(|| bad("an RFC 3339 datetime such as `2024-01-02T03:04:05Z`")),
-            CursorType::Date => v
+            CursorKind::Date => v
                 .as_str()
                 .and_then(parse_date)
                 .map(Parsed::Date)
                 .ok_or_else(|| bad("a date such as `2024-01-02`")),
-            CursorType::String => Ok(Parsed::Text(text(v))),
+            CursorKind::String => Ok(Parsed::Text(text(v))),
         }
     }
 
@@ -220,7 +239,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn plan(kind: CursorType, lookback: Option<u64>) -> CursorPlan {
+    fn plan(kind: CursorKind, lookback: Option<u64>) -> CursorPlan {
         CursorPlan {
             field: "updated_at".into(),
             kind,
@@ -233,7 +252,7 @@ mod tests {
 
     #[test]
     fn datetimes_compare_as_instants_with_any_offset() {
-        let p = plan(CursorType::Datetime, None);
+        let p = plan(CursorKind::Datetime, None);
         // 04:00 UTC on the 2nd, though its text sorts first.
         let a = json!("2023-01-01T23:00:00-05:00");
         let b = json!("2023-01-02T01:00:00+00:00");
@@ -262,7 +281,7 @@ mod tests {
 
     #[test]
     fn lookback_subtracts_from_an_offset_cursor() {
-        let p = plan(CursorType::Datetime, Some(3600));
+        let p = plan(CursorKind::Datetime, Some(3600));
         assert_eq!(
             p.lower_bound(None).unwrap(),
             Some(json!("2024-01-01T00:00:00Z"))
@@ -288,7 +307,7 @@ mod tests {
             )
             .unwrap()
         );
-        let d = plan(CursorType::Date, Some(86_400));
+        let d = plan(CursorKind::Date, Some(86_400));
         assert_eq!(
             d.lower_bound(Some(&json!("2024-03-01"))).unwrap(),
             Some(json!("2024-02-29"))
@@ -297,7 +316,7 @@ mod tests {
 
     #[test]
     fn integers_compare_numerically() {
-        let p = plan(CursorType::Integer, None);
+        let p = plan(CursorKind::Integer, None);
         assert_eq!(
             p.compare(&json!(10), &json!("9")).unwrap(),
             Ordering::Greater
@@ -308,7 +327,7 @@ mod tests {
 
     #[test]
     fn boundary_keeps_the_keys_at_the_largest_cursor() {
-        let p = plan(CursorType::Datetime, None);
+        let p = plan(CursorKind::Datetime, None);
         let mut b = Boundary::default();
         b.add(&p, &json!("2024-01-01T00:00:00Z"), "a".into())
             .unwrap();

@@ -1,18 +1,25 @@
-//! Spec → runtime plan, once per run: config resolved and type-checked,
-//! templates and JSONPaths compiled, credentials rendered and wrapped as
-//! secrets, durations and rates parsed. The run loop reads only the plan.
+//! Spec → Plan, once per run: config resolved and type-checked, templates
+//! and JSONPaths compiled, credentials rendered and wrapped as secrets,
+//! durations, rates and sizes parsed, each stream's paginator and stop rules
+//! compiled. The Plan is immutable and holds no spec types: the run loop
+//! reads only the Plan, and run-time pieces (HTTP client, rate limiter,
+//! token cache) live in a [`crate::runtime::Runtime`] built from it.
+//!
+//! `compile` destructures every spec struct exhaustively, so a field added
+//! to the language and not compiled is a compile error here.
 
-use crate::auth::Authenticator;
+use crate::auth::AuthPlan;
 use crate::config::{ConfigSources, ResolvedConfig};
 use crate::error::{EngineError, Result};
-use crate::extract::RecordSelector;
+use crate::extract::{OnInvalid, RecordSelector};
 use crate::http::HttpSettings;
 use crate::incremental::CursorPlan;
-use crate::pagination::RequestParts;
+use crate::pagination::{Paging, RequestParts};
+use crate::rate_limit::{HeaderFamily, Rate};
 use crate::retry::RetryPolicy;
 use crate::secret::Redactor;
 use crate::template::{CompiledTemplate, Context, Templates, TemplatesBuilder, render_once};
-use connector_spec::{IntOrTemplate, Method, Pagination, RateLimitHeaders, RateValue, Spec};
+use connector_spec::{IntOrTemplate, Method, Spec};
 use indexmap::IndexMap;
 use serde_json::Value;
 use url::Url;
@@ -27,12 +34,13 @@ pub struct Plan {
     pub headers: Vec<(String, String)>,
     pub params: Vec<(String, String)>,
     pub http: HttpSettings,
-    pub auth: Authenticator,
+    pub auth: AuthPlan,
     pub redactor: Redactor,
-    pub rate: Option<RateValue>,
+    /// The run-wide quota (`rate_limit.requests`).
+    pub rate: Option<Rate>,
     pub burst: Option<u32>,
     pub max_concurrency: u32,
-    pub honor_headers: Vec<RateLimitHeaders>,
+    pub honor_headers: Vec<HeaderFamily>,
     pub streams: IndexMap<String, StreamPlan>,
 }
 
@@ -46,18 +54,27 @@ pub struct StreamPlan {
     pub body: Option<(Value, Vec<(String, CompiledTemplate)>)>,
     pub parent: Option<String>,
     pub children: Vec<String>,
-    pub pagination: Pagination,
+    /// The pagination's YAML `type`, for messages.
+    pub pagination_type: &'static str,
+    pub paging: Paging,
     pub page_size: Option<u64>,
-    /// Fetch pages in parallel once the total is known (opt-in).
-    pub parallel: bool,
     pub selector: RecordSelector,
     /// Records may stay raw JSON (see `raw_records`): the member path.
     pub raw_path: Option<std::sync::Arc<Vec<String>>>,
     pub retry: RetryPolicy,
+    /// A stream-only quota, waited for after the run's.
+    pub rate: Option<(Rate, u32)>,
     pub primary_key: Vec<String>,
     pub incremental: Option<CursorPlan>,
     /// What happens to a record that cannot be a row.
-    pub on_invalid: connector_spec::InvalidRecords,
+    pub on_invalid: OnInvalid,
+}
+
+impl StreamPlan {
+    /// True when the remaining pages may be fetched in parallel.
+    pub fn parallel(&self) -> bool {
+        self.paging.parallel
+    }
 }
 
 fn plan_err(stream: Option<&str>, msg: impl std::fmt::Display) -> EngineError {
@@ -74,6 +91,26 @@ impl Plan {
         sources: &ConfigSources,
         verbose_user_agent: Option<&str>,
     ) -> Result<Plan> {
+        let Spec {
+            version: _,
+            name,
+            description: _,
+            docs_url: _,
+            config: _, // resolved by `config::resolve`
+            base_url,
+            headers,
+            params,
+            timeout,
+            connect_timeout,
+            max_response_size,
+            user_agent,
+            auth,
+            rate_limit,
+            retry: _,      // per stream, through `Spec::retry_of`
+            pagination: _, // per stream, through `Spec::pagination_of`
+            records: _,    // per stream, through `Spec::records_of`
+            streams,
+        } = spec;
         let ResolvedConfig { values, secrets } = crate::config::resolve(spec, sources)?;
         let redactor = Redactor::new(secrets);
         let config = Value::Object(values);
@@ -88,7 +125,7 @@ impl Plan {
             render_once(b, &t, &ctx)
                 .map_err(|e| EngineError::Config(redactor.redact(&e.to_string())))
         };
-        let base_text = once(&mut b, spec.base_url.as_str())?;
+        let base_text = once(&mut b, base_url.as_str())?;
         let base_url = Url::parse(&base_text).map_err(|e| {
             EngineError::Config(format!(
                 "base_url `{}` is not a URL: {e}",
@@ -101,150 +138,37 @@ impl Plan {
                 redactor.redact(&base_text)
             )));
         }
-        let headers = spec
-            .headers
+        let headers = headers
             .iter()
             .map(|(k, v)| Ok((k.clone(), once(&mut b, v.as_str())?)))
             .collect::<Result<Vec<_>>>()?;
-        let params = spec
-            .params
+        let params = params
             .iter()
             .map(|(k, v)| Ok((k.clone(), once(&mut b, v.as_str())?)))
             .collect::<Result<Vec<_>>>()?;
-        let user_agent = match &spec.user_agent {
+        let user_agent = match user_agent {
             Some(ua) => once(&mut b, ua.as_str())?,
             None => verbose_user_agent
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("connector-run/{}", env!("CARGO_PKG_VERSION"))),
         };
         let http = HttpSettings {
-            timeout: spec.timeout.parse().map_err(|e| plan_err(None, e))?,
-            connect_timeout: spec
-                .connect_timeout
-                .parse()
-                .map_err(|e| plan_err(None, e))?,
+            timeout: timeout.parse().map_err(|e| plan_err(None, e))?,
+            connect_timeout: connect_timeout.parse().map_err(|e| plan_err(None, e))?,
             user_agent,
-            max_response_size: spec
-                .max_response_size
-                .parse()
-                .map_err(|e| plan_err(None, e))?,
+            max_response_size: max_response_size.parse().map_err(|e| plan_err(None, e))?,
         };
-        let auth = Authenticator::compile(&spec.auth, &ctx, &redactor)
+        let auth = AuthPlan::compile(auth, &ctx, &redactor)
             .map_err(|e| EngineError::Config(redactor.redact(&e.to_string())))?;
-        let rate = spec
-            .rate_limit
-            .requests
-            .as_ref()
-            .map(|r| r.parse())
-            .transpose()
-            .map_err(|e| plan_err(None, e))?;
+        let connector_rate = compile_rate_limit(rate_limit, None)?;
 
-        let mut streams = IndexMap::new();
-        for (name, s) in &spec.streams {
-            let n = Some(name.as_str());
-            let pagination = spec.pagination_of(s).clone();
-            let page_size = match page_size_of(&pagination) {
-                None => None,
-                Some(IntOrTemplate::Int(n)) => Some(*n),
-                Some(IntOrTemplate::Template(t)) => {
-                    let text = once(&mut b, t.as_str())?;
-                    Some(text.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| plan_err(n, format!("page_size `{}` renders to `{text}`, not a positive whole number", t.as_str())))?)
-                }
-            };
-            let body = match &s.body {
-                Some(v) => {
-                    let mut strings = Vec::new();
-                    collect_strings(v, &mut strings);
-                    let compiled = strings
-                        .into_iter()
-                        .map(|t| Ok((t.clone(), b.add(&t)?)))
-                        .collect::<Result<Vec<_>>>()?;
-                    Some((v.clone(), compiled))
-                }
-                None => None,
-            };
-            let mut sp = StreamPlan {
-                name: name.clone(),
-                method: match s.method {
-                    Method::Get => reqwest::Method::GET,
-                    Method::Post => reqwest::Method::POST,
-                },
-                path: b.add_text(s.path.as_str())?,
-                // A parameter that renders to `null` is not sent.
-                params: s
-                    .params
-                    .iter()
-                    .map(|(k, v)| Ok((k.clone(), b.add(v.as_str())?)))
-                    .collect::<Result<_>>()?,
-                headers: s
-                    .headers
-                    .iter()
-                    .map(|(k, v)| Ok((k.clone(), b.add_text(v.as_str())?)))
-                    .collect::<Result<_>>()?,
-                body,
-                parent: s.parent.clone(),
-                children: spec
-                    .streams
-                    .iter()
-                    .filter(|(_, c)| c.parent.as_deref() == Some(name))
-                    .map(|(k, _)| k.clone())
-                    .collect(),
-                parallel: matches!(
-                    pagination,
-                    Pagination::Offset { parallel: true, .. }
-                        | Pagination::PageNumber { parallel: true, .. }
-                ),
-                pagination,
-                page_size,
-                selector: RecordSelector::compile(spec.records_of(s), &mut b)?,
-                on_invalid: spec.records_of(s).on_invalid,
-                raw_path: None,
-                retry: RetryPolicy::compile(spec.retry_of(s))?,
-                primary_key: s
-                    .primary_key
-                    .as_ref()
-                    .map(|p| p.to_vec())
-                    .unwrap_or_default(),
-                incremental: match &s.incremental {
-                    None => None,
-                    Some(inc) => Some(CursorPlan {
-                        field: inc.cursor_field.clone(),
-                        kind: inc.cursor_type,
-                        start: match &inc.start_value {
-                            Some(t) => Some(Value::String(once(&mut b, t.as_str())?))
-                                .filter(|v| v.as_str() != Some("")),
-                            None => None,
-                        },
-                        param: inc.param.clone(),
-                        lookback: inc
-                            .lookback
-                            .as_ref()
-                            .map(|l| l.parse())
-                            .transpose()
-                            .map_err(|e| plan_err(n, e))?,
-                        client_filter: inc.client_filter,
-                    }),
-                },
-            };
-            // Records stay raw only when nothing needs them parsed: no
-            // cursor, and no pagination path that reads inside them
-            // (Stripe's `$.data[-1].id`).
-            let reads_records = |members: &[String]| {
-                crate::pagination::paths(&sp.pagination)
-                    .iter()
-                    .any(|p| connector_spec::jsonpath_text::reads_into(members, p))
-            };
-            if sp.incremental.is_none() {
-                sp.raw_path = sp
-                    .selector
-                    .raw_path()
-                    .filter(|m| !reads_records(m))
-                    .map(|p| std::sync::Arc::new(p.to_vec()));
-            }
-            streams.insert(name.clone(), sp);
+        let mut compiled = IndexMap::new();
+        for (name, s) in streams {
+            let sp = compile_stream(spec, name, s, &mut b, &once)?;
+            compiled.insert(name.clone(), sp);
         }
         Ok(Plan {
-            name: spec.name.clone(),
+            name: name.clone(),
             base_url,
             templates: b.build(),
             config,
@@ -254,11 +178,11 @@ impl Plan {
             http,
             auth,
             redactor,
-            rate,
-            burst: spec.rate_limit.burst,
-            max_concurrency: spec.rate_limit.max_concurrency.unwrap_or(4),
-            honor_headers: spec.rate_limit.honor_headers.clone(),
-            streams,
+            rate: connector_rate.rate,
+            burst: connector_rate.burst,
+            max_concurrency: connector_rate.max_concurrency.unwrap_or(4),
+            honor_headers: connector_rate.honor,
+            streams: compiled,
         })
     }
 
@@ -329,13 +253,193 @@ impl Plan {
     }
 }
 
-fn page_size_of(p: &Pagination) -> Option<&IntOrTemplate> {
-    match p {
-        Pagination::Offset { page_size, .. }
-        | Pagination::PageNumber { page_size, .. }
-        | Pagination::Cursor { page_size, .. } => Some(page_size),
-        _ => None,
-    }
+/// A `rate_limit` block, compiled.
+struct RateLimitPlan {
+    rate: Option<Rate>,
+    burst: Option<u32>,
+    max_concurrency: Option<u32>,
+    honor: Vec<HeaderFamily>,
+}
+
+fn compile_rate_limit(
+    r: &connector_spec::RateLimit,
+    stream: Option<&str>,
+) -> Result<RateLimitPlan> {
+    let connector_spec::RateLimit {
+        requests,
+        burst,
+        max_concurrency,
+        honor_headers,
+    } = r;
+    Ok(RateLimitPlan {
+        rate: requests
+            .as_ref()
+            .map(|r| r.parse().map(Rate::from))
+            .transpose()
+            .map_err(|e| plan_err(stream, format!("rate_limit.requests: {e}")))?,
+        burst: *burst,
+        max_concurrency: *max_concurrency,
+        honor: honor_headers
+            .iter()
+            .copied()
+            .map(HeaderFamily::from)
+            .collect(),
+    })
+}
+
+fn compile_stream(
+    spec: &Spec,
+    name: &str,
+    s: &connector_spec::Stream,
+    b: &mut TemplatesBuilder,
+    once: &dyn Fn(&mut TemplatesBuilder, &str) -> Result<String>,
+) -> Result<StreamPlan> {
+    let connector_spec::Stream {
+        description: _,
+        path,
+        method,
+        params,
+        headers,
+        body,
+        primary_key,
+        parent,
+        pagination: _, // through `Spec::pagination_of`
+        records: _,    // through `Spec::records_of`
+        retry: _,      // through `Spec::retry_of`
+        rate_limit,
+        incremental,
+    } = s;
+    let n = Some(name);
+    let pagination = spec.pagination_of(s);
+    let page_size = match pagination.page_size() {
+        None => None,
+        Some(IntOrTemplate::Int(n)) => Some(*n),
+        Some(IntOrTemplate::Template(t)) => {
+            let text = once(b, t.as_str())?;
+            Some(
+                text.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        plan_err(
+                            n,
+                            format!(
+                                "page_size `{}` renders to `{text}`, not a positive whole number",
+                                t.as_str()
+                            ),
+                        )
+                    })?,
+            )
+        }
+    };
+    let paging = crate::pagination::compile(pagination, page_size.unwrap_or(0))
+        .map_err(|e| plan_err(n, format!("pagination: {e}")))?;
+    let body = match body {
+        Some(v) => {
+            let mut strings = Vec::new();
+            collect_strings(v, &mut strings);
+            let compiled = strings
+                .into_iter()
+                .map(|t| Ok((t.clone(), b.add(&t)?)))
+                .collect::<Result<Vec<_>>>()?;
+            Some((v.clone(), compiled))
+        }
+        None => None,
+    };
+    let records = spec.records_of(s);
+    let selector = RecordSelector::compile(records, b)?;
+    let incremental = match incremental {
+        None => None,
+        Some(inc) => Some(compile_incremental(inc, b, once, n)?),
+    };
+    // Records stay raw only when nothing needs them parsed: no cursor, and
+    // no pagination path that reads inside them (Stripe's `$.data[-1].id`).
+    let reads_records = |members: &[String]| {
+        crate::pagination::paths(pagination)
+            .iter()
+            .any(|p| connector_spec::jsonpath_text::reads_into(members, p))
+    };
+    let raw_path = if incremental.is_none() {
+        selector
+            .raw_path()
+            .filter(|m| !reads_records(m))
+            .map(|p| std::sync::Arc::new(p.to_vec()))
+    } else {
+        None
+    };
+    let rate = match rate_limit {
+        Some(r) => compile_rate_limit(r, n)?
+            .rate
+            .map(|rate| (rate, r.burst.unwrap_or(1))),
+        None => None,
+    };
+    Ok(StreamPlan {
+        name: name.to_string(),
+        method: match method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+        },
+        path: b.add_text(path.as_str())?,
+        // A parameter that renders to `null` is not sent.
+        params: params
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), b.add(v.as_str())?)))
+            .collect::<Result<_>>()?,
+        headers: headers
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), b.add_text(v.as_str())?)))
+            .collect::<Result<_>>()?,
+        body,
+        parent: parent.clone(),
+        children: spec
+            .streams
+            .iter()
+            .filter(|(_, c)| c.parent.as_deref() == Some(name))
+            .map(|(k, _)| k.clone())
+            .collect(),
+        pagination_type: pagination.type_name(),
+        paging,
+        page_size,
+        selector,
+        raw_path,
+        retry: RetryPolicy::compile(spec.retry_of(s)).map_err(|e| plan_err(n, e))?,
+        rate,
+        primary_key: primary_key.as_ref().map(|p| p.to_vec()).unwrap_or_default(),
+        incremental,
+        on_invalid: records.on_invalid.into(),
+    })
+}
+
+fn compile_incremental(
+    inc: &connector_spec::Incremental,
+    b: &mut TemplatesBuilder,
+    once: &dyn Fn(&mut TemplatesBuilder, &str) -> Result<String>,
+    stream: Option<&str>,
+) -> Result<CursorPlan> {
+    let connector_spec::Incremental {
+        cursor_field,
+        cursor_type,
+        start_value,
+        param,
+        lookback,
+        client_filter,
+    } = inc;
+    Ok(CursorPlan {
+        field: cursor_field.clone(),
+        kind: (*cursor_type).into(),
+        start: match start_value {
+            Some(t) => Some(Value::String(once(b, t.as_str())?)).filter(|v| v.as_str() != Some("")),
+            None => None,
+        },
+        param: param.clone(),
+        lookback: lookback
+            .as_ref()
+            .map(|l| l.parse())
+            .transpose()
+            .map_err(|e| plan_err(stream, e))?,
+        client_filter: *client_filter,
+    })
 }
 
 fn collect_strings(v: &Value, out: &mut Vec<String>) {

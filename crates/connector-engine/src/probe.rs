@@ -5,20 +5,23 @@
 //! - [`first_request`] builds a stream's first request exactly as a sync
 //!   would (same plan, paginator, incremental lower bound of a first run),
 //!   for `sync --dry-run`, which only shows it.
-//! - [`StreamProber`] sends it, and a few more pages, through the same
-//!   [`HttpClient`] as a sync (auth only to the API's origin, rate limiter,
-//!   retry policy), for `check` and `discover`.
+//! - [`StreamProber`] reads the first pages with the same
+//!   [`PartitionReader`] and [`RecordShaper`] as a sync, through the same
+//!   [`Runtime`] (auth only to the API's origin, rate limiter, retry
+//!   policy), for `check` and `discover`.
 //!
 //! Failures carry a [`FailureKind`] so the CLI can give a precise hint
 //! (credentials, path, base_url, DNS, TLS, timeout).
 
-use crate::auth::Authenticator;
+use crate::auth::AuthPlan;
 use crate::error::EngineError;
-use crate::http::{Fetched, HttpClient, HttpSettings, PageRequest, PageResponse};
-use crate::pagination::{self, PageView, Paginator, RequestParts, StopRules};
+use crate::http::{FetchErrorKind, HttpSettings, PageRequest};
+use crate::pagination;
 use crate::plan::{Plan, StreamPlan};
-use crate::rate_limit::RateLimiter;
+use crate::reader::{PageCall, PageRecords, PartitionReader};
+use crate::runtime::{Runtime, RuntimeOptions};
 use crate::secret::Redactor;
+use crate::shape::RecordShaper;
 use crate::stats::StreamStats;
 use crate::template::{Context, to_value};
 use serde_json::Value;
@@ -57,32 +60,18 @@ pub struct ProbeError {
     pub message: String,
 }
 
-/// Classifies a transport error from its text (reqwest and hyper put the
-/// cause only in the message chain).
-pub fn classify_transport(text: &str) -> FailureKind {
-    let t = text.to_ascii_lowercase();
-    let any = |needles: &[&str]| needles.iter().any(|n| t.contains(n));
-    if any(&[
-        "dns error",
-        "failed to lookup address",
-        "name or service not known",
-        "no such host",
-        "nodename nor servname",
-    ]) {
-        FailureKind::Dns
-    } else if t.starts_with("timeout") || any(&["timed out", "last error: timeout"]) {
-        FailureKind::Timeout
-    } else if any(&[
-        "connection refused",
-        "os error 111",
-        "os error 61",
-        "os error 10061",
-    ]) {
-        FailureKind::Refused
-    } else if any(&["certificate", "tls", "ssl", "handshake"]) {
-        FailureKind::Tls
-    } else {
-        FailureKind::Connection
+impl From<&FetchErrorKind> for FailureKind {
+    fn from(k: &FetchErrorKind) -> FailureKind {
+        match k {
+            FetchErrorKind::Status(s) => FailureKind::Status(*s),
+            FetchErrorKind::Timeout | FetchErrorKind::WaitTooLong => FailureKind::Timeout,
+            FetchErrorKind::Dns => FailureKind::Dns,
+            FetchErrorKind::Tls => FailureKind::Tls,
+            FetchErrorKind::Refused => FailureKind::Refused,
+            FetchErrorKind::Connect | FetchErrorKind::Other => FailureKind::Connection,
+            FetchErrorKind::Body | FetchErrorKind::TooLarge => FailureKind::Body,
+            FetchErrorKind::NotSent | FetchErrorKind::Auth => FailureKind::Request,
+        }
     }
 }
 
@@ -179,13 +168,8 @@ impl Prober {
         let shown = self.redactor.url(url);
         let fail = |e: reqwest::Error| {
             let chain = error_chain(&e);
-            let kind = if e.is_timeout() {
-                FailureKind::Timeout
-            } else {
-                classify_transport(&chain)
-            };
             ProbeError {
-                kind,
+                kind: FailureKind::from(&crate::http::classify(&e)),
                 url: shown.clone(),
                 message: self.redactor.redact(&chain),
             }
@@ -224,25 +208,25 @@ pub enum Parent<'a> {
     Placeholder,
 }
 
-/// A stream's first request and the paging state that follows it.
-pub struct FirstRequest {
+/// A stream's first request and the reader of the pages that follow it.
+pub struct FirstRequest<'a> {
     /// The request, before auth (credentials are added when sent).
     pub request: PageRequest,
-    /// The partition's request before pagination: later pages start here.
-    pub base: RequestParts,
-    pub paginator: Box<dyn Paginator>,
-    pub stop: Option<StopRules>,
+    pub reader: PartitionReader<'a>,
+    pub call: PageCall,
     /// The template context (config, parent, state) of the partition.
     pub context: Context,
+    /// The incremental lower bound of a first run (the start value).
+    pub lower: Option<Value>,
 }
 
 /// Builds the first request of one partition of `stream` as a first run of
 /// `sync` would: no saved state, the incremental start value as lower bound.
-pub fn first_request(
-    plan: &Plan,
+pub fn first_request<'a>(
+    plan: &'a Plan,
     stream: &str,
     parent: Parent<'_>,
-) -> Result<FirstRequest, ProbeError> {
+) -> Result<FirstRequest<'a>, ProbeError> {
     let request_err = |message: String| ProbeError {
         kind: FailureKind::Request,
         url: String::new(),
@@ -281,21 +265,17 @@ pub fn first_request(
             .unwrap_or_else(|| lb.to_string());
         parts.set_query(param, text);
     }
-    let (paginator, stop) = pagination::build(&sp.pagination, sp.page_size).map_err(request_err)?;
-    let base = parts.clone();
-    paginator.prepare(&mut parts);
+    let mut reader = PartitionReader::new(plan, sp, parts, false, None);
+    let call = reader
+        .next_call()
+        .map_err(|e| request_err(e.to_string()))?
+        .ok_or_else(|| request_err("no first page".into()))?;
     Ok(FirstRequest {
-        request: PageRequest {
-            method: sp.method.clone(),
-            url: parts.full_url(),
-            headers: parts.headers,
-            body: parts.body,
-            raw_path: None,
-        },
-        base,
-        paginator,
-        stop,
+        request: call.request.clone(),
+        reader,
+        call,
         context,
+        lower,
     })
 }
 
@@ -327,13 +307,13 @@ pub struct CredentialNames {
 }
 
 /// The header and query names the plan's auth adds to API requests.
-pub fn credential_names(auth: &Authenticator) -> CredentialNames {
+pub fn credential_names(auth: &AuthPlan) -> CredentialNames {
     match auth {
-        Authenticator::Static(s) => CredentialNames {
+        AuthPlan::Static(s) => CredentialNames {
             headers: s.headers.iter().map(|(k, _)| k.clone()).collect(),
             query: s.query.iter().map(|(k, _)| k.clone()).collect(),
         },
-        Authenticator::OAuth2(_) => CredentialNames {
+        AuthPlan::OAuth2(_) => CredentialNames {
             headers: vec!["Authorization".into()],
             query: vec![],
         },
@@ -352,36 +332,24 @@ pub struct Sample {
     pub elapsed: Duration,
 }
 
-/// Sends streams' first pages through the same HTTP client as a sync.
+/// Reads streams' first pages as a sync would.
 pub struct StreamProber {
     plan: Plan,
-    http: HttpClient,
+    rt: Runtime,
 }
 
 impl StreamProber {
-    /// Takes the plan's credentials into its own HTTP client.
-    pub fn new(mut plan: Plan, verbose: u8) -> Result<StreamProber, EngineError> {
-        let limiter = Arc::new(RateLimiter::new(
-            plan.rate,
-            plan.burst,
-            plan.max_concurrency,
-            plan.honor_headers.clone(),
-        ));
-        let client = crate::http::build_client(&plan.http).map_err(EngineError::Plan)?;
-        let auth = std::mem::replace(&mut plan.auth, Authenticator::Static(Default::default()));
-        let http = HttpClient::new(
-            client,
-            &plan.base_url,
-            auth,
-            limiter,
-            plan.redactor.clone(),
-            verbose,
-            plan.http.max_response_size,
-        );
-        Ok(StreamProber { plan, http })
+    pub fn new(plan: Plan, verbose: u8) -> Result<StreamProber, EngineError> {
+        let rt = Runtime::start(
+            &plan,
+            RuntimeOptions {
+                verbose,
+                ..Default::default()
+            },
+        )?;
+        Ok(StreamProber { plan, rt })
     }
 
-    /// The plan (its auth has moved into the client).
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
@@ -395,8 +363,9 @@ impl StreamProber {
         self.sample(stream, parent, 1, false).await
     }
 
-    /// Up to `pages` pages of one partition. `retries` applies the stream's
-    /// retry policy; without it each request is tried once.
+    /// Up to `pages` pages of one partition, read and shaped as a first run
+    /// of `sync` would (the start value's bound applies). `retries` applies
+    /// the stream's retry policy; without it each request is tried once.
     pub async fn sample(
         &self,
         stream: &str,
@@ -405,97 +374,79 @@ impl StreamProber {
         retries: bool,
     ) -> Result<Sample, ProbeError> {
         let started = Instant::now();
-        let parent = parent.map_or(Parent::None, Parent::Record);
         let FirstRequest {
-            request,
-            base,
-            mut paginator,
-            stop,
+            mut reader,
+            call,
             context,
-        } = first_request(&self.plan, stream, parent)?;
+            lower,
+            ..
+        } = first_request(
+            &self.plan,
+            stream,
+            parent.map_or(Parent::None, Parent::Record),
+        )?;
         let sp = &self.plan.streams[stream];
         let mut policy = sp.retry.clone();
         if !retries {
             policy.max_attempts = 1;
         }
+        let shaper = RecordShaper {
+            plan: &self.plan,
+            sp,
+            ctx: context,
+            lower,
+            boundary: None,
+            feed_all: false,
+            any_json: true,
+        };
         let stats = StreamStats::default();
-        let redactor = &self.plan.redactor;
-        let first_url = redactor.url(&request.url);
-        let mut req = request;
+        let first_url = call.shown.clone();
         let mut records = Vec::new();
-        let mut received = 0u64;
-        let mut page_no = 0u64;
-        while page_no < pages.max(1) {
-            page_no += 1;
-            if page_no > 1 {
-                let mut parts = base.clone();
-                paginator.prepare(&mut parts);
-                req.url = parts.full_url();
-                req.headers = parts.headers;
-                req.body = parts.body;
-            }
-            let shown = redactor.url(&req.url);
+        let mut next = Some(call);
+        let mut read = 0u64;
+        while let Some(call) = next.take() {
             let fetched = self
+                .rt
                 .http
-                .fetch(&req, &policy, &stats)
+                .fetch(&call.request, &policy, &stats)
                 .await
                 .map_err(|e| ProbeError {
-                    kind: match e.status {
-                        Some(s) if !(200..300).contains(&s) => FailureKind::Status(s),
-                        Some(_) => FailureKind::Body,
-                        None => classify_transport(&e.message),
-                    },
+                    kind: FailureKind::from(&e.kind),
                     url: e.url,
                     message: single_attempt(e.message, policy.max_attempts),
                 })?;
-            let mut resp: PageResponse = match fetched {
-                Fetched::Page(r) => r,
-                Fetched::Ignored | Fetched::Stop | Fetched::Cancelled => break,
-            };
-            let mut page = sp.selector.select(&mut resp.json).map_err(|e| ProbeError {
+            let body_err = |e: EngineError| ProbeError {
                 kind: FailureKind::Body,
-                url: shown.clone(),
-                message: redactor.redact(&e),
-            })?;
-            let raw_count = page.len();
-            received += raw_count as u64;
-            for mut r in page.drain(..) {
-                let keep = sp
-                    .selector
-                    .transform(&mut r, &self.plan.templates, &context)
-                    .map_err(|e| ProbeError {
-                        kind: FailureKind::Request,
-                        url: shown.clone(),
-                        message: redactor.redact(&e.to_string()),
-                    })?;
-                if keep {
-                    records.push(r);
-                }
-            }
-            let view = PageView {
-                response: Some(&resp),
-                records: raw_count,
+                url: call.shown.clone(),
+                message: e.to_string(),
             };
-            let more = paginator.advance(&view).map_err(|e| ProbeError {
-                kind: FailureKind::Body,
-                url: shown.clone(),
-                message: redactor.redact(&e),
-            })?;
-            let stopped = stop
-                .as_ref()
-                .and_then(|s| {
-                    s.stop_reason(&view, paginator.page_size(), received, page_no)
-                        .ok()
-                        .flatten()
-                })
-                .is_some();
-            if !more || stopped {
+            let Some(page) = reader.read(&call, fetched).map_err(body_err)? else {
                 break;
+            };
+            read += 1;
+            let values = match page.records {
+                PageRecords::Values(v) => v,
+                PageRecords::Raw(r) => r.to_values().map_err(|e| ProbeError {
+                    kind: FailureKind::Body,
+                    url: call.shown.clone(),
+                    message: e.to_string(),
+                })?,
+            };
+            let shaped = shaper
+                .shape(page.page_no, &call.shown, values, &stats.skipped)
+                .map_err(|e| ProbeError {
+                    kind: FailureKind::Request,
+                    url: call.shown.clone(),
+                    message: e.to_string(),
+                })?;
+            records.extend(shaped.write);
+            if read < pages.max(1) {
+                next = reader.next_call().map_err(body_err)?;
             }
         }
         Ok(Sample {
             records,
-            pages: page_no,
+            pages: read,
             url: first_url,
             elapsed: started.elapsed(),
         })
@@ -507,20 +458,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn transport_errors_are_classified() {
-        let dns = "connection error: error sending request: client error (Connect): dns error: failed to lookup address information: Name or service not known";
-        assert_eq!(classify_transport(dns), FailureKind::Dns);
-        let refused = "connection error: error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)";
-        assert_eq!(classify_transport(refused), FailureKind::Refused);
+    fn fetch_kinds_map_to_probe_kinds() {
+        assert_eq!(FailureKind::from(&FetchErrorKind::Dns), FailureKind::Dns);
         assert_eq!(
-            classify_transport(
-                "gave up after 1 attempts; last error: timeout: operation timed out"
-            ),
-            FailureKind::Timeout
+            FailureKind::from(&FetchErrorKind::Refused),
+            FailureKind::Refused
         );
         assert_eq!(
-            classify_transport("client error (Connect): invalid peer certificate: UnknownIssuer"),
-            FailureKind::Tls
+            FailureKind::from(&FetchErrorKind::Status(404)),
+            FailureKind::Status(404)
         );
     }
 }

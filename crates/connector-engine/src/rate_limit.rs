@@ -13,7 +13,67 @@
 //! - an IETF `RateLimit-Policy` (`q=100;w=60`) is adopted as the quota when
 //!   the spec declares none.
 
-use connector_spec::{RateLimitHeaders, RateValue};
+/// A request quota: `requests` per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub requests: u32,
+    pub per: Duration,
+}
+
+impl From<connector_spec::RateValue> for Rate {
+    fn from(r: connector_spec::RateValue) -> Rate {
+        Rate {
+            requests: r.requests,
+            per: r.per,
+        }
+    }
+}
+
+/// A family of rate-limit response headers the limiter honours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderFamily {
+    /// `Retry-After`.
+    RetryAfter,
+    /// `X-RateLimit-Remaining` / `-Reset`.
+    XRateLimit,
+    /// IETF `RateLimit` / `RateLimit-Policy` and `RateLimit-*`.
+    Ietf,
+}
+
+impl From<connector_spec::RateLimitHeaders> for HeaderFamily {
+    fn from(h: connector_spec::RateLimitHeaders) -> HeaderFamily {
+        match h {
+            connector_spec::RateLimitHeaders::RetryAfter => HeaderFamily::RetryAfter,
+            connector_spec::RateLimitHeaders::XRatelimit => HeaderFamily::XRateLimit,
+            connector_spec::RateLimitHeaders::Ietf => HeaderFamily::Ietf,
+        }
+    }
+}
+
+/// A second, stream-only quota (a stream's own `rate_limit.requests`),
+/// waited for after the run's limiter.
+#[derive(Debug)]
+pub struct StreamQuota {
+    limiter: DefaultDirectRateLimiter,
+}
+
+impl StreamQuota {
+    pub fn new(rate: Rate, burst: u32) -> Option<StreamQuota> {
+        governor_for(rate, burst).map(|l| StreamQuota {
+            limiter: Arc::into_inner(l).expect("a new limiter has one owner"),
+        })
+    }
+
+    /// Waits for a slot of this stream's quota; returns the time waited.
+    pub async fn acquire(&self) -> Duration {
+        if self.limiter.check().is_ok() {
+            return Duration::ZERO;
+        }
+        let start = Instant::now();
+        self.limiter.until_ready().await;
+        start.elapsed()
+    }
+}
 use governor::{DefaultDirectRateLimiter, Quota};
 use reqwest::header::HeaderMap;
 use std::num::NonZeroU32;
@@ -67,7 +127,7 @@ pub struct RateLimiter {
     not_before: Mutex<Option<(Instant, String)>>,
     /// The server's current rate-limit window, from its remaining/reset headers.
     window: Mutex<Option<ServerWindow>>,
-    honor: Vec<RateLimitHeaders>,
+    honor: Vec<HeaderFamily>,
     in_flight: Arc<Semaphore>,
     pub stats: WaitStats,
     live: Option<Arc<crate::stats::LiveRun>>,
@@ -91,7 +151,7 @@ const WINDOW_END_MARGIN: Duration = Duration::from_millis(20);
 /// buys zero 429s at a declared limit.
 const JITTER_MARGIN: f64 = 1.02;
 
-fn governor_for(rate: RateValue, burst: u32) -> Option<Arc<DefaultDirectRateLimiter>> {
+fn governor_for(rate: Rate, burst: u32) -> Option<Arc<DefaultDirectRateLimiter>> {
     let period = (rate.per / rate.requests.max(1)).mul_f64(JITTER_MARGIN);
     let quota = Quota::with_period(period)?.allow_burst(NonZeroU32::new(burst.max(1))?);
     Some(Arc::new(DefaultDirectRateLimiter::direct(quota)))
@@ -99,10 +159,10 @@ fn governor_for(rate: RateValue, burst: u32) -> Option<Arc<DefaultDirectRateLimi
 
 impl RateLimiter {
     pub fn new(
-        rate: Option<RateValue>,
+        rate: Option<Rate>,
         burst: Option<u32>,
         max_concurrency: u32,
-        honor: Vec<RateLimitHeaders>,
+        honor: Vec<HeaderFamily>,
     ) -> Self {
         let quota = rate.and_then(|r| governor_for(r, burst.unwrap_or(1)));
         RateLimiter {
@@ -199,7 +259,7 @@ impl RateLimiter {
     /// wait before retrying this request, if it named one.
     pub fn observe(&self, status: u16, headers: &HeaderMap) -> Option<ServerWait> {
         let mut retry_after = None;
-        if self.honor.contains(&RateLimitHeaders::RetryAfter) {
+        if self.honor.contains(&HeaderFamily::RetryAfter) {
             if let Some(v) = header(headers, "retry-after") {
                 if let Some(wait) = parse_retry_after(v) {
                     let shown = format!("Retry-After: {}", v.trim());
@@ -212,7 +272,7 @@ impl RateLimiter {
             }
         }
         let mut remaining: Option<(u64, Duration, &'static str, String)> = None;
-        if self.honor.contains(&RateLimitHeaders::XRatelimit) {
+        if self.honor.contains(&HeaderFamily::XRateLimit) {
             let rem =
                 header(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok());
             let reset_text = header(headers, "x-ratelimit-reset");
@@ -221,7 +281,7 @@ impl RateLimiter {
                 remaining = Some((r, t, "X-RateLimit-Reset", shown));
             }
         }
-        if self.honor.contains(&RateLimitHeaders::Ietf) {
+        if self.honor.contains(&HeaderFamily::Ietf) {
             if let Some(v) = header(headers, "ratelimit") {
                 let r = sf_param(v, "r").or_else(|| sf_param(v, "remaining"));
                 let t = sf_param(v, "t").or_else(|| sf_param(v, "reset"));
@@ -294,7 +354,7 @@ impl RateLimiter {
         if quota.is_none() && q > 0 && w > 0 {
             tracing::info!("adopting the server's rate-limit policy: {q} requests per {w}s");
             *quota = governor_for(
-                RateValue {
+                Rate {
                     requests: q as u32,
                     per: Duration::from_secs(w),
                 },
@@ -400,7 +460,7 @@ mod tests {
 
     #[test]
     fn whole_second_resets_keep_the_window_end_seen_first() {
-        let limiter = RateLimiter::new(None, None, 1, vec![RateLimitHeaders::XRatelimit]);
+        let limiter = RateLimiter::new(None, None, 1, vec![HeaderFamily::XRateLimit]);
         let second = Duration::from_secs(1);
         let first = limiter.window_left(49, second);
         assert!(first <= second);
@@ -422,7 +482,7 @@ mod tests {
 
     #[test]
     fn a_later_answer_never_shortens_the_wait_below_its_own_reset() {
-        let limiter = RateLimiter::new(None, None, 1, vec![RateLimitHeaders::XRatelimit]);
+        let limiter = RateLimiter::new(None, None, 1, vec![HeaderFamily::XRateLimit]);
         limiter.window_left(20, Duration::from_secs(40));
         // Another bucket, exhausted for much longer.
         let left = limiter.window_left(0, Duration::from_secs(2000));
@@ -435,7 +495,7 @@ mod tests {
         assert_eq!(parse_reset("1e300"), Some(MAX_SERVER_WAIT));
         assert_eq!(parse_retry_after("1e30"), Some(MAX_SERVER_WAIT));
         assert_eq!(parse_retry_after("-5"), None);
-        let limiter = RateLimiter::new(None, None, 1, vec![RateLimitHeaders::XRatelimit]);
+        let limiter = RateLimiter::new(None, None, 1, vec![HeaderFamily::XRateLimit]);
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-ratelimit-remaining",

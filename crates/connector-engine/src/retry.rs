@@ -1,10 +1,32 @@
 //! Retry policy: which failures retry, and exponential backoff with full
 //! jitter between tries. A server's `Retry-After` wins over the backoff.
 
-use crate::error::Result;
-use connector_spec::{Action, Retry};
+use crate::error::{EngineError, Result};
+use connector_spec::Retry;
 use rand::Rng;
 use std::time::Duration;
+
+/// What a matching response rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Retry,
+    /// Treat the response as an empty page.
+    Ignore,
+    Fail,
+    /// End the partition cleanly.
+    Stop,
+}
+
+impl From<connector_spec::Action> for Action {
+    fn from(a: connector_spec::Action) -> Action {
+        match a {
+            connector_spec::Action::Retry => Action::Retry,
+            connector_spec::Action::Ignore => Action::Ignore,
+            connector_spec::Action::Fail => Action::Fail,
+            connector_spec::Action::Stop => Action::Stop,
+        }
+    }
+}
 
 /// A compiled response action.
 #[derive(Debug, Clone)]
@@ -30,29 +52,48 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Compiles a retry block; durations and JSONPaths that do not parse are
+    /// errors (`validate` reports them first, with their lines).
     pub fn compile(r: &Retry) -> Result<Self> {
-        let rules = r
-            .response_actions
+        let Retry {
+            max_attempts,
+            backoff_base,
+            backoff_cap,
+            max_wait,
+            statuses,
+            on_timeout,
+            on_connection_error,
+            on_invalid_json,
+            response_actions,
+        } = r;
+        let bad = |what: &str, e: String| EngineError::Plan(format!("retry.{what}: {e}"));
+        let rules = response_actions
             .iter()
-            .map(|a| ResponseRule {
-                status: a.status.clone(),
-                body_contains: a.body_contains.clone(),
-                body_path: a
-                    .body_path
-                    .as_ref()
-                    .and_then(|p| serde_json_path::JsonPath::parse(p.as_str()).ok()),
-                action: a.action,
+            .map(|a| {
+                Ok(ResponseRule {
+                    status: a.status.clone(),
+                    body_contains: a.body_contains.clone(),
+                    body_path: a
+                        .body_path
+                        .as_ref()
+                        .map(|p| {
+                            serde_json_path::JsonPath::parse(p.as_str())
+                                .map_err(|e| bad("response_actions.body_path", e.to_string()))
+                        })
+                        .transpose()?,
+                    action: a.action.into(),
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(RetryPolicy {
-            max_attempts: r.max_attempts.max(1),
-            base: r.backoff_base.parse().unwrap_or(Duration::from_millis(500)),
-            cap: r.backoff_cap.parse().unwrap_or(Duration::from_secs(30)),
-            max_wait: r.max_wait.parse().unwrap_or(Duration::from_secs(600)),
-            statuses: r.statuses.clone(),
-            on_timeout: r.on_timeout,
-            on_connection_error: r.on_connection_error,
-            on_invalid_json: r.on_invalid_json,
+            max_attempts: (*max_attempts).max(1),
+            base: backoff_base.parse().map_err(|e| bad("backoff_base", e))?,
+            cap: backoff_cap.parse().map_err(|e| bad("backoff_cap", e))?,
+            max_wait: max_wait.parse().map_err(|e| bad("max_wait", e))?,
+            statuses: statuses.clone(),
+            on_timeout: *on_timeout,
+            on_connection_error: *on_connection_error,
+            on_invalid_json: *on_invalid_json,
             rules,
         })
     }

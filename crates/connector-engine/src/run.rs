@@ -9,12 +9,13 @@
 use crate::cancel::{Cancel, StopReason};
 use crate::destination::{Destination, WriteMode};
 use crate::error::{EngineError, Result};
-use crate::http::{FetchError, Fetched, HttpClient, PageRequest, PageResponse};
+use crate::http::{FetchError, Fetched, HttpClient};
 use crate::incremental::Boundary;
-use crate::pagination::{self, PageView, RequestParts};
 use crate::plan::{Plan, StreamPlan};
-use crate::rate_limit::RateLimiter;
-use crate::raw_records::RawRecords;
+use crate::rate_limit::Rate;
+use crate::reader::{Page, PageCall, PageRecords, PartitionReader};
+use crate::runtime::{Runtime, RuntimeOptions};
+use crate::shape::RecordShaper;
 use crate::state::{PartitionState, State, StreamState};
 use crate::stats::{StreamStats, StreamSummary};
 use crate::template::{Context, to_value};
@@ -146,7 +147,7 @@ fn check_saved(
     }
     if resume {
         for (key, p) in &saved.partitions {
-            let (mut paginator, _) = pagination::build(&sp.pagination, sp.page_size)?;
+            let mut paginator = sp.paging.start();
             if !paginator.restore(&p.position) {
                 let shown = plan.redactor.redact(&p.position.to_string());
                 let whose = if key.is_empty() {
@@ -156,7 +157,7 @@ fn check_saved(
                 };
                 return Err(format!(
                     "{whose} is {shown}, which does not fit `{}` pagination",
-                    sp.pagination.type_name()
+                    sp.pagination_type
                 ));
             }
         }
@@ -173,7 +174,7 @@ fn check_saved(
 
 struct RunCtx {
     plan: Plan,
-    http: Arc<HttpClient>,
+    rt: Runtime,
     sink: Mutex<Sink>,
     selected: HashSet<String>,
     starts: HashMap<String, StreamStart>,
@@ -271,36 +272,21 @@ pub fn needed_streams(plan: &Plan, selected: &[String]) -> Result<(Vec<String>, 
 /// Runs a sync to the end. Stream failures are reported in the summary, not
 /// as an `Err`; `Err` is for problems before any request.
 pub async fn sync(
-    mut plan: Plan,
+    plan: Plan,
     mut dest: Box<dyn Destination>,
     opts: SyncOptions,
 ) -> Result<SyncReport> {
     let started = Instant::now();
     let (order, selected) = needed_streams(&plan, &opts.streams)?;
-    let concurrency = opts.concurrency.unwrap_or(plan.max_concurrency).max(1);
-    let limiter = Arc::new(
-        RateLimiter::new(
-            opts.rate_limit.or(plan.rate),
-            plan.burst,
-            concurrency,
-            plan.honor_headers.clone(),
-        )
-        .with_live(opts.live.clone()),
-    );
-    let client = crate::http::build_client(&plan.http).map_err(EngineError::Plan)?;
-    let auth = std::mem::replace(
-        &mut plan.auth,
-        crate::auth::Authenticator::Static(Default::default()),
-    );
-    let http = Arc::new(HttpClient::new(
-        client,
-        &plan.base_url,
-        auth,
-        limiter.clone(),
-        plan.redactor.clone(),
-        opts.verbose,
-        plan.http.max_response_size,
-    ));
+    let rt = Runtime::start(
+        &plan,
+        RuntimeOptions {
+            concurrency: opts.concurrency,
+            rate: opts.rate_limit.map(Rate::from),
+            verbose: opts.verbose,
+            live: opts.live.clone(),
+        },
+    )?;
     let destination = dest.describe();
 
     // Load state and decide, per selected stream, fresh start or resume.
@@ -379,14 +365,15 @@ pub async fn sync(
     let destination_takes_any_json = sink.dest.takes_any_json();
 
     let cancel = opts.cancel.clone().unwrap_or_default();
+    let workers = rt.concurrency as usize;
     let ctx = Arc::new(RunCtx {
         plan,
-        http,
+        rt,
         sink: Mutex::new(sink),
         selected,
         starts,
         opts,
-        workers: concurrency as usize,
+        workers,
         raw_json: destination_keeps_raw_json,
         any_json: destination_takes_any_json,
         cancel,
@@ -431,7 +418,7 @@ pub async fn sync(
         .commit(true)
         .err()
         .map(|e| e.to_string());
-    let (waits, waited) = limiter.waits();
+    let (waits, waited) = ctx.rt.limiter.waits();
     let streams = order
         .iter()
         .filter(|n| ctx.selected.contains(*n))
@@ -574,7 +561,8 @@ fn limit_reached(ctx: &RunCtx, run: &StreamRun) -> bool {
         .is_some_and(|l| run.stats.records.load(Ordering::Relaxed) >= l)
 }
 
-/// The key of a child partition: the parent's id fields, else a hash of it.
+/// The key of a child partition: the parent's id fields, else a stable hash
+/// of its content (the same in every release, so a resume finds it).
 fn partition_key(parent: Option<&Value>, parent_pk: &[String]) -> String {
     let Some(p) = parent else {
         return String::new();
@@ -600,38 +588,14 @@ fn partition_key(parent: Option<&Value>, parent_pk: &[String]) -> String {
     match parts {
         Some(parts) => parts.join(","),
         None => {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            p.to_string().hash(&mut h);
-            format!("#{:016x}", h.finish())
+            let mut text = String::new();
+            crate::record_key::canonical_json(p, &mut text);
+            format!("#{}", crate::record_key::stable_hash(&text))
         }
     }
 }
 
-/// One partition's run: its context, its position, and how a page lands.
-/// A page's records: parsed values, or raw JSON text on the fast path.
-enum PageRecords {
-    Values(Vec<Value>),
-    Raw(RawRecords),
-}
-
-impl PageRecords {
-    fn len(&self) -> usize {
-        match self {
-            PageRecords::Values(v) => v.len(),
-            PageRecords::Raw(r) => r.len(),
-        }
-    }
-
-    fn truncate(&mut self, n: usize) {
-        match self {
-            PageRecords::Values(v) => v.truncate(n),
-            PageRecords::Raw(r) => r.truncate(n),
-        }
-    }
-}
-
-/// One partition's run: its context, its position, and how a page lands.
+/// One partition of a sync: how its pages land.
 struct Partition<'a> {
     ctx: &'a RunCtx,
     run: &'a StreamRun,
@@ -640,29 +604,11 @@ struct Partition<'a> {
     key: String,
     parent: Option<Value>,
     children: &'a [(String, mpsc::Sender<Value>)],
-    tctx: Context,
-    lower: Option<Value>,
-    /// The last completed run's boundary records (see `Boundary`).
-    boundary: Option<&'a Boundary>,
-    /// An incremental parent read in full for its children: every record
-    /// goes to the children, only those past the bound are written.
-    feed_all: bool,
+    shaper: RecordShaper<'a>,
     selected: bool,
-    /// Records stay raw JSON text (no reshaping, no cursor, no children).
-    raw: bool,
     records_written: AtomicU64,
     /// Pages up to this one were written by an interrupted run.
     skip_writes_until: u64,
-}
-
-/// A page's records after filtering and reshaping.
-struct Shaped {
-    /// Records to write.
-    write: Vec<Value>,
-    /// Records for the children when they differ from `write` (`feed_all`).
-    feed: Option<Vec<Value>>,
-    /// The largest cursor among the written records and their keys.
-    boundary: Boundary,
 }
 
 impl Partition<'_> {
@@ -688,20 +634,6 @@ impl Partition<'_> {
         )
     }
 
-    fn page_request(&self, parts: RequestParts) -> PageRequest {
-        PageRequest {
-            method: self.sp.method.clone(),
-            url: parts.full_url(),
-            headers: parts.headers,
-            body: parts.body,
-            raw_path: if self.raw {
-                self.sp.raw_path.clone()
-            } else {
-                None
-            },
-        }
-    }
-
     fn fetch_error(&self, page_no: u64, e: FetchError) -> EngineError {
         EngineError::Stream {
             stream: self.name.to_string(),
@@ -712,11 +644,11 @@ impl Partition<'_> {
     }
 
     /// Fetches one page (with retries). A stopped run drops the request.
-    async fn fetch(&self, page_no: u64, parts: RequestParts) -> Result<Fetched> {
-        let req = self.page_request(parts);
+    async fn fetch(&self, call: &PageCall) -> Result<Fetched> {
+        let http = &self.ctx.rt.http;
         tokio::select! {
-            r = self.ctx.http.fetch(&req, &self.sp.retry, &self.run.stats) => {
-                r.map_err(|e| self.fetch_error(page_no, e))
+            r = http.fetch(&call.request, &self.sp.retry, &self.run.stats) => {
+                r.map_err(|e| self.fetch_error(call.page_no, e))
             }
             _ = self.ctx.cancel.cancelled() => Ok(Fetched::Cancelled),
         }
@@ -724,247 +656,34 @@ impl Partition<'_> {
 
     /// Starts fetching a page on another task, so that it downloads and
     /// decodes while this one writes the page before it.
-    fn prefetch(&self, page_no: u64, parts: RequestParts, shown: String) -> Prefetch {
-        let req = self.page_request(parts);
-        let http = self.ctx.http.clone();
+    fn prefetch(&self, call: PageCall) -> Prefetch {
+        let http: Arc<HttpClient> = self.ctx.rt.http.clone();
         let retry = self.sp.retry.clone();
         let stats = self.run.stats.clone();
+        let req = call.request.clone();
         let task = tokio::spawn(async move { http.fetch(&req, &retry, &stats).await });
-        Prefetch {
-            page_no,
-            shown,
-            task,
-        }
-    }
-
-    /// The next request of a sequential partition, refused if it repeats an
-    /// earlier one (a paginator that never ends). Returns it and its
-    /// redacted URL.
-    fn next_request(
-        &self,
-        paginator: &dyn pagination::Paginator,
-        base: &RequestParts,
-        seen: &mut HashMap<String, u64>,
-        page_no: u64,
-    ) -> Result<(RequestParts, String)> {
-        let mut parts = base.clone();
-        paginator.prepare(&mut parts);
-        let shown = self.ctx.plan.redactor.url(&parts.full_url());
-        let guard_key = format!("{} {:?} {:?}", parts.full_url(), parts.headers, parts.body);
-        if let Some(first) = seen.insert(guard_key, page_no) {
-            return Err(self.err(
-                page_no,
-                &shown,
-                format!("pagination loop: page {page_no} repeats the request of page {first} ({shown}); the API returned the same next-page token or URL twice"),
-            ));
-        }
-        Ok((parts, shown))
-    }
-
-    /// The number of records in a page, counted without taking them out.
-    fn count(&self, resp: Option<&PageResponse>, page_no: u64, shown: &str) -> Result<usize> {
-        let Some(r) = resp else {
-            return Ok(0);
-        };
-        if let Some(raw) = &r.raw {
-            return Ok(raw.len());
-        }
-        self.sp.selector.count(&r.json).map_err(|e| {
-            let body = serde_json::to_vec(&r.json).unwrap_or_default();
-            self.err(
-                page_no,
-                shown,
-                format!("{e}; body starts: {}", crate::http::excerpt(&body)),
-            )
-        })
-    }
-
-    /// Moves the paginator past a page and applies the stop rules. A
-    /// response that says more records follow while the paginator found no
-    /// next page is an error, never a clean end.
-    fn step(
-        &self,
-        paginator: &mut dyn pagination::Paginator,
-        stop: Option<&pagination::StopRules>,
-        view: &PageView,
-        received: u64,
-        page_no: u64,
-        shown: &str,
-    ) -> Result<Step> {
-        let more = paginator
-            .advance(view)
-            .map_err(|e| self.err(page_no, shown, e))?;
-        let Some(rules) = stop else {
-            return Ok(Step {
-                done: !more,
-                total: None,
-            });
-        };
-        let total = view.response.and_then(|r| rules.total(r));
-        let reason = rules
-            .stop_reason(view, paginator.page_size(), received, page_no)
-            .map_err(|e| self.err(page_no, shown, e))?;
-        if let Some(reason) = reason {
-            tracing::debug!(
-                "stream {}: stopping after page {page_no}: {reason}",
-                self.name
-            );
-        }
-        if !more && reason.is_none() {
-            let says_more = match view.response {
-                Some(r) => rules.has_more(r).map_err(|e| self.err(page_no, shown, e))?,
-                None => None,
-            };
-            if says_more == Some(true) {
-                return Err(self.err(
-                    page_no,
-                    shown,
-                    format!(
-                        "the response says more records follow (`has_more_path` is true) but {}; stopping here would lose records (check the pagination's paths against the response)",
-                        paginator.no_next()
-                    ),
-                ));
-            }
-        }
-        Ok(Step {
-            done: !more || reason.is_some(),
-            total,
-        })
-    }
-
-    /// Takes the records out of a page body.
-    fn records(&self, resp: Option<&mut PageResponse>, page_no: u64) -> Result<PageRecords> {
-        let Some(r) = resp else {
-            return Ok(PageRecords::Values(Vec::new()));
-        };
-        if let Some(raw) = r.raw.take() {
-            return Ok(PageRecords::Raw(raw));
-        }
-        let shown = self.ctx.plan.redactor.url(&r.url);
-        self.sp
-            .selector
-            .select(&mut r.json)
-            .map(PageRecords::Values)
-            .map_err(|e| {
-                let body = serde_json::to_vec(&r.json).unwrap_or_default();
-                self.err(
-                    page_no,
-                    &shown,
-                    format!("{e}; body starts: {}", crate::http::excerpt(&body)),
-                )
-            })
-    }
-
-    /// A record that cannot become a row: not an object (where the
-    /// destination needs one), or without a field of the primary key.
-    fn invalid(&self, r: &Value) -> Option<String> {
-        let sp = self.sp;
-        if !r.is_object() {
-            if !sp.primary_key.is_empty() || !self.ctx.any_json {
-                return Some("is not a JSON object".into());
-            }
-            return None;
-        }
-        let missing: Vec<&str> = sp
-            .primary_key
-            .iter()
-            .filter(|f| crate::record_key::field(r, f).is_none_or(Value::is_null))
-            .map(String::as_str)
-            .collect();
-        (!missing.is_empty()).then(|| {
-            format!(
-                "has no value for its primary key field{} `{}`",
-                if missing.len() > 1 { "s" } else { "" },
-                missing.join("`, `")
-            )
-        })
-    }
-
-    /// Reshapes and filters records. Drops those older than the incremental
-    /// bound and those the last run wrote at its boundary (an inclusive API
-    /// sends them again); with `feed_all` the children still get them.
-    fn reshape(&self, page_no: u64, url: &str, mut records: Vec<Value>) -> Result<Shaped> {
-        let (sp, plan) = (self.sp, &self.ctx.plan);
-        let mut write = Vec::with_capacity(records.len());
-        let mut feed = self.feed_all.then(|| Vec::with_capacity(records.len()));
-        let mut boundary = Boundary::default();
-        for (i, mut r) in records.drain(..).enumerate() {
-            let keep = sp
-                .selector
-                .transform(&mut r, &plan.templates, &self.tctx)
-                .map_err(|e| self.err(page_no, url, e.to_string()))?;
-            if !keep {
-                continue;
-            }
-            if let Some(why) = self.invalid(&r) {
-                if sp.on_invalid == connector_spec::InvalidRecords::Skip {
-                    self.run.stats.skipped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                return Err(self.err(
-                    page_no,
-                    url,
-                    format!(
-                        "record {} of the page {why}: {}; fix `primary_key` or `records.path`, or set `records.on_invalid: skip` to drop such records",
-                        i + 1,
-                        crate::http::excerpt(r.to_string().as_bytes())
-                    ),
-                ));
-            }
-            let mut written = true;
-            if let Some(inc) = &sp.incremental {
-                let bad = |e: String| self.err(page_no, url, format!("record {}: {e}", i + 1));
-                if inc
-                    .is_older(&r, self.lower.as_ref(), self.feed_all)
-                    .map_err(bad)?
-                {
-                    written = false;
-                } else if let Some(v) = inc.value_of(&r) {
-                    let key = crate::record_key::record_key(&r, &sp.primary_key);
-                    let seen = match self.boundary {
-                        Some(b) => b.holds(inc, v, &key).map_err(bad)?,
-                        None => false,
-                    };
-                    if seen {
-                        written = false;
-                    } else {
-                        let v = v.clone();
-                        boundary.add(inc, &v, key).map_err(bad)?;
-                    }
-                }
-            }
-            match (&mut feed, written) {
-                (Some(f), true) => {
-                    f.push(r.clone());
-                    write.push(r);
-                }
-                (Some(f), false) => f.push(r),
-                (None, true) => write.push(r),
-                (None, false) => {}
-            }
-        }
-        Ok(Shaped {
-            write,
-            feed,
-            boundary,
-        })
+        Prefetch { call, task }
     }
 
     /// Writes a page's records and checkpoints the partition at `next`
     /// (None when the partition is done) in the same commit. Then feeds the
     /// records to child streams.
-    async fn land(
-        &self,
-        page_no: u64,
-        url: &str,
-        records: PageRecords,
-        next: Option<Value>,
-    ) -> Result<()> {
+    async fn land(&self, page: Page) -> Result<()> {
+        let Page {
+            page_no,
+            shown,
+            records,
+            next,
+            ..
+        } = page;
+        let url = shown.as_str();
         let sp = self.sp;
         self.run.stats.pages.fetch_add(1, Ordering::Relaxed);
         let (mut batch, feed, boundary) = match records {
             PageRecords::Values(v) => {
-                let shaped = self.reshape(page_no, url, v)?;
+                let shaped = self
+                    .shaper
+                    .shape(page_no, url, v, &self.run.stats.skipped)?;
                 (
                     PageRecords::Values(shaped.write),
                     shaped.feed,
@@ -1090,26 +809,15 @@ async fn run_partition(
         let sent = if feed_all { None } else { lower.clone() };
         tctx.state = Some(to_value(&serde_json::json!({ "cursor": sent })));
     }
-    let mut part = Partition {
-        ctx,
-        run,
-        sp,
-        name,
-        key,
-        parent,
-        children,
-        tctx,
-        lower,
-        boundary: start.map(|s| &s.boundary),
-        feed_all,
-        selected: ctx.selected.contains(name),
-        raw: ctx.raw_json && sp.raw_path.is_some() && children.is_empty(),
-        records_written: AtomicU64::new(0),
-        skip_writes_until: 0,
-    };
-    let cv = part.tctx.to_value();
-    let mut base = plan.base_request(sp, &cv).map_err(|e| part.err(1, "", e))?;
-    if let (Some(inc), Some(lb), false) = (&sp.incremental, &part.lower, feed_all) {
+    let mut base = plan
+        .base_request(sp, &tctx.to_value())
+        .map_err(|e| EngineError::Stream {
+            stream: name.to_string(),
+            page: 1,
+            url: String::new(),
+            message: plan.redactor.redact(&e),
+        })?;
+    if let (Some(inc), Some(lb), false) = (&sp.incremental, &lower, feed_all) {
         if let Some(param) = &inc.param {
             base.set_query(
                 param,
@@ -1119,45 +827,50 @@ async fn run_partition(
             );
         }
     }
-    let (mut paginator, stop) =
-        pagination::build(&sp.pagination, sp.page_size).map_err(|e| part.err(1, "", e))?;
-    let max_pages = [ctx.opts.max_pages, stop.as_ref().and_then(|s| s.max_pages)]
-        .into_iter()
-        .flatten()
-        .min();
+    let raw = ctx.raw_json && sp.raw_path.is_some() && children.is_empty();
+    let mut reader = PartitionReader::new(plan, sp, base, raw, ctx.opts.max_pages)
+        .with_quota(ctx.rt.quota(name));
+    let mut part = Partition {
+        ctx,
+        run,
+        sp,
+        name,
+        key,
+        parent,
+        children,
+        shaper: RecordShaper {
+            plan,
+            sp,
+            ctx: tctx,
+            lower,
+            boundary: start.map(|s| &s.boundary),
+            feed_all,
+            any_json: ctx.any_json,
+        },
+        selected: ctx.selected.contains(name),
+        records_written: AtomicU64::new(0),
+        skip_writes_until: 0,
+    };
 
     // Resume: continue from the saved page, or, for a parent whose children
     // need every parent record, re-read from the start without writing again.
-    let mut page_no = 0u64;
     if finished {
         part.skip_writes_until = u64::MAX;
     } else if let Some(saved) = resume.and_then(|r| r.partitions.get(&part.key)) {
         if !children.is_empty() {
             part.skip_writes_until = saved.pages;
             part.records_written = AtomicU64::new(saved.records);
-        } else if paginator.restore(&saved.position) {
-            page_no = saved.pages;
+        } else {
+            reader.resume(&saved.position, saved.pages)?;
             part.records_written = AtomicU64::new(saved.records);
             tracing::info!(
                 "stream {name}: partition `{}` resumes at page {}",
                 part.key,
-                page_no + 1
+                saved.pages + 1
             );
-        } else {
-            // `check_saved` vetted every position before the run began.
-            return Err(part.err(
-                page_no + 1,
-                "",
-                format!(
-                    "the saved position {} does not fit this pagination",
-                    saved.position
-                ),
-            ));
         }
     }
 
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    let mut received = 0u64;
     // Previews stop at a record count, so they never fetch ahead of it
     // (neither the next page nor parallel pages).
     let fetch_ahead = ctx.opts.limit.is_none();
@@ -1166,88 +879,57 @@ async fn run_partition(
         if part.halted() {
             return Ok(());
         }
-        page_no += 1;
-        let (fetched, shown) = match ahead.take() {
+        let (call, fetched) = match ahead.take() {
             Some(next) => {
                 let next = next?;
-                let shown = next.shown.clone();
-                (next.finish(&part).await, shown)
+                let call = next.call.clone();
+                (call, next.finish(&part).await)
             }
             None => {
-                let (parts, shown) = part.next_request(&*paginator, &base, &mut seen, page_no)?;
-                (part.fetch(page_no, parts).await, shown)
+                let Some(call) = reader.next_call()? else {
+                    return Ok(());
+                };
+                let fetched = part.fetch(&call).await;
+                (call, fetched)
             }
         };
-        let mut resp = match fetched? {
-            Fetched::Page(r) => Some(r),
-            Fetched::Ignored => None,
-            Fetched::Stop => {
-                return part
-                    .land(page_no, &shown, PageRecords::Values(Vec::new()), None)
-                    .await;
-            }
-            Fetched::Cancelled => return Ok(()),
+        let Some(page) = reader.read(&call, fetched?)? else {
+            return Ok(()); // stopped while the request was out
         };
-        // The paginator and the stop rules read the whole body, before the
-        // records are taken out of it.
-        let count = part.count(resp.as_ref(), page_no, &shown)?;
-        received += count as u64;
-        let view = PageView {
-            response: resp.as_ref(),
-            records: count,
-        };
-        let step = part.step(
-            &mut *paginator,
-            stop.as_ref(),
-            &view,
-            received,
-            page_no,
-            &shown,
-        )?;
-        if let (Some(t), None) = (step.total, &part.parent) {
+        if let (Some(t), None) = (page.total, &part.parent) {
             run.stats.total.store(t, Ordering::Relaxed);
         }
-        let done = step.done || max_pages.is_some_and(|m| page_no >= m);
-        let records = part.records(resp.as_mut(), page_no)?;
-        drop(resp);
-        let next = (!done).then(|| paginator.position());
         // With the total known, the remaining pages can go out in parallel.
-        let parallel =
-            (!done && fetch_ahead && sp.parallel && children.is_empty() && max_pages.is_none())
-                .then(|| step.total.and_then(|t| paginator.remaining_positions(t)))
-                .flatten();
-        if !done && parallel.is_none() && fetch_ahead {
+        let parallel = match (page.total, fetch_ahead && children.is_empty()) {
+            (Some(t), true) => reader.remaining_calls(t)?,
+            _ => None,
+        };
+        if !reader.is_done() && fetch_ahead {
             // A refused next request is reported after this page is written.
-            ahead = Some(
-                part.next_request(&*paginator, &base, &mut seen, page_no + 1)
-                    .map(|(parts, shown)| part.prefetch(page_no + 1, parts, shown)),
-            );
+            ahead = reader
+                .next_call()
+                .map(|c| c.map(|c| part.prefetch(c)))
+                .transpose();
             // Yield once so the request goes out now: tokio keeps a task
             // spawned here in this worker's LIFO slot, which no other worker
             // may steal, so it would otherwise wait until the page is written.
             // Its answer then wakes it on the idle worker.
             tokio::task::yield_now().await;
         }
-        part.land(page_no, &shown, records, next).await?;
-        if done {
-            return Ok(());
+        let last = page.next.is_none();
+        part.land(page).await?;
+        if let Some(calls) = parallel.filter(|c| !c.is_empty()) {
+            return run_parallel(&part, &reader, calls).await;
         }
-        if let Some(positions) = parallel {
-            return run_parallel(&part, &base, page_no, positions).await;
+        if last || reader.is_done() {
+            return Ok(());
         }
     }
 }
 
-/// Where paging goes after a page: done or not, and the announced total.
-struct Step {
-    done: bool,
-    total: Option<u64>,
-}
-
 /// The next page's request, already sent. Dropping it cancels the request.
 struct Prefetch {
-    page_no: u64,
-    shown: String,
+    call: PageCall,
     task: tokio::task::JoinHandle<std::result::Result<Fetched, FetchError>>,
 }
 
@@ -1258,10 +940,10 @@ impl Prefetch {
             _ = part.ctx.cancel.cancelled() => return Ok(Fetched::Cancelled),
         };
         match done {
-            Ok(fetched) => fetched.map_err(|e| part.fetch_error(self.page_no, e)),
+            Ok(fetched) => fetched.map_err(|e| part.fetch_error(self.call.page_no, e)),
             Err(e) => Err(part.err(
-                self.page_no,
-                &self.shown,
+                self.call.page_no,
+                &self.call.shown,
                 format!("the request task failed: {e}"),
             )),
         }
@@ -1279,61 +961,35 @@ impl Drop for Prefetch {
 /// order and each checkpoint covers every page before it.
 async fn run_parallel(
     part: &Partition<'_>,
-    base: &RequestParts,
-    done_pages: u64,
-    positions: Vec<Value>,
+    reader: &PartitionReader<'_>,
+    calls: Vec<PageCall>,
 ) -> Result<()> {
     use futures_util::stream::{self, StreamExt};
-    let sp = part.sp;
-    let n = positions.len();
-    let mut requests = Vec::with_capacity(n);
-    for (i, pos) in positions.iter().enumerate() {
-        let (mut p, _) = pagination::build(&sp.pagination, sp.page_size)
-            .map_err(|e| part.err(done_pages + 1, "", e))?;
-        if !p.restore(pos) {
-            return Err(part.err(
-                done_pages + 1,
-                "",
-                format!("cannot jump to page position {pos}"),
-            ));
-        }
-        let mut parts = base.clone();
-        p.prepare(&mut parts);
-        requests.push((done_pages + 1 + i as u64, parts));
-    }
     tracing::debug!(
-        "stream {}: fetching {n} remaining pages in parallel",
-        part.name
+        "stream {}: fetching {} remaining pages in parallel",
+        part.name,
+        calls.len()
     );
     // Each page is fetched on a task of its own, so pages download and
     // decode on other workers while this one writes.
-    let mut pages = stream::iter(requests)
-        .map(|(page_no, parts)| {
-            let shown = part.ctx.plan.redactor.url(&parts.full_url());
-            let fetch = part.prefetch(page_no, parts, shown.clone());
-            async move { (page_no, shown, fetch.finish(part).await) }
+    let mut pages = stream::iter(calls)
+        .map(|call| {
+            let fetch = part.prefetch(call.clone());
+            async move { (call, fetch.finish(part).await) }
         })
         .buffered(part.ctx.workers);
-    let mut index = 0;
-    while let Some((page_no, shown, fetched)) = pages.next().await {
+    while let Some((call, fetched)) = pages.next().await {
         if part.halted() {
             return Ok(());
         }
-        let mut resp = match fetched? {
-            Fetched::Page(r) => Some(r),
-            Fetched::Ignored => None,
-            Fetched::Stop => {
-                return part
-                    .land(page_no, &shown, PageRecords::Values(Vec::new()), None)
-                    .await;
-            }
-            Fetched::Cancelled => return Ok(()),
+        let Some(page) = reader.read_parallel(&call, fetched?)? else {
+            return Ok(());
         };
-        let records = part.records(resp.as_mut(), page_no)?;
-        drop(resp);
-        index += 1;
-        let next = positions.get(index).cloned();
-        part.land(page_no, &shown, records, next).await?;
+        let last = page.next.is_none();
+        part.land(page).await?;
+        if last {
+            return Ok(());
+        }
     }
     Ok(())
 }

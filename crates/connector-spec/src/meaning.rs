@@ -740,7 +740,7 @@ impl<'a> Meaning<'a> {
         match &s.pagination {
             Some(pg) => self.pagination(pg, &p("pagination"), Some(s)),
             None => {
-                if let Some(IntOrTemplate::Template(t)) = page_size_of(&spec.pagination) {
+                if let Some(IntOrTemplate::Template(t)) = spec.pagination.page_size() {
                     self.template(t, Scope::Request, &["pagination", "page_size"], Some(s));
                 }
             }
@@ -881,15 +881,6 @@ impl<'a> Meaning<'a> {
                 cur = parent;
             }
         }
-    }
-}
-
-fn page_size_of(p: &Pagination) -> Option<&IntOrTemplate> {
-    match p {
-        Pagination::Offset { page_size, .. }
-        | Pagination::PageNumber { page_size, .. }
-        | Pagination::Cursor { page_size, .. } => Some(page_size),
-        _ => None,
     }
 }
 

@@ -160,6 +160,16 @@ impl Pagination {
         }
     }
 
+    /// The records per page, for strategies that send a page size.
+    pub fn page_size(&self) -> Option<&IntOrTemplate> {
+        match self {
+            Pagination::Offset { page_size, .. }
+            | Pagination::PageNumber { page_size, .. }
+            | Pagination::Cursor { page_size, .. } => Some(page_size),
+            Pagination::None | Pagination::NextUrl { .. } | Pagination::LinkHeader { .. } => None,
+        }
+    }
+
     /// The stop conditions, if the strategy pages at all.
     pub fn stop(&self) -> Option<&StopConditions> {
         match self {

@@ -1,5 +1,7 @@
-//! Auth schemes, one file per YAML `type`. Static schemes are rendered once
-//! into headers or a query parameter; oauth2 keeps a cached token.
+//! Auth schemes, one file per YAML `type`. Each compiles into the plan's
+//! [`AuthPlan`] once: static schemes rendered into headers or a query
+//! parameter, oauth2 into its token endpoint's settings. A run starts an
+//! [`Authenticator`] from it, which for oauth2 holds the cached token.
 //!
 //! Credentials are attached only to requests for the API's own origin: a
 //! next-page URL or redirect to another host gets none.
@@ -11,7 +13,7 @@ mod custom_header;
 mod none;
 mod oauth2;
 
-pub use oauth2::OAuth2Client;
+pub use oauth2::{OAuth2Client, OAuth2Plan};
 
 use crate::error::Result;
 use crate::template::{Context, TemplatesBuilder};
@@ -19,31 +21,35 @@ use connector_spec::Auth;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Credentials rendered once, attached to every request for the API's origin.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct StaticAuth {
     pub headers: Vec<(String, SecretString)>,
     pub query: Vec<(String, SecretString)>,
 }
 
-/// The runtime authenticator of a plan.
+/// A plan's auth, compiled: immutable, shared by every run of the plan.
+#[derive(Debug)]
+pub enum AuthPlan {
+    Static(StaticAuth),
+    OAuth2(OAuth2Plan),
+}
+
+/// The auth of one run: static credentials, or an oauth2 client with its
+/// token cache.
 #[derive(Debug)]
 pub enum Authenticator {
     Static(StaticAuth),
     OAuth2(OAuth2Client),
 }
 
-impl Authenticator {
+impl AuthPlan {
     /// Compiles the spec's auth block; templates are rendered against `ctx`
     /// now. Every credential it derives (basic auth's base64 of
     /// `user:password`, a prefixed key) is registered with `redactor`, and
     /// so is every access token obtained later.
-    pub fn compile(
-        auth: &Auth,
-        ctx: &Context,
-        redactor: &crate::Redactor,
-    ) -> Result<Authenticator> {
-        let compiled = Self::compile_inner(auth, ctx, redactor)?;
-        if let Authenticator::Static(s) = &compiled {
+    pub fn compile(auth: &Auth, ctx: &Context, redactor: &crate::Redactor) -> Result<AuthPlan> {
+        let compiled = Self::compile_inner(auth, ctx)?;
+        if let AuthPlan::Static(s) = &compiled {
             for (name, v) in s.headers.iter().chain(&s.query) {
                 let v = v.expose_secret();
                 redactor.register(&format!("auth_{name}"), v);
@@ -56,11 +62,15 @@ impl Authenticator {
         Ok(compiled)
     }
 
-    fn compile_inner(
-        auth: &Auth,
-        ctx: &Context,
-        redactor: &crate::Redactor,
-    ) -> Result<Authenticator> {
+    /// The authenticator of one run: a fresh token cache for oauth2.
+    pub fn start(&self, redactor: &crate::Redactor) -> Authenticator {
+        match self {
+            AuthPlan::Static(s) => Authenticator::Static(s.clone()),
+            AuthPlan::OAuth2(p) => Authenticator::OAuth2(OAuth2Client::new(p, redactor.clone())),
+        }
+    }
+
+    fn compile_inner(auth: &Auth, ctx: &Context) -> Result<AuthPlan> {
         let mut b = TemplatesBuilder::default();
         let render =
             |b: &mut TemplatesBuilder, t: &connector_spec::Template| -> Result<SecretString> {
@@ -70,16 +80,14 @@ impl Authenticator {
                 )?))
             };
         Ok(match auth {
-            Auth::None => Authenticator::Static(none::compile()),
-            Auth::Bearer { token } => {
-                Authenticator::Static(bearer::compile(render(&mut b, token)?))
-            }
+            Auth::None => AuthPlan::Static(none::compile()),
+            Auth::Bearer { token } => AuthPlan::Static(bearer::compile(render(&mut b, token)?)),
             Auth::ApiKey {
                 location,
                 name,
                 prefix,
                 value,
-            } => Authenticator::Static(api_key::compile(
+            } => AuthPlan::Static(api_key::compile(
                 *location,
                 name,
                 prefix.as_deref(),
@@ -91,17 +99,17 @@ impl Authenticator {
                     Some(p) => render(&mut b, p)?,
                     None => SecretString::from(String::new()),
                 };
-                Authenticator::Static(basic::compile(&user, &pass))
+                AuthPlan::Static(basic::compile(&user, &pass))
             }
             Auth::CustomHeader { name, value } => {
-                Authenticator::Static(custom_header::compile(name, render(&mut b, value)?))
+                AuthPlan::Static(custom_header::compile(name, render(&mut b, value)?))
             }
-            Auth::Oauth2 { .. } => {
-                Authenticator::OAuth2(OAuth2Client::compile(auth, ctx, redactor.clone())?)
-            }
+            Auth::Oauth2 { .. } => AuthPlan::OAuth2(OAuth2Plan::compile(auth, ctx)?),
         })
     }
+}
 
+impl Authenticator {
     /// Attaches credentials to a request for the API's origin.
     pub async fn apply(
         &self,

@@ -17,8 +17,9 @@ fn renew_early(refresh_before: Duration, ttl: Duration) -> Duration {
     refresh_before.min(ttl / 2)
 }
 
-#[derive(Debug)]
-pub struct OAuth2Client {
+/// The token endpoint's settings, compiled once.
+#[derive(Debug, Clone)]
+pub struct OAuth2Plan {
     grant: OAuthGrant,
     token_url: String,
     client_id: String,
@@ -27,6 +28,12 @@ pub struct OAuth2Client {
     scopes: Vec<String>,
     refresh_before: Duration,
     extra: Vec<(String, String)>,
+}
+
+/// One run's oauth2 client: the settings and the cached token.
+#[derive(Debug)]
+pub struct OAuth2Client {
+    plan: OAuth2Plan,
     /// The token, when it expires, and how long before that it is renewed.
     cached: Mutex<Option<(SecretString, Instant, Duration)>>,
     fetched: AtomicU64,
@@ -35,8 +42,8 @@ pub struct OAuth2Client {
     redactor: crate::Redactor,
 }
 
-impl OAuth2Client {
-    pub fn compile(auth: &Auth, ctx: &Context, redactor: crate::Redactor) -> Result<OAuth2Client> {
+impl OAuth2Plan {
+    pub fn compile(auth: &Auth, ctx: &Context) -> Result<OAuth2Plan> {
         let Auth::Oauth2 {
             grant_type,
             token_url,
@@ -55,7 +62,7 @@ impl OAuth2Client {
             let c = b.add_text(t.as_str())?;
             render_once(&b, &c, ctx)
         };
-        Ok(OAuth2Client {
+        Ok(OAuth2Plan {
             grant: *grant_type,
             token_url: render(token_url)?,
             client_id: render(client_id)?,
@@ -66,20 +73,30 @@ impl OAuth2Client {
                 .transpose()?
                 .map(SecretString::from),
             scopes: scopes.clone(),
-            refresh_before: refresh_before.parse().unwrap_or(Duration::from_secs(60)),
+            refresh_before: refresh_before
+                .parse()
+                .map_err(|e| crate::EngineError::Plan(format!("auth.refresh_before: {e}")))?,
             extra: extra_params
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), render(v)?)))
                 .collect::<Result<_>>()?,
-            cached: Mutex::new(None),
-            fetched: AtomicU64::new(0),
-            redactor,
         })
     }
 
-    /// The origin of the token endpoint, which also may receive credentials.
+    /// The token endpoint, which gets only the client credentials.
     pub fn token_url(&self) -> &str {
         &self.token_url
+    }
+}
+
+impl OAuth2Client {
+    pub fn new(plan: &OAuth2Plan, redactor: crate::Redactor) -> OAuth2Client {
+        OAuth2Client {
+            plan: plan.clone(),
+            cached: Mutex::new(None),
+            fetched: AtomicU64::new(0),
+            redactor,
+        }
     }
 
     pub fn tokens_fetched(&self) -> u64 {
@@ -106,38 +123,38 @@ impl OAuth2Client {
         *cached = Some((
             tok.clone(),
             Instant::now() + ttl,
-            renew_early(self.refresh_before, ttl),
+            renew_early(self.plan.refresh_before, ttl),
         ));
         Ok(tok)
     }
 
     async fn fetch(&self, http: &reqwest::Client) -> Result<(SecretString, Duration), String> {
         let mut form: Vec<(&str, String)> = Vec::new();
-        match self.grant {
+        match self.plan.grant {
             OAuthGrant::ClientCredentials => form.push(("grant_type", "client_credentials".into())),
             OAuthGrant::RefreshToken => {
                 form.push(("grant_type", "refresh_token".into()));
-                if let Some(rt) = &self.refresh_token {
+                if let Some(rt) = &self.plan.refresh_token {
                     form.push(("refresh_token", rt.expose_secret().to_string()));
                 }
             }
         }
-        form.push(("client_id", self.client_id.clone()));
+        form.push(("client_id", self.plan.client_id.clone()));
         form.push((
             "client_secret",
-            self.client_secret.expose_secret().to_string(),
+            self.plan.client_secret.expose_secret().to_string(),
         ));
-        if !self.scopes.is_empty() {
-            form.push(("scope", self.scopes.join(" ")));
+        if !self.plan.scopes.is_empty() {
+            form.push(("scope", self.plan.scopes.join(" ")));
         }
-        for (k, v) in &self.extra {
+        for (k, v) in &self.plan.extra {
             form.push((k.as_str(), v.clone()));
         }
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
             .finish();
         let resp = http
-            .post(&self.token_url)
+            .post(&self.plan.token_url)
             .header("Content-Type", "application/x-www-form-urlencoded")
             .header("Accept", "application/json")
             .body(body)

@@ -2,10 +2,20 @@
 //! header, sent back as a query parameter, header or JSON body field.
 
 use super::{PageView, Paginator, RequestParts};
-use connector_spec::TokenLocation;
+use super::{Paging, StopRules};
+use connector_spec::Pagination;
 use serde_json::{Value, json};
 use serde_json_path::JsonPath;
 
+/// Where a cursor token is sent back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenLocation {
+    Query,
+    Header,
+    Body,
+}
+
+#[derive(Debug, Clone)]
 pub struct CursorPaginator {
     path: Option<JsonPath>,
     path_text: String,
@@ -43,7 +53,55 @@ impl CursorPaginator {
     }
 }
 
+impl CursorPaginator {
+    /// Compiles `type: cursor`; the short-page rule means nothing here.
+    pub(super) fn compile(p: &Pagination, page_size: u64) -> Result<Paging, String> {
+        let Pagination::Cursor {
+            cursor_path,
+            cursor_header,
+            cursor_param,
+            send_in,
+            size_param,
+            page_size: _,
+            stop,
+        } = p
+        else {
+            unreachable!("compile is called for `cursor` only")
+        };
+        let path = cursor_path
+            .as_ref()
+            .map(|p| {
+                JsonPath::parse(p.as_str())
+                    .map(|jp| (jp, p.as_str().to_string()))
+                    .map_err(|e| format!("`cursor_path` `{}`: {e}", p.as_str()))
+            })
+            .transpose()?;
+        let mut rules = StopRules::compile(stop)?;
+        rules.short_page = false;
+        let send_in = match send_in {
+            connector_spec::TokenLocation::Query => TokenLocation::Query,
+            connector_spec::TokenLocation::Header => TokenLocation::Header,
+            connector_spec::TokenLocation::Body => TokenLocation::Body,
+        };
+        Ok(Paging {
+            prototype: Box::new(CursorPaginator::new(
+                path,
+                cursor_header.clone(),
+                cursor_param,
+                send_in,
+                size_param.as_deref(),
+                page_size,
+            )),
+            stop: Some(rules),
+            parallel: false,
+        })
+    }
+}
+
 impl Paginator for CursorPaginator {
+    fn fresh(&self) -> Box<dyn Paginator> {
+        Box::new(self.clone())
+    }
     fn prepare(&self, parts: &mut RequestParts) {
         if let Some(s) = &self.size_param {
             match self.send_in {

@@ -1,9 +1,14 @@
 //! `type: link_header`: RFC 8288 `Link: <url>; rel="next"`.
 
-use super::{PageView, Paginator, RequestParts, next_url_position, resolve_next, restore_next_url};
+use super::{
+    PageView, Paginator, Paging, RequestParts, StopRules, next_url_position, resolve_next,
+    restore_next_url,
+};
+use connector_spec::Pagination;
 use serde_json::Value;
 use url::Url;
 
+#[derive(Debug, Clone)]
 pub struct LinkHeaderPaginator {
     rel: String,
     next: Option<Url>,
@@ -61,7 +66,26 @@ fn split_links(h: &str) -> Vec<&str> {
     out
 }
 
+impl LinkHeaderPaginator {
+    /// Compiles `type: link_header`; the short-page rule means nothing here.
+    pub(super) fn compile(p: &Pagination) -> Result<Paging, String> {
+        let Pagination::LinkHeader { rel, stop } = p else {
+            unreachable!("compile is called for `link_header` only")
+        };
+        let mut rules = StopRules::compile(stop)?;
+        rules.short_page = false;
+        Ok(Paging {
+            prototype: Box::new(LinkHeaderPaginator::new(rel)),
+            stop: Some(rules),
+            parallel: false,
+        })
+    }
+}
+
 impl Paginator for LinkHeaderPaginator {
+    fn fresh(&self) -> Box<dyn Paginator> {
+        Box::new(self.clone())
+    }
     fn prepare(&self, parts: &mut RequestParts) {
         if let Some(u) = &self.next {
             parts.replace_url(u.clone());

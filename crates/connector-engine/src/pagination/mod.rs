@@ -1,6 +1,9 @@
 //! Pagination strategies, one file per YAML `type`, and the stop conditions
-//! they share. A [`Paginator`] holds one partition's position: it shapes the
-//! next request and moves past each page it is shown.
+//! they share. Each file compiles its spec variant once per stream into a
+//! [`Paging`]: a prototype [`Paginator`] at the first page and the compiled
+//! [`StopRules`]. Every partition starts a fresh copy of the prototype,
+//! which holds that partition's position: it shapes the next request and
+//! moves past each page it is shown.
 
 mod cursor;
 mod link_header;
@@ -9,7 +12,7 @@ mod none;
 mod offset;
 mod page_number;
 
-pub use cursor::CursorPaginator;
+pub use cursor::{CursorPaginator, TokenLocation};
 pub use link_header::{LinkHeaderPaginator, find_rel};
 pub use next_url::NextUrlPaginator;
 pub use none::NoPaginator;
@@ -18,6 +21,29 @@ pub use page_number::PageNumberPaginator;
 
 use crate::http::PageResponse;
 use connector_spec::{Pagination, StopConditions};
+
+/// A stream's pagination, compiled once.
+#[derive(Debug)]
+pub struct Paging {
+    /// The strategy at the first page; partitions start copies of it.
+    pub prototype: Box<dyn Paginator>,
+    /// The stop conditions (none for `type: none`).
+    pub stop: Option<StopRules>,
+    /// Fetch the remaining pages in parallel once the total is known.
+    pub parallel: bool,
+}
+
+impl Paging {
+    /// A paginator for a new partition, at the first page.
+    pub fn start(&self) -> Box<dyn Paginator> {
+        self.prototype.fresh()
+    }
+
+    /// The most pages per partition the stop conditions allow.
+    pub fn max_pages(&self) -> Option<u64> {
+        self.stop.as_ref().and_then(|s| s.max_pages)
+    }
+}
 use serde_json::Value;
 use serde_json_path::JsonPath;
 use url::Url;
@@ -58,7 +84,9 @@ pub struct PageView<'a> {
 }
 
 /// A partition's position in a paged endpoint.
-pub trait Paginator: Send {
+pub trait Paginator: Send + Sync + std::fmt::Debug {
+    /// A copy at the same position (the prototype's: the first page).
+    fn fresh(&self) -> Box<dyn Paginator>;
     /// Shapes the request for the current page.
     fn prepare(&self, parts: &mut RequestParts);
     /// Moves past the page just fetched. False when the API says there is no
@@ -89,7 +117,7 @@ pub trait Paginator: Send {
 #[derive(Debug, Clone)]
 pub struct StopRules {
     empty_page: bool,
-    short_page: bool,
+    pub(crate) short_page: bool,
     has_more: Option<JsonPath>,
     has_more_text: String,
     total_path: Option<JsonPath>,
@@ -98,23 +126,30 @@ pub struct StopRules {
 }
 
 impl StopRules {
-    pub fn compile(s: &StopConditions) -> StopRules {
-        let path = |p: &Option<connector_spec::JsonPath>| {
-            p.as_ref().and_then(|p| JsonPath::parse(p.as_str()).ok())
+    /// Compiles the stop conditions; a JSONPath that does not parse is an
+    /// error (`validate` reports it first, with its line).
+    pub fn compile(s: &StopConditions) -> Result<StopRules, String> {
+        let path = |field: &str, p: &Option<connector_spec::JsonPath>| {
+            p.as_ref()
+                .map(|p| {
+                    JsonPath::parse(p.as_str())
+                        .map_err(|e| format!("`stop.{field}` `{}`: {e}", p.as_str()))
+                })
+                .transpose()
         };
-        StopRules {
+        Ok(StopRules {
             empty_page: s.empty_page,
             short_page: s.short_page,
-            has_more: path(&s.has_more_path),
+            has_more: path("has_more_path", &s.has_more_path)?,
             has_more_text: s
                 .has_more_path
                 .as_ref()
                 .map(|p| p.as_str().to_string())
                 .unwrap_or_default(),
-            total_path: path(&s.total_path),
+            total_path: path("total_path", &s.total_path)?,
             total_header: s.total_header.clone(),
             max_pages: s.max_pages,
-        }
+        })
     }
 
     /// The total record count announced by this response, if any.
@@ -210,93 +245,19 @@ pub fn paths(p: &Pagination) -> Vec<&str> {
     out
 }
 
-/// Builds the paginator of one partition.
-pub fn build(
-    p: &Pagination,
-    page_size: Option<u64>,
-) -> Result<(Box<dyn Paginator>, Option<StopRules>), String> {
-    let size = page_size.unwrap_or(100);
-    Ok(match p {
-        Pagination::None => (Box::new(NoPaginator), None),
-        Pagination::Offset {
-            offset_param,
-            limit_param,
-            start,
-            stop,
-            ..
-        } => (
-            Box::new(OffsetPaginator::new(
-                offset_param,
-                limit_param,
-                size,
-                *start,
-            )),
-            Some(StopRules::compile(stop)),
-        ),
-        Pagination::PageNumber {
-            page_param,
-            size_param,
-            start,
-            stop,
-            ..
-        } => (
-            Box::new(PageNumberPaginator::new(
-                page_param,
-                size_param.as_deref(),
-                size,
-                *start,
-            )),
-            Some(StopRules::compile(stop)),
-        ),
-        Pagination::Cursor {
-            cursor_path,
-            cursor_header,
-            cursor_param,
-            send_in,
-            size_param,
-            stop,
-            ..
-        } => {
-            let path = cursor_path
-                .as_ref()
-                .map(|p| {
-                    JsonPath::parse(p.as_str())
-                        .map(|jp| (jp, p.as_str().to_string()))
-                        .map_err(|e| e.to_string())
-                })
-                .transpose()?;
-            let mut rules = StopRules::compile(stop);
-            rules.short_page = false;
-            (
-                Box::new(CursorPaginator::new(
-                    path,
-                    cursor_header.clone(),
-                    cursor_param,
-                    *send_in,
-                    size_param.as_deref(),
-                    size,
-                )),
-                Some(rules),
-            )
-        }
-        Pagination::NextUrl {
-            next_url_path,
-            stop,
-        } => {
-            let path = JsonPath::parse(next_url_path.as_str()).map_err(|e| e.to_string())?;
-            let mut rules = StopRules::compile(stop);
-            rules.short_page = false;
-            (
-                Box::new(NextUrlPaginator::new(path, next_url_path.as_str())),
-                Some(rules),
-            )
-        }
-        Pagination::LinkHeader { rel, stop } => {
-            let mut rules = StopRules::compile(stop);
-            rules.short_page = false;
-            (Box::new(LinkHeaderPaginator::new(rel)), Some(rules))
-        }
-    })
+/// Compiles a stream's pagination once: each strategy compiles its own
+/// variant, in its own file. `page_size` is the stream's, rendered (the
+/// spec's default applies); strategies without one ignore it.
+pub fn compile(p: &Pagination, page_size: u64) -> Result<Paging, String> {
+    let size = page_size;
+    match p {
+        Pagination::None => Ok(NoPaginator::compile()),
+        Pagination::Offset { .. } => OffsetPaginator::compile(p, size),
+        Pagination::PageNumber { .. } => PageNumberPaginator::compile(p, size),
+        Pagination::Cursor { .. } => CursorPaginator::compile(p, size),
+        Pagination::NextUrl { .. } => NextUrlPaginator::compile(p),
+        Pagination::LinkHeader { .. } => LinkHeaderPaginator::compile(p),
+    }
 }
 
 /// A JSON value for an error message, cut short.

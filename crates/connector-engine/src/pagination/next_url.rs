@@ -1,11 +1,16 @@
 //! `type: next_url`: a full or relative URL of the next page, read from the
 //! body and resolved against the URL of the page it came from.
 
-use super::{PageView, Paginator, RequestParts, next_url_position, resolve_next, restore_next_url};
+use super::{
+    PageView, Paginator, Paging, RequestParts, StopRules, next_url_position, resolve_next,
+    restore_next_url,
+};
+use connector_spec::Pagination;
 use serde_json::Value;
 use serde_json_path::JsonPath;
 use url::Url;
 
+#[derive(Debug, Clone)]
 pub struct NextUrlPaginator {
     path: JsonPath,
     path_text: String,
@@ -22,7 +27,32 @@ impl NextUrlPaginator {
     }
 }
 
+impl NextUrlPaginator {
+    /// Compiles `type: next_url`; the short-page rule means nothing here.
+    pub(super) fn compile(p: &Pagination) -> Result<Paging, String> {
+        let Pagination::NextUrl {
+            next_url_path,
+            stop,
+        } = p
+        else {
+            unreachable!("compile is called for `next_url` only")
+        };
+        let path = JsonPath::parse(next_url_path.as_str())
+            .map_err(|e| format!("`next_url_path` `{}`: {e}", next_url_path.as_str()))?;
+        let mut rules = StopRules::compile(stop)?;
+        rules.short_page = false;
+        Ok(Paging {
+            prototype: Box::new(NextUrlPaginator::new(path, next_url_path.as_str())),
+            stop: Some(rules),
+            parallel: false,
+        })
+    }
+}
+
 impl Paginator for NextUrlPaginator {
+    fn fresh(&self) -> Box<dyn Paginator> {
+        Box::new(self.clone())
+    }
     fn prepare(&self, parts: &mut RequestParts) {
         if let Some(u) = &self.next {
             parts.replace_url(u.clone());

@@ -1,9 +1,11 @@
 //! `type: offset`: `?offset=N&limit=M`. The offset grows by the records
 //! received, so a server that caps the limit below the page size loses nothing.
 
-use super::{PageView, Paginator, RequestParts};
+use super::{PageView, Paginator, Paging, RequestParts, StopRules};
+use connector_spec::Pagination;
 use serde_json::{Value, json};
 
+#[derive(Debug, Clone)]
 pub struct OffsetPaginator {
     offset_param: String,
     limit_param: String,
@@ -22,7 +24,37 @@ impl OffsetPaginator {
     }
 }
 
+impl OffsetPaginator {
+    /// Compiles `type: offset`.
+    pub(super) fn compile(p: &Pagination, page_size: u64) -> Result<Paging, String> {
+        let Pagination::Offset {
+            offset_param,
+            limit_param,
+            page_size: _,
+            start,
+            parallel,
+            stop,
+        } = p
+        else {
+            unreachable!("compile is called for `offset` only")
+        };
+        Ok(Paging {
+            prototype: Box::new(OffsetPaginator::new(
+                offset_param,
+                limit_param,
+                page_size,
+                *start,
+            )),
+            stop: Some(StopRules::compile(stop)?),
+            parallel: *parallel,
+        })
+    }
+}
+
 impl Paginator for OffsetPaginator {
+    fn fresh(&self) -> Box<dyn Paginator> {
+        Box::new(self.clone())
+    }
     fn prepare(&self, parts: &mut RequestParts) {
         parts.set_query(&self.offset_param, self.offset.to_string());
         parts.set_query(&self.limit_param, self.page_size.to_string());

@@ -1,8 +1,10 @@
 //! `type: page_number`: `?page=N&per_page=M`, first page 0 or 1.
 
-use super::{PageView, Paginator, RequestParts};
+use super::{PageView, Paginator, Paging, RequestParts, StopRules};
+use connector_spec::Pagination;
 use serde_json::{Value, json};
 
+#[derive(Debug, Clone)]
 pub struct PageNumberPaginator {
     page_param: String,
     size_param: Option<String>,
@@ -23,7 +25,37 @@ impl PageNumberPaginator {
     }
 }
 
+impl PageNumberPaginator {
+    /// Compiles `type: page_number`.
+    pub(super) fn compile(p: &Pagination, page_size: u64) -> Result<Paging, String> {
+        let Pagination::PageNumber {
+            page_param,
+            size_param,
+            page_size: _,
+            start,
+            parallel,
+            stop,
+        } = p
+        else {
+            unreachable!("compile is called for `page_number` only")
+        };
+        Ok(Paging {
+            prototype: Box::new(PageNumberPaginator::new(
+                page_param,
+                size_param.as_deref(),
+                page_size,
+                *start,
+            )),
+            stop: Some(StopRules::compile(stop)?),
+            parallel: *parallel,
+        })
+    }
+}
+
 impl Paginator for PageNumberPaginator {
+    fn fresh(&self) -> Box<dyn Paginator> {
+        Box::new(self.clone())
+    }
     fn prepare(&self, parts: &mut RequestParts) {
         parts.set_query(&self.page_param, self.page.to_string());
         if let Some(s) = &self.size_param {

@@ -1,0 +1,76 @@
+//! The run-time pieces of a run, built from an immutable [`Plan`]: the HTTP
+//! client (with the run's authenticator and its token cache), the run-wide
+//! rate limiter, and each stream's own quota. A sync builds one; so does
+//! every probe (`check`, `discover`).
+
+use crate::error::{EngineError, Result};
+use crate::http::HttpClient;
+use crate::plan::Plan;
+use crate::rate_limit::{Rate, RateLimiter, StreamQuota};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How a run's limits are set, beyond the plan.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// Most requests in flight (`--concurrency`); default the plan's.
+    pub concurrency: Option<u32>,
+    /// Replaces the plan's run-wide quota (`--rate-limit`).
+    pub rate: Option<Rate>,
+    /// Log verbosity (2: request headers).
+    pub verbose: u8,
+    /// Filled with rate-limit pauses for a progress display.
+    pub live: Option<Arc<crate::stats::LiveRun>>,
+}
+
+pub struct Runtime {
+    pub http: Arc<HttpClient>,
+    pub limiter: Arc<RateLimiter>,
+    /// Most requests in flight.
+    pub concurrency: u32,
+    quotas: HashMap<String, Arc<StreamQuota>>,
+}
+
+impl Runtime {
+    pub fn start(plan: &Plan, opts: RuntimeOptions) -> Result<Runtime> {
+        let concurrency = opts.concurrency.unwrap_or(plan.max_concurrency).max(1);
+        let limiter = Arc::new(
+            RateLimiter::new(
+                opts.rate.or(plan.rate),
+                plan.burst,
+                concurrency,
+                plan.honor_headers.clone(),
+            )
+            .with_live(opts.live.clone()),
+        );
+        let client = crate::http::build_client(&plan.http).map_err(EngineError::Plan)?;
+        let http = Arc::new(HttpClient::new(
+            client,
+            &plan.base_url,
+            plan.auth.start(&plan.redactor),
+            limiter.clone(),
+            plan.redactor.clone(),
+            opts.verbose,
+            plan.http.max_response_size,
+        ));
+        let quotas = plan
+            .streams
+            .values()
+            .filter_map(|sp| {
+                let (rate, burst) = sp.rate?;
+                Some((sp.name.clone(), Arc::new(StreamQuota::new(rate, burst)?)))
+            })
+            .collect();
+        Ok(Runtime {
+            http,
+            limiter,
+            concurrency,
+            quotas,
+        })
+    }
+
+    /// A stream's own quota, if it declares one.
+    pub fn quota(&self, stream: &str) -> Option<Arc<StreamQuota>> {
+        self.quotas.get(stream).cloned()
+    }
+}

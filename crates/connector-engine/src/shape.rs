@@ -1,0 +1,150 @@
+//! What becomes of a page's records before they are written: the stream's
+//! filter and reshaping, the check that each can be a row, and the
+//! incremental rules (records older than the bound, and records the last
+//! run wrote at its boundary, are not written again). `sync` and the probes
+//! shape records the same way.
+
+use crate::error::EngineError;
+use crate::extract::OnInvalid;
+use crate::incremental::Boundary;
+use crate::plan::{Plan, StreamPlan};
+use crate::template::Context;
+use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A page's records after shaping.
+pub struct Shaped {
+    /// Records to write.
+    pub write: Vec<Value>,
+    /// Records for the children when they differ from `write` (`feed_all`).
+    pub feed: Option<Vec<Value>>,
+    /// The largest cursor among the written records and their keys.
+    pub boundary: Boundary,
+}
+
+/// How one partition's records are shaped.
+pub struct RecordShaper<'a> {
+    pub plan: &'a Plan,
+    pub sp: &'a StreamPlan,
+    /// The partition's template context (`parent`, `state`).
+    pub ctx: Context,
+    /// The incremental lower bound of this run.
+    pub lower: Option<Value>,
+    /// The last completed run's boundary records.
+    pub boundary: Option<&'a Boundary>,
+    /// An incremental parent read in full for its children: every record
+    /// goes to the children, only those past the bound are written.
+    pub feed_all: bool,
+    /// The destination takes records that are not objects (JSON Lines).
+    pub any_json: bool,
+}
+
+impl RecordShaper<'_> {
+    fn err(&self, page: u64, url: &str, message: String) -> EngineError {
+        EngineError::Stream {
+            stream: self.sp.name.clone(),
+            page,
+            url: url.to_string(),
+            message: self.plan.redactor.redact(&message),
+        }
+    }
+
+    /// A record that cannot become a row: not an object (where the
+    /// destination needs one), or without a field of the primary key.
+    fn invalid(&self, r: &Value) -> Option<String> {
+        let sp = self.sp;
+        if !r.is_object() {
+            if !sp.primary_key.is_empty() || !self.any_json {
+                return Some("is not a JSON object".into());
+            }
+            return None;
+        }
+        let missing: Vec<&str> = sp
+            .primary_key
+            .iter()
+            .filter(|f| crate::record_key::field(r, f).is_none_or(Value::is_null))
+            .map(String::as_str)
+            .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "has no value for its primary key field{} `{}`",
+                if missing.len() > 1 { "s" } else { "" },
+                missing.join("`, `")
+            )
+        })
+    }
+
+    /// Shapes one page's records; `skipped` counts invalid records dropped.
+    pub fn shape(
+        &self,
+        page_no: u64,
+        url: &str,
+        mut records: Vec<Value>,
+        skipped: &AtomicU64,
+    ) -> Result<Shaped, EngineError> {
+        let (sp, plan) = (self.sp, self.plan);
+        let mut write = Vec::with_capacity(records.len());
+        let mut feed = self.feed_all.then(|| Vec::with_capacity(records.len()));
+        let mut boundary = Boundary::default();
+        for (i, mut r) in records.drain(..).enumerate() {
+            let keep = sp
+                .selector
+                .transform(&mut r, &plan.templates, &self.ctx)
+                .map_err(|e| self.err(page_no, url, e.to_string()))?;
+            if !keep {
+                continue;
+            }
+            if let Some(why) = self.invalid(&r) {
+                if sp.on_invalid == OnInvalid::Skip {
+                    skipped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                return Err(self.err(
+                    page_no,
+                    url,
+                    format!(
+                        "record {} of the page {why}: {}; fix `primary_key` or `records.path`, or set `records.on_invalid: skip` to drop such records",
+                        i + 1,
+                        crate::http::excerpt(r.to_string().as_bytes())
+                    ),
+                ));
+            }
+            let mut written = true;
+            if let Some(inc) = &sp.incremental {
+                let bad = |e: String| self.err(page_no, url, format!("record {}: {e}", i + 1));
+                if inc
+                    .is_older(&r, self.lower.as_ref(), self.feed_all)
+                    .map_err(bad)?
+                {
+                    written = false;
+                } else if let Some(v) = inc.value_of(&r) {
+                    let key = crate::record_key::record_key(&r, &sp.primary_key);
+                    let seen = match self.boundary {
+                        Some(b) => b.holds(inc, v, &key).map_err(bad)?,
+                        None => false,
+                    };
+                    if seen {
+                        written = false;
+                    } else {
+                        let v = v.clone();
+                        boundary.add(inc, &v, key).map_err(bad)?;
+                    }
+                }
+            }
+            match (&mut feed, written) {
+                (Some(f), true) => {
+                    f.push(r.clone());
+                    write.push(r);
+                }
+                (Some(f), false) => f.push(r),
+                (None, true) => write.push(r),
+                (None, false) => {}
+            }
+        }
+        Ok(Shaped {
+            write,
+            feed,
+            boundary,
+        })
+    }
+}
