@@ -245,3 +245,43 @@ fn exhausted_retries_name_the_last_status_and_keep_what_was_written() {
     );
     insta::assert_snapshot!("exhausted_retries", stable(&error_lines(&out), tmp.path()));
 }
+
+#[test]
+fn a_streams_own_quota_paces_that_stream_only() {
+    let server = MockServer::start(MockConfig::default().generated_records(60));
+    let yaml = format!(
+        r#"
+version: 1
+name: limited
+base_url: "{}"
+streams:
+  slow:
+    path: /gen/offset
+    rate_limit: {{ requests: 5/s }}
+    pagination: {{ type: offset, page_size: 5, stop: {{ total_path: $.total }} }}
+    records: {{ path: $.data }}
+  fast:
+    path: /gen/page
+    pagination: {{ type: page_number, page_size: 5 }}
+    records: {{ path: $.results }}
+"#,
+        server.url()
+    );
+    sync_exact(&server, &yaml, &["slow", "fast"], &[]);
+    let reqs = server.requests();
+    let times = |path: &str| -> Vec<Instant> {
+        reqs.iter()
+            .filter(|r| r.path == path)
+            .map(|r| r.at)
+            .collect()
+    };
+    let slow = times("/gen/offset");
+    assert_eq!(slow.len(), 12);
+    for w in slow.windows(2) {
+        let gap = w[1] - w[0];
+        assert!(gap >= Duration::from_millis(180), "a gap of {gap:?} at 5/s");
+    }
+    // The other stream is not held to it: it finishes long before.
+    let fast = times("/gen/page");
+    assert!(fast.last().unwrap() < slow.last().unwrap());
+}
