@@ -17,55 +17,19 @@
 //! Exit code 0, or 1 when something failed (after a TRACE error message).
 
 use crate::cli::Global;
+use crate::cli::{AirbyteArgs, AirbyteCommand};
 use crate::{EXIT_FAILURE, EXIT_OK, connectors};
-use clap::{Args, Subcommand};
 use connector_engine::destination::schema::ObservedTypes;
 use connector_engine::destination::{
     AirbyteDestination, Destination, StreamInfo, WriteMode, parse_airbyte_state, schema,
 };
-use connector_engine::{ConfigSources, Plan, State, SyncOptions, SyncReport};
+use connector_engine::{Plan, State, SyncOptions, SyncReport};
 use connector_spec::Spec;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufWriter, Stdout, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
-
-#[derive(Args, Debug)]
-pub struct AirbyteArgs {
-    /// Connector name (`connectors/NAME.yaml`) or path to a spec file.
-    pub connector: String,
-    #[command(subcommand)]
-    pub command: AirbyteCommand,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum AirbyteCommand {
-    /// Print the connector specification (SPEC).
-    Spec,
-    /// Check the config with one page of the first stream (CONNECTION_STATUS).
-    Check {
-        /// Config values, a JSON object.
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-    },
-    /// Print the catalog of streams with their JSON Schemas (CATALOG).
-    Discover {
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-    },
-    /// Read the configured streams (RECORD, STATE, LOG, TRACE).
-    Read {
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-        /// The configured catalog: which streams, full_refresh or incremental.
-        #[arg(long, value_name = "FILE")]
-        catalog: PathBuf,
-        /// State from an earlier read: a list of STREAM state messages.
-        #[arg(long, value_name = "FILE")]
-        state: Option<PathBuf>,
-    },
-}
 
 /// Stdout, shared by records and logs, written a whole line at a time.
 #[derive(Clone)]
@@ -280,18 +244,19 @@ impl Destination for Sampler {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))
+    crate::context::runtime().map_err(|f| format!("{f:?}"))
 }
 
+/// The plan, with config from the file Airbyte passes (never the environment).
 fn compile(spec: &Spec, config: &Path) -> Result<Plan, String> {
-    let file = ConfigSources::read_file(config).map_err(|e| e.to_string())?;
-    let sources = ConfigSources {
-        file: Some(file),
-        ..Default::default()
+    let args = crate::cli::ConfigArgs {
+        config: Some(config.to_path_buf()),
+        sets: Vec::new(),
     };
+    let sources = crate::context::sources(&args, false).map_err(|f| match f {
+        crate::Failure::Engine(e) => e.to_string(),
+        crate::Failure::Usage(m) | crate::Failure::Spec(m) => m,
+    })?;
     Plan::compile(spec, &sources, None).map_err(|e| e.to_string())
 }
 

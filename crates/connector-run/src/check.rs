@@ -7,22 +7,13 @@
 //! when the parent failed the child is reported as failed too, and when the
 //! parent had no records it is skipped.
 
+use crate::cli::CheckArgs;
 use crate::cli::Global;
-use crate::compile::{ConfigArgs, config_refs, how_to_set, parents_first};
-use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use crate::context::{config_refs, how_to_set, parents_first};
+use crate::{EXIT_FAILURE, EXIT_OK, Failure, Outcome};
 use connector_engine::probe::{FailureKind, ProbeError, Sample, StreamProber};
 use connector_spec::{Auth, Spec};
 use std::collections::HashMap;
-
-#[derive(clap::Args, Debug)]
-pub struct CheckArgs {
-    /// Connector name (`connectors/NAME.yaml`) or path to a spec file.
-    pub connector: String,
-    /// Streams to check. Default: all.
-    pub streams: Vec<String>,
-    #[command(flatten)]
-    pub config: ConfigArgs,
-}
 
 /// The templates of an auth block, to find the config keys it reads.
 fn auth_templates(auth: &Auth) -> Vec<&str> {
@@ -170,38 +161,24 @@ enum Checked {
     Skipped,
 }
 
-pub fn run(global: &Global, args: &CheckArgs) -> u8 {
+pub fn run(global: &Global, args: &CheckArgs) -> Outcome {
     crate::logging::init(global);
-    let loaded = match crate::compile::load(global, &args.connector, &args.config) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+    let loaded = crate::context::Loaded::load(global, &args.connector, &args.config, true)?;
     let spec = loaded.spec;
     let (order, selected) = match connector_engine::needed_streams(&loaded.plan, &args.streams) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return Err(Failure::Usage(format!("{e}")));
         }
     };
     let order = parents_first(&loaded.plan, &order);
     let prober = match StreamProber::new(loaded.plan, global.verbose) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return Err(Failure::Usage(format!("{e}")));
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return EXIT_USAGE;
-        }
-    };
+    let runtime = crate::context::runtime()?;
     let base_url = prober.plan().redactor.url(&prober.plan().base_url);
     let mut results: HashMap<String, Checked> = HashMap::new();
     let mut failed = 0;
@@ -258,8 +235,8 @@ pub fn run(global: &Global, args: &CheckArgs) -> u8 {
             "error: {failed} stream{} failed the check",
             if failed == 1 { "" } else { "s" }
         );
-        EXIT_FAILURE
+        Ok(EXIT_FAILURE)
     } else {
-        EXIT_OK
+        Ok(EXIT_OK)
     }
 }

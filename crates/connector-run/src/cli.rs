@@ -1,4 +1,4 @@
-//! Command-line arguments.
+//! Command-line arguments: every clap type of every command, here.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -62,17 +62,17 @@ pub enum Command {
     /// Show or clear the saved state (cursors and resume positions).
     State(StateArgs),
     /// Probe an endpoint and write `connectors/NAME.yaml` for it, choices commented.
-    Init(crate::init::InitArgs),
+    Init(InitArgs),
     /// Sample streams' first pages and infer a JSON Schema per stream.
-    Discover(crate::discover::DiscoverArgs),
+    Discover(DiscoverArgs),
     /// One request per stream: are base_url, credentials, paths and records right?
-    Check(crate::check::CheckArgs),
+    Check(CheckArgs),
     /// The connectors in the connectors folder: streams and config parameters.
     List,
     /// Print a shell completion script.
-    Completions(crate::completions::CompletionsArgs),
+    Completions(CompletionsArgs),
     /// Run a connector as an Airbyte source: spec, check, discover, read.
-    Airbyte(crate::airbyte::AirbyteArgs),
+    Airbyte(AirbyteArgs),
 }
 
 #[derive(Args, Debug)]
@@ -87,12 +87,8 @@ pub struct SyncArgs {
     pub connector: String,
     /// Streams to sync. Default: all.
     pub streams: Vec<String>,
-    /// Config values from a JSON or YAML file.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Set a config value, `KEY=VALUE` (repeatable); wins over --config and the environment.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub sets: Vec<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
     /// Destination: `sqlite:PATH`, `postgres://USER:PASS@HOST:PORT/DB?schema=NAME`,
     /// `jsonl:DIR`, `csv:DIR`, `parquet:DIR`, `singer:-` or `-` (stdout).
     /// Default `sqlite:./data/<connector>.db`.
@@ -149,4 +145,104 @@ pub struct StateArgs {
 pub enum StateAction {
     Show,
     Reset,
+}
+
+#[derive(Args, Debug)]
+pub struct AirbyteArgs {
+    /// Connector name (`connectors/NAME.yaml`) or path to a spec file.
+    pub connector: String,
+    #[command(subcommand)]
+    pub command: AirbyteCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AirbyteCommand {
+    /// Print the connector specification (SPEC).
+    Spec,
+    /// Check the config with one page of the first stream (CONNECTION_STATUS).
+    Check {
+        /// Config values, a JSON object.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Print the catalog of streams with their JSON Schemas (CATALOG).
+    Discover {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Read the configured streams (RECORD, STATE, LOG, TRACE).
+    Read {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The configured catalog: which streams, full_refresh or incremental.
+        #[arg(long, value_name = "FILE")]
+        catalog: PathBuf,
+        /// State from an earlier read: a list of STREAM state messages.
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Connector name (`connectors/NAME.yaml`) or path to a spec file.
+    pub connector: String,
+    /// Streams to check. Default: all.
+    pub streams: Vec<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// Where config values come from, as on `sync`.
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    /// Config values from a JSON or YAML file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Set a config value, `KEY=VALUE` (repeatable); wins over --config and the environment.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct DiscoverArgs {
+    /// Connector name (`connectors/NAME.yaml`) or path to a spec file.
+    pub connector: String,
+    /// Streams to sample. Default: all.
+    pub streams: Vec<String>,
+    /// Pages to sample per stream.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub pages: u64,
+    /// Also write each schema to `schemas/<connector>/<stream>.json`, beside the
+    /// connectors folder.
+    #[arg(long)]
+    pub write: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Connector name, snake_case; the file is `<connectors-dir>/NAME.yaml`.
+    pub name: String,
+    /// The endpoint to probe, e.g. `https://api.example.com/v1/items?status=open`.
+    pub url: String,
+    /// A request header, `Name: value` (repeatable). Credentials (authorization,
+    /// *key*, *token*, *secret*) become secret config parameters.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// A config parameter with its default, `KEY=VALUE` (repeatable); the URL and
+    /// headers may use it as `{{ config.KEY }}`. `base_url=URL` sets base_url's default.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Overwrite an existing connector file.
+    #[arg(long)]
+    pub force: bool,
 }

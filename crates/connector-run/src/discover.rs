@@ -4,30 +4,14 @@
 //! JSON object keyed by stream. `--write` also stores each schema as
 //! `schemas/<connector>/<stream>.json` beside the connectors folder.
 
+use crate::cli::DiscoverArgs;
 use crate::cli::Global;
-use crate::compile::{ConfigArgs, parents_first};
-use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use crate::context::parents_first;
+use crate::{EXIT_FAILURE, EXIT_OK, Failure, Outcome};
 use connector_engine::probe::StreamProber;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-#[derive(clap::Args, Debug)]
-pub struct DiscoverArgs {
-    /// Connector name (`connectors/NAME.yaml`) or path to a spec file.
-    pub connector: String,
-    /// Streams to sample. Default: all.
-    pub streams: Vec<String>,
-    /// Pages to sample per stream.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub pages: u64,
-    /// Also write each schema to `schemas/<connector>/<stream>.json`, beside the
-    /// connectors folder.
-    #[arg(long)]
-    pub write: bool,
-    #[command(flatten)]
-    pub config: ConfigArgs,
-}
 
 /// `schemas/<connector>/` in the parent of the spec's folder.
 fn schema_dir(spec_path: &Path, connector: &str) -> PathBuf {
@@ -39,21 +23,16 @@ fn schema_dir(spec_path: &Path, connector: &str) -> PathBuf {
     root.join("schemas").join(connector)
 }
 
-pub fn run(global: &Global, args: &DiscoverArgs) -> u8 {
+pub fn run(global: &Global, args: &DiscoverArgs) -> Outcome {
     crate::logging::init(global);
     if args.pages == 0 {
-        eprintln!("error: --pages must be at least 1");
-        return EXIT_USAGE;
+        return Err(Failure::Usage(format!("--pages must be at least 1")));
     }
-    let loaded = match crate::compile::load(global, &args.connector, &args.config) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+    let loaded = crate::context::Loaded::load(global, &args.connector, &args.config, true)?;
     let (order, selected) = match connector_engine::needed_streams(&loaded.plan, &args.streams) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return Err(Failure::Usage(format!("{e}")));
         }
     };
     let order = parents_first(&loaded.plan, &order);
@@ -61,20 +40,10 @@ pub fn run(global: &Global, args: &DiscoverArgs) -> u8 {
     let prober = match StreamProber::new(loaded.plan, global.verbose) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return Err(Failure::Usage(format!("{e}")));
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return EXIT_USAGE;
-        }
-    };
+    let runtime = crate::context::runtime()?;
     // First record of each stream sampled so far, for its children.
     let mut firsts: HashMap<String, Option<Value>> = HashMap::new();
     let mut schemas = Map::new();
@@ -123,14 +92,14 @@ pub fn run(global: &Global, args: &DiscoverArgs) -> u8 {
         let dir = schema_dir(&loaded.path, &name);
         if let Err(e) = std::fs::create_dir_all(&dir) {
             eprintln!("error: cannot create {}: {e}", dir.display());
-            return EXIT_FAILURE;
+            return Ok(EXIT_FAILURE);
         }
         for (stream, schema) in &ordered {
             let file = dir.join(format!("{stream}.json"));
             let text = serde_json::to_string_pretty(schema).unwrap_or_default() + "\n";
             if let Err(e) = std::fs::write(&file, text) {
                 eprintln!("error: cannot write {}: {e}", file.display());
-                return EXIT_FAILURE;
+                return Ok(EXIT_FAILURE);
             }
             if !global.quiet {
                 eprintln!("wrote {}", file.display());
@@ -141,5 +110,9 @@ pub fn run(global: &Global, args: &DiscoverArgs) -> u8 {
         "{}",
         serde_json::to_string_pretty(&Value::Object(ordered)).unwrap_or_default()
     );
-    if failed > 0 { EXIT_FAILURE } else { EXIT_OK }
+    if failed > 0 {
+        Ok(EXIT_FAILURE)
+    } else {
+        Ok(EXIT_OK)
+    }
 }

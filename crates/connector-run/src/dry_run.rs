@@ -5,7 +5,7 @@
 //! the sensitive-name rule. A child stream's request is shown with
 //! `{parent.<field>}` where a parent record's value would go.
 
-use crate::{EXIT_OK, EXIT_USAGE};
+use crate::{EXIT_OK, Failure, Outcome};
 use connector_engine::Plan;
 use connector_engine::probe::{Parent, credential_names, first_request};
 use connector_engine::secret::{MASK, is_sensitive_name};
@@ -76,12 +76,11 @@ fn show(plan: &Plan, stream: &str) -> Result<String, String> {
 }
 
 /// Prints the first request of every selected stream; sends nothing.
-pub fn run(plan: &Plan, streams: &[String]) -> u8 {
+pub fn run(plan: &Plan, streams: &[String]) -> Outcome {
     let (order, selected) = match connector_engine::needed_streams(plan, streams) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return Err(Failure::Usage(format!("{e}")));
         }
     };
     let mut first = true;
@@ -95,10 +94,9 @@ pub fn run(plan: &Plan, streams: &[String]) -> u8 {
                 crate::out!("{text}");
             }
             Err(e) => {
-                eprintln!("error: stream `{stream}`: {e}");
-                return EXIT_USAGE;
+                return Err(Failure::Usage(format!("stream `{stream}`: {e}")));
             }
         }
     }
-    EXIT_OK
+    Ok(EXIT_OK)
 }

@@ -12,30 +12,12 @@ mod records;
 mod render;
 
 use crate::cli::Global;
-use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use crate::cli::InitArgs;
+use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Failure, Outcome};
 use connector_engine::Redactor;
 use connector_engine::http::HttpSettings;
 use connector_engine::probe::{FailureKind, ProbeError, Prober};
 use std::time::Duration;
-
-#[derive(clap::Args, Debug)]
-pub struct InitArgs {
-    /// Connector name, snake_case; the file is `<connectors-dir>/NAME.yaml`.
-    pub name: String,
-    /// The endpoint to probe, e.g. `https://api.example.com/v1/items?status=open`.
-    pub url: String,
-    /// A request header, `Name: value` (repeatable). Credentials (authorization,
-    /// *key*, *token*, *secret*) become secret config parameters.
-    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
-    pub headers: Vec<String>,
-    /// A config parameter with its default, `KEY=VALUE` (repeatable); the URL and
-    /// headers may use it as `{{ config.KEY }}`. `base_url=URL` sets base_url's default.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub sets: Vec<String>,
-    /// Overwrite an existing connector file.
-    #[arg(long)]
-    pub force: bool,
-}
 
 /// One decision, with the evidence for it and what else was seen.
 #[derive(Debug, Clone)]
@@ -104,20 +86,19 @@ fn hint(kind: FailureKind) -> &'static str {
     }
 }
 
-fn fail(e: &ProbeError) -> u8 {
+fn fail(e: &ProbeError) -> Outcome {
     eprintln!("error: {}: {e}", e.url);
     eprintln!("  hint: {}", hint(e.kind));
-    EXIT_FAILURE
+    Ok(EXIT_FAILURE)
 }
 
-pub fn run(global: &Global, args: &InitArgs) -> u8 {
+pub fn run(global: &Global, args: &InitArgs) -> Outcome {
     crate::logging::init(global);
     if !is_name(&args.name) {
-        eprintln!(
-            "error: `{}` is not a connector name: use snake_case, e.g. `my_api`",
+        return Err(Failure::Usage(format!(
+            "`{}` is not a connector name: use snake_case, e.g. `my_api`",
             args.name
-        );
-        return EXIT_USAGE;
+        )));
     }
     let path = global.connectors_dir.join(format!("{}.yaml", args.name));
     if path.exists() && !args.force {
@@ -125,26 +106,16 @@ pub fn run(global: &Global, args: &InitArgs) -> u8 {
             "error: {} exists; pass --force to overwrite it",
             path.display()
         );
-        return EXIT_USAGE;
+        return Ok(EXIT_USAGE);
     }
     let inputs = match inputs::parse(&args.name, &args.url, &args.headers, &args.sets) {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return Err(Failure::Usage(format!("{e}")));
         }
     };
     let redactor = Redactor::from_values(inputs.secrets.clone());
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return EXIT_USAGE;
-        }
-    };
+    let runtime = crate::context::runtime()?;
     let settings = HttpSettings {
         timeout: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(10),
@@ -210,24 +181,24 @@ pub fn run(global: &Global, args: &InitArgs) -> u8 {
         for d in diags {
             eprintln!("{d}");
         }
-        return EXIT_FAILURE;
+        return Ok(EXIT_FAILURE);
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && let Err(e) = std::fs::create_dir_all(dir)
     {
         eprintln!("error: cannot create {}: {e}", dir.display());
-        return EXIT_FAILURE;
+        return Ok(EXIT_FAILURE);
     }
     if let Err(e) = std::fs::write(&path, &text) {
         eprintln!("error: cannot write {}: {e}", path.display());
-        return EXIT_FAILURE;
+        return Ok(EXIT_FAILURE);
     }
     if !global.quiet {
         summary(
             &path, args, &stream, &inputs, &records, &key, &paging, trials,
         );
     }
-    EXIT_OK
+    Ok(EXIT_OK)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -4,7 +4,7 @@
 //! makes the exit code 1; `validate` tells why.
 
 use crate::cli::Global;
-use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, connectors};
+use crate::{EXIT_FAILURE, EXIT_OK, Failure, Outcome, connectors};
 use connector_spec::Spec;
 use std::fmt::Write;
 
@@ -95,7 +95,7 @@ fn describe(spec: &Spec) -> String {
     out
 }
 
-pub fn run(global: &Global) -> u8 {
+pub fn run(global: &Global) -> Outcome {
     let dir = &global.connectors_dir;
     let files = match connectors::all(dir) {
         Ok(f) => f,
@@ -103,15 +103,16 @@ pub fn run(global: &Global) -> u8 {
             let cwd = std::env::current_dir()
                 .map(|d| d.display().to_string())
                 .unwrap_or_else(|_| ".".into());
-            eprintln!(
-                "error: there is no connectors folder `{}` here ({cwd})\n  hint: run from a folder that has `connectors/`, or pass `--connectors-dir DIR` (or set $CONNECTOR_RUN_CONNECTORS_DIR)",
+            return Err(Failure::Usage(format!(
+                "there is no connectors folder `{}` here ({cwd})\n  hint: run from a folder that has `connectors/`, or pass `--connectors-dir DIR` (or set $CONNECTOR_RUN_CONNECTORS_DIR)",
                 dir.display()
-            );
-            return EXIT_USAGE;
+            )));
         }
         Err(e) => {
-            eprintln!("error: cannot list {}: {e}", dir.display());
-            return EXIT_USAGE;
+            return Err(Failure::Usage(format!(
+                "cannot list {}: {e}",
+                dir.display()
+            )));
         }
     };
     if files.is_empty() {
@@ -119,7 +120,7 @@ pub fn run(global: &Global) -> u8 {
             "no connectors in {} (write one with `connector-run init NAME URL`)",
             dir.display()
         );
-        return EXIT_OK;
+        return Ok(EXIT_OK);
     }
     let mut invalid = 0;
     for (i, path) in files.iter().enumerate() {
@@ -139,5 +140,9 @@ pub fn run(global: &Global) -> u8 {
             }
         }
     }
-    if invalid > 0 { EXIT_FAILURE } else { EXIT_OK }
+    if invalid > 0 {
+        Ok(EXIT_FAILURE)
+    } else {
+        Ok(EXIT_OK)
+    }
 }

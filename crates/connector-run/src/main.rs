@@ -13,9 +13,9 @@
 mod airbyte;
 mod check;
 mod cli;
-mod compile;
 mod completions;
 mod connectors;
+mod context;
 mod discover;
 mod dry_run;
 mod init;
@@ -51,17 +51,50 @@ pub const EXIT_SIGTERM: u8 = 143;
 /// `| head` does; the state resumes the run.
 pub const EXIT_OUTPUT_CLOSED: u8 = 141;
 
-/// The exit code of an engine error: problems found before any request
-/// are usage errors, the rest are failures.
-pub fn exit_for(e: &connector_engine::EngineError) -> u8 {
-    if e.is_closed_output() {
-        EXIT_OUTPUT_CLOSED
-    } else if e.is_usage() {
-        EXIT_USAGE
-    } else {
-        EXIT_FAILURE
+/// How a command ended badly. `main` prints it and maps it to its exit
+/// code: here, and only here.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad usage, spec, config, state or destination, before any request.
+    Usage(String),
+    /// A spec file's diagnostics, rendered.
+    Spec(String),
+    /// An engine error: usage before any request, a failure after.
+    Engine(connector_engine::EngineError),
+}
+
+impl From<connector_engine::EngineError> for Failure {
+    fn from(e: connector_engine::EngineError) -> Failure {
+        Failure::Engine(e)
     }
 }
+
+impl Failure {
+    pub fn usage(e: impl std::fmt::Display) -> Failure {
+        Failure::Usage(e.to_string())
+    }
+
+    fn code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) | Failure::Spec(_) => EXIT_USAGE,
+            Failure::Engine(e) if e.is_closed_output() => EXIT_OUTPUT_CLOSED,
+            Failure::Engine(e) if e.is_usage() => EXIT_USAGE,
+            Failure::Engine(_) => EXIT_FAILURE,
+        }
+    }
+
+    fn print(&self) {
+        match self {
+            Failure::Usage(m) => eprintln!("error: {m}"),
+            Failure::Spec(report) => eprintln!("{report}"),
+            Failure::Engine(e) if e.is_closed_output() => {}
+            Failure::Engine(e) => eprintln!("error: {e}"),
+        }
+    }
+}
+
+/// A command's result: its exit code, or why it failed.
+pub type Outcome = Result<u8, Failure>;
 
 fn main() -> ExitCode {
     // A file size limit (`ulimit -f`) is a write error to report, not a kill.
@@ -69,23 +102,33 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    match try_main() {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            f.print();
+            ExitCode::from(f.code())
+        }
+    }
+}
+
+fn try_main() -> Outcome {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
             let _ = e.print();
-            return ExitCode::from(code);
+            return Ok(code);
         }
     };
-    let code = match cli.command {
+    match cli.command {
         cli::Command::Validate(args) => validate::run(&cli.global, &args),
         cli::Command::Schema => {
             crate::out!("{}", connector_spec::json_schema_text());
-            EXIT_OK
+            Ok(EXIT_OK)
         }
         cli::Command::Docs => {
             crate::out!("{}", connector_spec::reference_markdown());
-            EXIT_OK
+            Ok(EXIT_OK)
         }
         cli::Command::Sync(args) => sync::run(&cli.global, args),
         cli::Command::State(args) => state::run(&cli.global, &args),
@@ -94,7 +137,7 @@ fn main() -> ExitCode {
         cli::Command::Check(args) => check::run(&cli.global, &args),
         cli::Command::List => list::run(&cli.global),
         cli::Command::Completions(args) => completions::run(&args),
-        cli::Command::Airbyte(args) => airbyte::run(&cli.global, args),
-    };
-    ExitCode::from(code)
+        // Failures are protocol messages (TRACE) on stdout, not `error:` lines.
+        cli::Command::Airbyte(args) => Ok(airbyte::run(&cli.global, args)),
+    }
 }

@@ -1,16 +1,15 @@
 //! `connector-run state show|reset`.
 
 use crate::cli::{Global, StateAction, StateArgs};
-use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, connectors};
+use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Failure, Outcome, connectors};
 use connector_engine::destination::DestinationOptions;
 use connector_engine::{DestinationUri, State};
 
-pub fn run(global: &Global, args: &StateArgs) -> u8 {
+pub fn run(global: &Global, args: &StateArgs) -> Outcome {
     let (_, spec) = match connectors::load(&global.connectors_dir, &args.connector) {
         Ok(x) => x,
         Err(report) => {
-            eprintln!("{report}");
-            return EXIT_USAGE;
+            return Err(Failure::Spec(report));
         }
     };
     if let Some(s) = &args.stream {
@@ -18,8 +17,10 @@ pub fn run(global: &Global, args: &StateArgs) -> u8 {
             let hint = connector_spec::did_you_mean(s, spec.streams.keys().map(String::as_str))
                 .map(|c| format!(" (did you mean `{c}`?)"))
                 .unwrap_or_default();
-            eprintln!("error: connector `{}` has no stream `{s}`{hint}", spec.name);
-            return EXIT_USAGE;
+            return Err(Failure::Usage(format!(
+                "connector `{}` has no stream `{s}`{hint}",
+                spec.name
+            )));
         }
     }
     let dest_text = args
@@ -29,13 +30,12 @@ pub fn run(global: &Global, args: &StateArgs) -> u8 {
     let uri = match DestinationUri::parse(&dest_text) {
         Ok(u) => u,
         Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return Err(Failure::Usage(format!("{e}")));
         }
     };
     if args.state.is_none() && !uri.keeps_state() {
         eprintln!("error: `{dest_text}` keeps no state; name the state file with --state");
-        return EXIT_USAGE;
+        return Ok(EXIT_USAGE);
     }
     let opened = uri.open_with(&DestinationOptions {
         connector: spec.name.clone(),
@@ -47,15 +47,14 @@ pub fn run(global: &Global, args: &StateArgs) -> u8 {
     let mut dest = match opened {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return Err(Failure::Usage(format!("{e}")));
         }
     };
     let mut state = match dest.load_state() {
         Ok(s) => s.unwrap_or_default(),
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_FAILURE;
+            return Ok(EXIT_FAILURE);
         }
     };
     match args.action {
@@ -68,7 +67,7 @@ pub fn run(global: &Global, args: &StateArgs) -> u8 {
                 "{}",
                 serde_json::to_string_pretty(&shown.unwrap_or_default()).unwrap_or_default()
             );
-            EXIT_OK
+            Ok(EXIT_OK)
         }
         StateAction::Reset => {
             match &args.stream {
@@ -79,7 +78,7 @@ pub fn run(global: &Global, args: &StateArgs) -> u8 {
             }
             if let Err(e) = dest.commit(&mut state, true) {
                 eprintln!("error: {e}");
-                return EXIT_FAILURE;
+                return Ok(EXIT_FAILURE);
             }
             if !global.quiet {
                 eprintln!(
@@ -88,7 +87,7 @@ pub fn run(global: &Global, args: &StateArgs) -> u8 {
                     dest.describe()
                 );
             }
-            EXIT_OK
+            Ok(EXIT_OK)
         }
     }
 }

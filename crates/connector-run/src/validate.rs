@@ -1,27 +1,25 @@
 //! `connector-run validate`.
 
 use crate::cli::{Global, ValidateArgs};
-use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, connectors};
+use crate::{EXIT_FAILURE, EXIT_OK, Failure, Outcome, connectors};
 
-pub fn run(global: &Global, args: &ValidateArgs) -> u8 {
+pub fn run(global: &Global, args: &ValidateArgs) -> Outcome {
     let targets: Vec<String> = if args.connectors.is_empty() {
         match connectors::all(&global.connectors_dir) {
             Ok(files) if !files.is_empty() => {
                 files.iter().map(|p| p.display().to_string()).collect()
             }
             Ok(_) => {
-                eprintln!(
-                    "error: no connector files in {}",
+                return Err(Failure::Usage(format!(
+                    "no connector files in {}",
                     global.connectors_dir.display()
-                );
-                return EXIT_USAGE;
+                )));
             }
             Err(e) => {
-                eprintln!(
-                    "error: cannot list {}: {e}",
+                return Err(Failure::Usage(format!(
+                    "cannot list {}: {e}",
                     global.connectors_dir.display()
-                );
-                return EXIT_USAGE;
+                )));
             }
         }
     } else {
@@ -43,8 +41,8 @@ pub fn run(global: &Global, args: &ValidateArgs) -> u8 {
     }
     if failed > 0 {
         eprintln!("{failed} of {} connector files invalid", targets.len());
-        EXIT_FAILURE
+        Ok(EXIT_FAILURE)
     } else {
-        EXIT_OK
+        Ok(EXIT_OK)
     }
 }

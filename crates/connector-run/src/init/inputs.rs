@@ -146,7 +146,7 @@ impl Builder<'_> {
 
     /// A template that already reads config: its parameters become secret.
     fn make_secret(&mut self, template: &str) {
-        for k in crate::compile::config_refs(template) {
+        for k in crate::context::config_refs(template) {
             if let Some(c) = self.config.iter_mut().find(|c| c.key == k)
                 && !c.secret
             {

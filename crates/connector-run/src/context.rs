@@ -1,24 +1,12 @@
-//! Loading a connector and compiling its plan with config from the
-//! environment, `--config` and `--set`, for the commands that make requests
-//! outside `sync` (`check`, `discover`). Problems are printed here; the
-//! caller only returns the exit code.
+//! The context every command that runs a connector starts from: the spec
+//! loaded, config gathered from the environment, `--config` and `--set`,
+//! and the plan compiled; and the tokio runtime, built here only.
 
-use crate::EXIT_USAGE;
-use crate::cli::Global;
+use crate::Failure;
+use crate::cli::{ConfigArgs, Global};
 use connector_engine::{ConfigSources, Plan};
 use connector_spec::Spec;
 use std::path::PathBuf;
-
-/// Where config values come from, as on `sync`.
-#[derive(clap::Args, Debug)]
-pub struct ConfigArgs {
-    /// Config values from a JSON or YAML file.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Set a config value, `KEY=VALUE` (repeatable); wins over --config and the environment.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub sets: Vec<String>,
-}
 
 /// A connector, loaded and compiled.
 pub struct Loaded {
@@ -27,30 +15,47 @@ pub struct Loaded {
     pub plan: Plan,
 }
 
-/// Loads `connector` and compiles it, or prints why not and gives the exit code.
-pub fn load(global: &Global, connector: &str, args: &ConfigArgs) -> Result<Loaded, u8> {
-    let (path, spec) = crate::connectors::load(&global.connectors_dir, connector).map_err(|r| {
-        eprintln!("{r}");
-        EXIT_USAGE
-    })?;
-    let usage = |e: &dyn std::fmt::Display| {
-        eprintln!("error: {e}");
-        EXIT_USAGE
-    };
-    let mut sources = ConfigSources {
-        env: std::env::vars().collect(),
-        ..Default::default()
-    };
+/// Where config values come from. The environment is read unless
+/// `with_env` is false (the Airbyte protocol passes config as a file only).
+pub fn sources(args: &ConfigArgs, with_env: bool) -> Result<ConfigSources, Failure> {
+    let mut sources = ConfigSources::default();
+    if with_env {
+        sources.env = std::env::vars().collect();
+    }
     if let Some(file) = &args.config {
-        sources.file = Some(ConfigSources::read_file(file).map_err(|e| usage(&e))?);
+        sources.file = Some(ConfigSources::read_file(file)?);
     }
     for s in &args.sets {
-        sources
-            .sets
-            .push(ConfigSources::parse_set(s).map_err(|e| usage(&e))?);
+        sources.sets.push(ConfigSources::parse_set(s)?);
     }
-    let plan = Plan::compile(&spec, &sources, None).map_err(|e| usage(&e))?;
-    Ok(Loaded { path, spec, plan })
+    Ok(sources)
+}
+
+/// Loads the spec of `connector` (a name in the connectors folder or a path).
+pub fn spec(global: &Global, connector: &str) -> Result<(PathBuf, Spec), Failure> {
+    crate::connectors::load(&global.connectors_dir, connector).map_err(Failure::Spec)
+}
+
+impl Loaded {
+    /// Loads `connector` and compiles its plan with config from `args`.
+    pub fn load(
+        global: &Global,
+        connector: &str,
+        args: &ConfigArgs,
+        with_env: bool,
+    ) -> Result<Loaded, Failure> {
+        let (path, spec) = spec(global, connector)?;
+        let plan = Plan::compile(&spec, &sources(args, with_env)?, None)?;
+        Ok(Loaded { path, spec, plan })
+    }
+}
+
+/// The runtime of every command that makes requests.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Usage(format!("cannot start the runtime: {e}")))
 }
 
 /// The config keys a template reads: `{{ config.api_token }}` → `api_token`.
