@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::template::{Context, TemplatesBuilder, render_once};
-use connector_spec::{Auth, OAuthGrant};
+use connector_spec::Auth;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,10 +17,17 @@ fn renew_early(refresh_before: Duration, ttl: Duration) -> Duration {
     refresh_before.min(ttl / 2)
 }
 
+/// An OAuth 2.0 grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    ClientCredentials,
+    RefreshToken,
+}
+
 /// The token endpoint's settings, compiled once.
 #[derive(Debug, Clone)]
 pub struct OAuth2Plan {
-    grant: OAuthGrant,
+    grant: Grant,
     token_url: String,
     client_id: String,
     client_secret: SecretString,
@@ -63,7 +70,10 @@ impl OAuth2Plan {
             render_once(&b, &c, ctx)
         };
         Ok(OAuth2Plan {
-            grant: *grant_type,
+            grant: match grant_type {
+                connector_spec::OAuthGrant::ClientCredentials => Grant::ClientCredentials,
+                connector_spec::OAuthGrant::RefreshToken => Grant::RefreshToken,
+            },
             token_url: render(token_url)?,
             client_id: render(client_id)?,
             client_secret: SecretString::from(render(client_secret)?),
@@ -131,8 +141,8 @@ impl OAuth2Client {
     async fn fetch(&self, http: &reqwest::Client) -> Result<(SecretString, Duration), String> {
         let mut form: Vec<(&str, String)> = Vec::new();
         match self.plan.grant {
-            OAuthGrant::ClientCredentials => form.push(("grant_type", "client_credentials".into())),
-            OAuthGrant::RefreshToken => {
+            Grant::ClientCredentials => form.push(("grant_type", "client_credentials".into())),
+            Grant::RefreshToken => {
                 form.push(("grant_type", "refresh_token".into()));
                 if let Some(rt) = &self.plan.refresh_token {
                     form.push(("refresh_token", rt.expose_secret().to_string()));
