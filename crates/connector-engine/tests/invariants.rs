@@ -34,22 +34,39 @@ fn dependencies(toml: &str) -> Vec<String> {
 fn the_spec_crate_does_no_io() {
     // Parsing, schema, templates, JSONPaths, dates: no network, files, clock.
     let allowed = [
-        "serde", "serde_json", "serde-saphyr", "serde_json_path", "minijinja", "schemars",
-        "indexmap", "thiserror", "strsim", "humantime", "url", "chrono",
+        "serde",
+        "serde_json",
+        "serde-saphyr",
+        "serde_json_path",
+        "minijinja",
+        "schemars",
+        "indexmap",
+        "thiserror",
+        "strsim",
+        "humantime",
+        "url",
+        "chrono",
     ];
     for dep in dependencies(&read("crates/connector-spec/Cargo.toml")) {
-        assert!(allowed.contains(&dep.as_str()), "connector-spec depends on `{dep}`");
+        assert!(
+            allowed.contains(&dep.as_str()),
+            "connector-spec depends on `{dep}`"
+        );
     }
     let dir = repo().join("crates/connector-spec/src");
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        for banned in ["std::fs", "std::net", "std::env", "SystemTime::now", "Utc::now", "Instant::now", "std::process"] {
-            assert!(
-                !text.contains(banned),
-                "{} uses `{banned}`",
-                path.display()
-            );
+        for banned in [
+            "std::fs",
+            "std::net",
+            "std::env",
+            "SystemTime::now",
+            "Utc::now",
+            "Instant::now",
+            "std::process",
+        ] {
+            assert!(!text.contains(banned), "{} uses `{banned}`", path.display());
         }
     }
 }
@@ -65,8 +82,13 @@ fn type_bodies(text: &str) -> Vec<(String, String)> {
         .map(|(i, n)| (i, n))
     {
         let after = &rest[i.0 + i.1..];
-        let name: String = after.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-        let Some(open) = after.find(['{', ';']) else { break };
+        let name: String = after
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let Some(open) = after.find(['{', ';']) else {
+            break;
+        };
         if after.as_bytes()[open] == b';' {
             rest = &after[open + 1..];
             continue;
@@ -96,13 +118,27 @@ fn type_bodies(text: &str) -> Vec<(String, String)> {
 fn the_plan_holds_no_spec_types() {
     // The Plan and every type it holds, down to the paginators.
     let files = [
-        "plan.rs", "extract.rs", "incremental.rs", "retry.rs", "rate_limit.rs", "auth/mod.rs",
-        "auth/oauth2.rs", "pagination/mod.rs", "pagination/cursor.rs", "pagination/offset.rs",
-        "pagination/page_number.rs", "pagination/next_url.rs", "pagination/link_header.rs",
-        "pagination/none.rs", "http/mod.rs", "template.rs", "secret.rs",
+        "plan.rs",
+        "extract.rs",
+        "incremental.rs",
+        "retry.rs",
+        "rate_limit.rs",
+        "auth/mod.rs",
+        "auth/oauth2.rs",
+        "pagination/mod.rs",
+        "pagination/cursor.rs",
+        "pagination/offset.rs",
+        "pagination/page_number.rs",
+        "pagination/next_url.rs",
+        "pagination/link_header.rs",
+        "pagination/none.rs",
+        "http/mod.rs",
+        "template.rs",
+        "secret.rs",
     ];
     // The detector finds a spec type where there is one.
-    let planted = type_bodies("pub struct X {\n    p: connector_spec::Pagination,\n}\nenum Y { A }");
+    let planted =
+        type_bodies("pub struct X {\n    p: connector_spec::Pagination,\n}\nenum Y { A }");
     assert_eq!(planted.len(), 2);
     assert!(planted[0].1.contains("connector_spec"));
     let plan = type_bodies(&read("crates/connector-engine/src/plan.rs"));
@@ -133,7 +169,11 @@ fn exit_codes_are_mapped_in_one_place() {
             }
             let text = std::fs::read_to_string(&path).unwrap();
             if !path.ends_with("main.rs") {
-                assert!(!text.contains("ExitCode::from"), "{} makes exit codes", path.display());
+                assert!(
+                    !text.contains("ExitCode::from"),
+                    "{} makes exit codes",
+                    path.display()
+                );
             }
         }
     }

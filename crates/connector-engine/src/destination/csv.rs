@@ -18,6 +18,7 @@
 //! file: they are copied into the new body first.
 
 use super::schema::flatten;
+use super::spool::{self, Spool, SpoolStart};
 use super::{Destination, DestinationOptions, StreamInfo, WriteMode, WriteStrategy};
 use crate::error::{EngineError, Result};
 use crate::state::{State, StateFile};
@@ -51,7 +52,8 @@ pub struct CsvDestination {
     state: Option<StateFile>,
     write_mode: Option<WriteStrategy>,
     streams: HashMap<String, CsvStream>,
-    closed: Vec<String>,
+    /// Closed streams and their bodies, removed once they completed.
+    closed: Vec<(String, PathBuf)>,
 }
 
 fn io_err(path: &Path, what: &str) -> impl Fn(std::io::Error) -> EngineError {
@@ -127,11 +129,11 @@ impl CsvDestination {
     }
 
     fn body_path(&self, stream: &str) -> PathBuf {
-        self.dir.join(format!(".{stream}.csv.body"))
+        spool::hidden(&self.dir, stream, "csv.body")
     }
 
     /// Copies the rows of an existing `<stream>.csv` into a fresh body.
-    fn seed_from_existing(final_path: &Path, body: &mut File) -> Result<Option<CsvPosition>> {
+    fn seed_from_existing(final_path: &Path, body: &mut impl Write) -> Result<Option<CsvPosition>> {
         let file = match File::open(final_path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -236,24 +238,15 @@ impl Destination for CsvDestination {
         resume: Option<&Value>,
     ) -> Result<()> {
         let name = stream.name.as_str();
-        let body_path = self.body_path(name);
-        // `check_resume` vetted the position: it parses and fits the body.
-        let resumed = resume.and_then(|r| serde_json::from_value::<CsvPosition>(r.clone()).ok());
-        let (file, pos) = match resumed {
-            Some(pos) => {
-                let f = super::reopen_at(&body_path, pos.body_bytes)
-                    .map_err(io_err(&body_path, "reopen"))?;
-                (f, pos)
-            }
-            None => {
-                let mut f = File::create(&body_path).map_err(io_err(&body_path, "create"))?;
-                let append = match self.write_mode {
-                    Some(WriteStrategy::Append) => true,
-                    Some(_) => false,
-                    None => mode == WriteMode::Append,
-                };
+        let (spool, pos) = match spool::start::<CsvPosition>(resume, mode, self.write_mode) {
+            SpoolStart::Resumed(pos) => (
+                Spool::open(self.body_path(name), Some(pos.body_bytes))?,
+                pos,
+            ),
+            SpoolStart::Fresh { append } => {
+                let mut spool = Spool::open(self.body_path(name), None)?;
                 let seeded = if append {
-                    Self::seed_from_existing(&self.final_path(name), &mut f)?
+                    Self::seed_from_existing(&self.final_path(name), &mut spool.writer)?
                 } else {
                     None
                 };
@@ -262,9 +255,13 @@ impl Destination for CsvDestination {
                     columns: Vec::new(),
                     segments: vec![(0, 0)],
                 });
-                (f, pos)
+                (spool, pos)
             }
         };
+        let Spool {
+            path: body_path,
+            writer,
+        } = spool;
         let index = pos
             .columns
             .iter()
@@ -275,7 +272,7 @@ impl Destination for CsvDestination {
             name.to_string(),
             CsvStream {
                 body_path,
-                writer: BufWriter::with_capacity(256 * 1024, file),
+                writer,
                 pos,
                 index,
                 row: Vec::with_capacity(1024),
@@ -354,11 +351,7 @@ impl Destination for CsvDestination {
     }
 
     fn commit(&mut self, state: &mut State, durable: bool) -> Result<()> {
-        for name in std::mem::take(&mut self.closed) {
-            if super::completed(state, &name) {
-                let _ = std::fs::remove_file(self.body_path(&name));
-            }
-        }
+        spool::remove_completed(&mut self.closed, state);
         for (name, s) in self.streams.iter_mut() {
             s.writer.flush().map_err(io_err(&s.body_path, "write"))?;
             if durable {
@@ -371,18 +364,13 @@ impl Destination for CsvDestination {
                 state.stream(name).destination = serde_json::to_value(&s.pos).ok();
             }
         }
-        if let Some(sf) = &self.state
-            && !super::is_preview_commit(state, durable)
-        {
-            sf.save(state, durable)?;
-        }
-        Ok(())
+        spool::save_state(self.state.as_ref(), state, durable)
     }
 
     fn close_stream(&mut self, stream: &str) -> Result<()> {
         if let Some(mut s) = self.streams.remove(stream) {
             self.finalize(stream, &mut s)?;
-            self.closed.push(stream.to_string());
+            self.closed.push((stream.to_string(), s.body_path.clone()));
         }
         Ok(())
     }

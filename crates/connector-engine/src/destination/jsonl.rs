@@ -146,12 +146,7 @@ impl Destination for JsonlDestination {
             }
             state.stream(stream).destination = Some(json!({ "bytes": f.bytes }));
         }
-        if let Some(sf) = &self.state
-            && !super::is_preview_commit(state, durable)
-        {
-            sf.save(state, durable)?;
-        }
-        Ok(())
+        super::spool::save_state(self.state.as_ref(), state, durable)
     }
 
     fn close_stream(&mut self, stream: &str) -> Result<()> {

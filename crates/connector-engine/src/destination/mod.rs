@@ -26,6 +26,7 @@ mod parquet;
 mod postgres;
 pub mod schema;
 mod singer;
+mod spool;
 mod sql;
 mod sqlite;
 mod stdout;

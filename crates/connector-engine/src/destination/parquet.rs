@@ -19,6 +19,7 @@
 //! rows: they are read into the new spill first.
 
 use super::schema::{Column, ColumnKind, Columns, as_object, text_of};
+use super::spool::{self, Spool, SpoolStart};
 use super::{Destination, DestinationOptions, StreamInfo, WriteMode, WriteStrategy};
 use crate::error::{EngineError, Result};
 use crate::state::{State, StateFile};
@@ -62,7 +63,8 @@ pub struct ParquetDestination {
     write_mode: Option<WriteStrategy>,
     schemas: BTreeMap<String, Value>,
     streams: HashMap<String, PqStream>,
-    closed: Vec<String>,
+    /// Closed streams and their spills, removed once they completed.
+    closed: Vec<(String, PathBuf)>,
 }
 
 fn err(path: &Path, what: &str) -> impl Fn(&dyn std::fmt::Display) -> EngineError {
@@ -159,7 +161,7 @@ impl ParquetDestination {
     }
 
     fn spill_path(&self, stream: &str) -> PathBuf {
-        self.dir.join(format!(".{stream}.parquet.spill"))
+        spool::hidden(&self.dir, stream, "parquet.spill")
     }
 
     /// Reads the rows of an existing file into the spill, as JSON records.
@@ -340,25 +342,15 @@ impl Destination for ParquetDestination {
         resume: Option<&Value>,
     ) -> Result<()> {
         let name = stream.name.as_str();
-        let spill_path = self.spill_path(name);
-        // `check_resume` vetted the position: it parses and fits the spill.
-        let resumed = resume.and_then(|r| serde_json::from_value::<PqPosition>(r.clone()).ok());
-        let (writer, pos) = match resumed {
-            Some(pos) => {
-                let f = super::reopen_at(&spill_path, pos.spill_bytes)
-                    .map_err(|e| err(&spill_path, "reopen")(&e))?;
-                (BufWriter::with_capacity(256 * 1024, f), pos)
-            }
-            None => {
-                let f = File::create(&spill_path).map_err(|e| err(&spill_path, "create")(&e))?;
-                let mut w = BufWriter::with_capacity(256 * 1024, f);
-                let append = match self.write_mode {
-                    Some(WriteStrategy::Append) => true,
-                    Some(_) => false,
-                    None => mode == WriteMode::Append,
-                };
+        let (spool, pos) = match spool::start::<PqPosition>(resume, mode, self.write_mode) {
+            SpoolStart::Resumed(pos) => (
+                Spool::open(self.spill_path(name), Some(pos.spill_bytes))?,
+                pos,
+            ),
+            SpoolStart::Fresh { append } => {
+                let mut spool = Spool::open(self.spill_path(name), None)?;
                 let seeded = if append {
-                    Self::seed_from_existing(&self.final_path(name), &mut w)?
+                    Self::seed_from_existing(&self.final_path(name), &mut spool.writer)?
                 } else {
                     None
                 };
@@ -367,9 +359,13 @@ impl Destination for ParquetDestination {
                     rows: 0,
                     columns: Vec::new(),
                 });
-                (w, pos)
+                (spool, pos)
             }
         };
+        let Spool {
+            path: spill_path,
+            writer,
+        } = spool;
         let mut columns = Columns::restore(&[], 0, pos.columns.clone());
         if let Some(schema) = stream
             .json_schema
@@ -411,11 +407,7 @@ impl Destination for ParquetDestination {
     }
 
     fn commit(&mut self, state: &mut State, durable: bool) -> Result<()> {
-        for name in std::mem::take(&mut self.closed) {
-            if super::completed(state, &name) {
-                let _ = std::fs::remove_file(self.spill_path(&name));
-            }
-        }
+        spool::remove_completed(&mut self.closed, state);
         let preview = super::is_preview_commit(state, durable);
         for (name, s) in self.streams.iter_mut() {
             s.writer.flush()?;
@@ -427,16 +419,13 @@ impl Destination for ParquetDestination {
                 state.stream(name).destination = serde_json::to_value(&s.pos).ok();
             }
         }
-        if let (Some(sf), false) = (&self.state, preview) {
-            sf.save(state, durable)?;
-        }
-        Ok(())
+        spool::save_state(self.state.as_ref(), state, durable)
     }
 
     fn close_stream(&mut self, stream: &str) -> Result<()> {
         if let Some(mut s) = self.streams.remove(stream) {
             self.finalize(stream, &mut s)?;
-            self.closed.push(stream.to_string());
+            self.closed.push((stream.to_string(), s.spill_path.clone()));
         }
         Ok(())
     }

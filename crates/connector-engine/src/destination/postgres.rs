@@ -645,56 +645,33 @@ impl Pg {
 
     async fn open(
         &mut self,
-        mut info: StreamInfo,
+        info: StreamInfo,
         _mode: WriteMode,
         resume: Option<Value>,
     ) -> Result<()> {
-        if info.json_schema.is_none() {
-            info.json_schema = self.schemas.get(&info.name).cloned();
-        }
-        let strategy = self
-            .write_mode
-            .unwrap_or_else(|| WriteStrategy::default_for(&info));
-        if strategy == WriteStrategy::Merge && info.primary_key.is_empty() {
-            return Err(EngineError::Destination(format!(
-                "stream `{}` has no primary_key, so it cannot be merged; use --write-mode append or replace, or declare a primary_key",
-                info.name
-            )));
-        }
+        let (info, strategy) = sql::prepare(&info, &self.schemas, self.write_mode)?;
         let (table, recorded, has_meta) = self.table_for(&info.name).await?;
-        let resume = Position::from_resume(resume.as_ref());
-        let (target, saved, exists) = if strategy == WriteStrategy::Replace {
-            let staging = sql::staging_name(&table);
-            match resume.filter(|p| p.table == staging) {
-                Some(p) if self.table_exists(&staging).await? => (staging, Some(p.columns), true),
-                _ => {
-                    self.batch(
-                        &format!("DROP TABLE IF EXISTS {}", self.t(&staging)),
-                        "cannot drop the old staging table",
-                    )
-                    .await?;
-                    (staging, None, false)
-                }
-            }
-        } else if self.table_exists(&table).await? {
-            let cols = match resume.filter(|p| p.table == table) {
-                Some(p) => p.columns,
-                None => match recorded {
-                    Some(c) => c,
-                    None => self.introspect(&table).await?,
-                },
-            };
-            (table.clone(), Some(cols), true)
-        } else {
-            (table.clone(), None, false)
-        };
-        let mut s = SqlStream::new(info, strategy, table, target, exists, saved);
-        let declared = s
-            .info
-            .json_schema
-            .as_ref()
-            .map(|sc| s.columns.declare(sc))
-            .unwrap_or_default();
+        let staging = sql::staging_name(&table);
+        let mut opening = sql::opening(
+            strategy,
+            &table,
+            resume.as_ref(),
+            recorded,
+            self.table_exists(&staging).await?,
+            self.table_exists(&table).await?,
+        );
+        if let Some(stale) = &opening.drop {
+            self.batch(
+                &format!("DROP TABLE IF EXISTS {}", self.t(stale)),
+                "cannot drop the old staging table",
+            )
+            .await?;
+        }
+        if opening.introspect {
+            opening.columns = Some(self.introspect(&table).await?);
+        }
+        let exists = opening.exists;
+        let (mut s, declared) = SqlStream::open(info, strategy, table, opening);
         if exists {
             if s.strategy == WriteStrategy::Append && !s.info.primary_key.is_empty() {
                 let index = self

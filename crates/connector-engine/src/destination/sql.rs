@@ -141,6 +141,122 @@ impl SqlStream {
     }
 }
 
+/// A stream's info with its declared schema, and its write strategy
+/// (`--write-mode`, else the stream's default). Merging needs a key.
+pub fn prepare(
+    stream: &StreamInfo,
+    schemas: &std::collections::BTreeMap<String, Value>,
+    write_mode: Option<WriteStrategy>,
+) -> crate::error::Result<(StreamInfo, WriteStrategy)> {
+    let mut info = stream.clone();
+    if info.json_schema.is_none() {
+        info.json_schema = schemas.get(&info.name).cloned();
+    }
+    let strategy = write_mode.unwrap_or_else(|| WriteStrategy::default_for(&info));
+    if strategy == WriteStrategy::Merge && info.primary_key.is_empty() {
+        return Err(crate::error::EngineError::Destination(format!(
+            "stream `{}` has no primary_key, so it cannot be merged; use --write-mode append or replace, or declare a primary_key",
+            info.name
+        )));
+    }
+    Ok((info, strategy))
+}
+
+/// How a stream's table is opened, decided from what the database holds.
+#[derive(Debug, PartialEq)]
+pub struct Opening {
+    /// The table written: the stream's, or its staging table for `replace`.
+    pub target: String,
+    /// The target's columns, when it exists and they are known.
+    pub columns: Option<Vec<Column>>,
+    /// The target exists.
+    pub exists: bool,
+    /// The target exists but its columns must be read from the database.
+    pub introspect: bool,
+    /// A stale staging table to drop first.
+    pub drop: Option<String>,
+}
+
+/// Decides how `table` is opened: a `replace` writes into its staging
+/// table, continuing the one a resumed run left (with the saved columns),
+/// else starting it afresh; other modes write into the table, continuing
+/// with its saved, recorded or introspected columns.
+pub fn opening(
+    strategy: WriteStrategy,
+    table: &str,
+    resume: Option<&Value>,
+    recorded: Option<Vec<Column>>,
+    staging_exists: bool,
+    table_exists: bool,
+) -> Opening {
+    let resume = Position::from_resume(resume);
+    if strategy == WriteStrategy::Replace {
+        let staging = staging_name(table);
+        return match resume.filter(|p| p.table == staging) {
+            Some(p) if staging_exists => Opening {
+                target: staging,
+                columns: Some(p.columns),
+                exists: true,
+                introspect: false,
+                drop: None,
+            },
+            _ => Opening {
+                drop: Some(staging.clone()),
+                target: staging,
+                columns: None,
+                exists: false,
+                introspect: false,
+            },
+        };
+    }
+    if !table_exists {
+        return Opening {
+            target: table.to_string(),
+            columns: None,
+            exists: false,
+            introspect: false,
+            drop: None,
+        };
+    }
+    let columns = resume
+        .filter(|p| p.table == table)
+        .map(|p| p.columns)
+        .or(recorded);
+    Opening {
+        target: table.to_string(),
+        introspect: columns.is_none(),
+        columns,
+        exists: true,
+        drop: None,
+    }
+}
+
+impl SqlStream {
+    /// The stream about to be written, per its [`Opening`], and the columns
+    /// its declared schema adds to an existing target.
+    pub fn open(
+        info: StreamInfo,
+        strategy: WriteStrategy,
+        table: String,
+        opening: Opening,
+    ) -> (SqlStream, super::schema::Changes) {
+        let Opening {
+            target,
+            columns,
+            exists,
+            ..
+        } = opening;
+        let mut s = SqlStream::new(info, strategy, table, target, exists, columns);
+        let declared = s
+            .info
+            .json_schema
+            .clone()
+            .map(|sc| s.columns.declare(&sc))
+            .unwrap_or_default();
+        (s, declared)
+    }
+}
+
 /// The rows a merge batch really writes: the last record per primary key
 /// (a multi-row upsert cannot touch one row twice), in first-seen order.
 /// Records without a full key are all kept.
@@ -168,4 +284,39 @@ pub fn last_per_key<'a>(records: &'a [Value], pk: &[String]) -> Vec<&'a Value> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openings() {
+        let cols = vec![Column {
+            field: "id".into(),
+            name: "id".into(),
+            kind: super::super::schema::ColumnKind::Integer,
+        }];
+        let resume = serde_json::to_value(Position {
+            table: "_tmp_t".into(),
+            columns: cols.clone(),
+        })
+        .unwrap();
+        let resumed = opening(WriteStrategy::Replace, "t", Some(&resume), None, true, true);
+        assert_eq!((resumed.target.as_str(), resumed.exists), ("_tmp_t", true));
+        assert_eq!(resumed.columns, Some(cols.clone()));
+        let fresh = opening(
+            WriteStrategy::Replace,
+            "t",
+            Some(&resume),
+            None,
+            false,
+            true,
+        );
+        assert_eq!(fresh.drop.as_deref(), Some("_tmp_t"));
+        let append = opening(WriteStrategy::Append, "t", None, None, false, true);
+        assert!(append.exists && append.introspect);
+        let new = opening(WriteStrategy::Merge, "t", None, Some(cols), false, false);
+        assert!(!new.exists && new.columns.is_none());
+    }
 }

@@ -521,51 +521,27 @@ impl Destination for SqliteDestination {
         resume: Option<&Value>,
     ) -> Result<()> {
         let started = Instant::now();
-        let mut info = stream.clone();
-        if info.json_schema.is_none() {
-            info.json_schema = self.schemas.get(&info.name).cloned();
-        }
-        let strategy = self
-            .write_mode
-            .unwrap_or_else(|| WriteStrategy::default_for(&info));
-        if strategy == WriteStrategy::Merge && info.primary_key.is_empty() {
-            return Err(EngineError::Destination(format!(
-                "stream `{}` has no primary_key, so it cannot be merged; use --write-mode append or replace, or declare a primary_key",
-                info.name
-            )));
-        }
+        let (info, strategy) = sql::prepare(stream, &self.schemas, self.write_mode)?;
         let (table, recorded) = self.table_for(&info.name)?;
-        let resume = Position::from_resume(resume);
-        let (target, saved, exists) = if strategy == WriteStrategy::Replace {
-            let staging = sql::staging_name(&table);
-            match resume.filter(|p| p.table == staging) {
-                Some(p) if self.table_exists(&staging)? => (staging, Some(p.columns), true),
-                _ => {
-                    self.conn
-                        .execute_batch(&format!("DROP TABLE IF EXISTS {}", quote(&staging)))
-                        .map_err(self.err("cannot drop the old staging table"))?;
-                    (staging, None, false)
-                }
-            }
-        } else if self.table_exists(&table)? {
-            let cols = match resume.filter(|p| p.table == table) {
-                Some(p) => p.columns,
-                None => match recorded {
-                    Some(c) => c,
-                    None => self.introspect(&table)?,
-                },
-            };
-            (table.clone(), Some(cols), true)
-        } else {
-            (table.clone(), None, false)
-        };
-        let mut s = SqlStream::new(info, strategy, table, target, exists, saved);
-        let declared = s
-            .info
-            .json_schema
-            .as_ref()
-            .map(|sc| s.columns.declare(sc))
-            .unwrap_or_default();
+        let staging = sql::staging_name(&table);
+        let mut opening = sql::opening(
+            strategy,
+            &table,
+            resume,
+            recorded,
+            self.table_exists(&staging)?,
+            self.table_exists(&table)?,
+        );
+        if let Some(stale) = &opening.drop {
+            self.conn
+                .execute_batch(&format!("DROP TABLE IF EXISTS {}", quote(stale)))
+                .map_err(self.err("cannot drop the old staging table"))?;
+        }
+        if opening.introspect {
+            opening.columns = Some(self.introspect(&table)?);
+        }
+        let exists = opening.exists;
+        let (mut s, declared) = SqlStream::open(info, strategy, table, opening);
         if exists {
             if let (WriteStrategy::Append, Some(pk)) = (s.strategy, s.pk_columns())
                 && self.has_unique_index(&s.target, &pk)?
