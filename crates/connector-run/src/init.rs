@@ -209,7 +209,7 @@ fn summary(
     inputs: &inputs::Inputs,
     records: &Choice<records::Keys>,
     key: &Choice<Option<String>>,
-    paging: &Choice<paging::Paging>,
+    paging: &Choice<connector_spec::Pagination>,
     trials: usize,
 ) {
     crate::outln!(
@@ -220,7 +220,7 @@ fn summary(
     );
     crate::outln!(
         "  stream `{stream}`: pagination {}, records {}, primary key {}",
-        paging.value.name(),
+        paging.value.type_name(),
         records::json_path(&records.value),
         key.value.as_deref().unwrap_or("none")
     );

@@ -170,6 +170,48 @@ impl Pagination {
         }
     }
 
+    /// The query parameters this strategy sets on its requests: a stream's
+    /// own `params` must not repeat them, or the paginator would overwrite
+    /// them. `offset` sets `offset_param` and `limit_param`; `page_number`
+    /// sets `page_param` and `size_param` (if any); `cursor` sets
+    /// `cursor_param` when the token is sent in the query and `size_param`
+    /// unless it is sent in the body. `next_url` and `link_header` follow
+    /// URLs given by the API and set none, nor does `none`.
+    pub fn managed_params(&self) -> Vec<&str> {
+        match self {
+            Pagination::Offset {
+                offset_param,
+                limit_param,
+                ..
+            } => vec![offset_param, limit_param],
+            Pagination::PageNumber {
+                page_param,
+                size_param,
+                ..
+            } => std::iter::once(page_param.as_str())
+                .chain(size_param.as_deref())
+                .collect(),
+            Pagination::Cursor {
+                cursor_param,
+                send_in,
+                size_param,
+                ..
+            } => {
+                let mut v = Vec::new();
+                if *send_in == TokenLocation::Query {
+                    v.push(cursor_param.as_str());
+                }
+                if *send_in != TokenLocation::Body {
+                    v.extend(size_param.as_deref());
+                }
+                v
+            }
+            Pagination::None | Pagination::NextUrl { .. } | Pagination::LinkHeader { .. } => {
+                Vec::new()
+            }
+        }
+    }
+
     /// The stop conditions, if the strategy pages at all.
     pub fn stop(&self) -> Option<&StopConditions> {
         match self {
@@ -209,4 +251,42 @@ fn default_page_size() -> IntOrTemplate {
 }
 fn default_first_page() -> u64 {
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: serde_json::Value) -> Pagination {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn managed_params_are_the_query_parameters_the_strategy_sets() {
+        let p = |j| parse(j).managed_params().join(",");
+        assert_eq!(p(serde_json::json!({"type": "none"})), "");
+        assert_eq!(p(serde_json::json!({"type": "offset"})), "offset,limit");
+        assert_eq!(
+            p(serde_json::json!({"type": "page_number"})),
+            "page,per_page"
+        );
+        assert_eq!(
+            p(serde_json::json!({"type": "page_number", "size_param": null})),
+            "page"
+        );
+        let cursor = |send_in: &str| {
+            p(serde_json::json!({
+                "type": "cursor", "cursor_path": "$.next", "cursor_param": "after",
+                "size_param": "limit", "send_in": send_in,
+            }))
+        };
+        assert_eq!(cursor("query"), "after,limit");
+        assert_eq!(cursor("header"), "limit");
+        assert_eq!(cursor("body"), "");
+        assert_eq!(p(serde_json::json!({"type": "link_header"})), "");
+        assert_eq!(
+            p(serde_json::json!({"type": "next_url", "next_url_path": "$.next"})),
+            ""
+        );
+    }
 }

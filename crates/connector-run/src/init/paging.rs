@@ -17,6 +17,7 @@ mod verdict;
 use super::Choice;
 use super::records::{Keys, at, json_path};
 use connector_engine::probe::{ProbeResponse, Prober};
+use connector_spec::{IntOrTemplate, JsonPath, Pagination, StopConditions};
 use serde_json::Value;
 use url::Url;
 
@@ -40,86 +41,26 @@ const TOTAL_HEADERS: &[&str] = &["x-total-count", "x-total"];
 /// Page size written when the API is shown to accept one.
 const PAGE_SIZE: u64 = 100;
 
-/// The pagination `init` writes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Paging {
-    None,
-    LinkHeader,
-    NextUrl {
-        path: Keys,
-    },
-    Cursor {
-        token: Token,
-        param: String,
-        size: Option<(String, u64)>,
-        has_more: Option<Keys>,
-    },
-    Offset {
-        offset_param: String,
-        limit_param: String,
-        page_size: u64,
-        total: Option<Total>,
-    },
-    PageNumber {
-        page_param: String,
-        /// `None`: the API ignores page sizes; none is sent.
-        size_param: Option<String>,
-        page_size: u64,
-        total: Option<Total>,
-    },
+/// A JSONPath for the spec, from member names.
+fn spec_path(k: &[String]) -> JsonPath {
+    JsonPath(json_path(k))
 }
 
-/// Where a cursor token comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Token {
-    Body(Keys),
-    Header(String),
-}
-
-/// Where the total record count comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Total {
-    Body(Keys),
-    Header(String),
-}
-
-impl Paging {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Paging::None => "none",
-            Paging::LinkHeader => "link_header",
-            Paging::NextUrl { .. } => "next_url",
-            Paging::Cursor { .. } => "cursor",
-            Paging::Offset { .. } => "offset",
-            Paging::PageNumber { .. } => "page_number",
-        }
+/// The stop conditions init writes for `offset` and `page_number`: on an
+/// empty page, not a short one (a server may cap the page size below ours),
+/// and once the total (`total`'s `total_path` or `total_header`) has arrived.
+fn numbered_stop(total: Option<&(StopConditions, u64)>) -> StopConditions {
+    StopConditions {
+        short_page: false,
+        ..total.map(|t| t.0.clone()).unwrap_or_default()
     }
+}
 
-    /// Query parameters the paginator sets itself; the stream's own params
-    /// must not repeat them.
-    pub fn managed_params(&self) -> Vec<&str> {
-        match self {
-            Paging::Cursor { param, size, .. } => {
-                let mut v = vec![param.as_str()];
-                v.extend(size.as_ref().map(|(s, _)| s.as_str()));
-                v
-            }
-            Paging::Offset {
-                offset_param,
-                limit_param,
-                ..
-            } => vec![offset_param, limit_param],
-            Paging::PageNumber {
-                page_param,
-                size_param,
-                ..
-            } => {
-                let mut v = vec![page_param.as_str()];
-                v.extend(size_param.as_deref());
-                v
-            }
-            _ => Vec::new(),
-        }
+/// A page size init wrote (always a number).
+fn size_of(p: &IntOrTemplate) -> u64 {
+    match p {
+        IntOrTemplate::Int(n) => *n,
+        IntOrTemplate::Template(_) => PAGE_SIZE,
     }
 }
 
@@ -149,7 +90,7 @@ struct Trial {
 /// A possible pagination, with the evidence for it.
 #[derive(Debug, Clone)]
 struct Candidate {
-    paging: Paging,
+    paging: Pagination,
     evidence: String,
     trial: Option<Trial>,
     /// The first response alone justifies it, even if the trial fails.
@@ -206,18 +147,27 @@ fn keys(path: &[&str]) -> Keys {
     path.iter().map(|s| s.to_string()).collect()
 }
 
-/// The total record count announced by a response.
-fn find_total(resp: &ProbeResponse, body: Option<&Value>) -> Option<(Total, u64)> {
+/// The total record count announced by a response: the stop condition that
+/// reads it (`total_path` or `total_header`), and its value.
+fn find_total(resp: &ProbeResponse, body: Option<&Value>) -> Option<(StopConditions, u64)> {
     if let Some(body) = body {
         for p in TOTAL_PATHS {
             if let Some(n) = at(body, &keys(p)).and_then(Value::as_u64) {
-                return Some((Total::Body(keys(p)), n));
+                let stop = StopConditions {
+                    total_path: Some(spec_path(&keys(p))),
+                    ..StopConditions::default()
+                };
+                return Some((stop, n));
             }
         }
     }
     TOTAL_HEADERS.iter().find_map(|h| {
         let n = resp.header(h)?.trim().parse().ok()?;
-        Some((Total::Header(canonical_header(h)), n))
+        let stop = StopConditions {
+            total_header: Some(canonical_header(h)),
+            ..StopConditions::default()
+        };
+        Some((stop, n))
     })
 }
 
@@ -236,10 +186,11 @@ fn canonical_header(h: &str) -> String {
 }
 
 /// "the total in `$.total` (250)".
-fn describe_total(t: &(Total, u64)) -> String {
-    match &t.0 {
-        Total::Body(k) => format!("the total in `{}` ({})", json_path(k), t.1),
-        Total::Header(h) => format!("the total in the `{h}` header ({})", t.1),
+fn describe_total(t: &(StopConditions, u64)) -> String {
+    match (&t.0.total_path, &t.0.total_header) {
+        (Some(p), _) => format!("the total in `{}` ({})", p.as_str(), t.1),
+        (None, Some(h)) => format!("the total in the `{h}` header ({})", t.1),
+        (None, None) => format!("a total ({})", t.1),
     }
 }
 
@@ -251,11 +202,11 @@ pub async fn detect(
     prober: &Prober,
     headers: &[(String, String)],
     f: &First<'_>,
-) -> (Choice<Paging>, usize) {
+) -> (Choice<Pagination>, usize) {
     if !f.body.is_array() && f.records_at.is_empty() {
         return (
             Choice::new(
-                Paging::None,
+                Pagination::None,
                 "none — the body is a single record, not a list".into(),
             ),
             0,
@@ -266,14 +217,18 @@ pub async fn detect(
     let mut failed: Vec<String> = Vec::new();
     let mut fallback: Option<(Candidate, String)> = None;
     let mut untried: Vec<String> = Vec::new();
-    let mut chosen: Option<(Candidate, Paging, String)> = None;
+    let mut chosen: Option<(Candidate, Pagination, String)> = None;
     for c in &cands {
         if let Some((won, paging, _)) = &chosen {
             // Name the other kinds the first response suggested: beside a
             // confirmed strong signal only other strong signals, not the
             // guesses tried on bare arrays.
-            if c.paging.name() != paging.name() && (c.strong || !won.strong) {
-                untried.push(format!("{} — {} (not tried)", c.paging.name(), c.evidence));
+            if c.paging.type_name() != paging.type_name() && (c.strong || !won.strong) {
+                untried.push(format!(
+                    "{} — {} (not tried)",
+                    c.paging.type_name(),
+                    c.evidence
+                ));
             }
             continue;
         }
@@ -284,7 +239,7 @@ pub async fn detect(
         if requests >= MAX_TRIALS {
             untried.push(format!(
                 "{} — {} (not tried: at most {MAX_TRIALS} confirmation requests)",
-                c.paging.name(),
+                c.paging.type_name(),
                 c.evidence
             ));
             continue;
@@ -303,7 +258,7 @@ pub async fn detect(
                 if c.strong && fallback.is_none() {
                     fallback = Some((c.clone(), why.clone()));
                 }
-                failed.push(format!("{} — {why}", c.paging.name()));
+                failed.push(format!("{} — {why}", c.paging.type_name()));
             }
         }
     }
@@ -311,9 +266,9 @@ pub async fn detect(
     alternatives.extend(untried);
     let choice = if let Some((c, paging, note)) = chosen {
         let why = if note.is_empty() {
-            format!("{} — {}", paging.name(), c.evidence)
+            format!("{} — {}", paging.type_name(), c.evidence)
         } else {
-            format!("{} — {}; {note}", paging.name(), c.evidence)
+            format!("{} — {}; {note}", paging.type_name(), c.evidence)
         };
         let mut ch = Choice::new(paging, why);
         ch.alternatives = alternatives;
@@ -324,7 +279,7 @@ pub async fn detect(
             c.paging.clone(),
             format!(
                 "{} — {}, but this could not be confirmed: {why}. Check the spec against the API's docs",
-                c.paging.name(),
+                c.paging.type_name(),
                 c.evidence
             ),
         );
@@ -343,7 +298,7 @@ pub async fn detect(
                 plural(f.records.len(), "record")
             )
         };
-        let mut ch = Choice::new(Paging::None, why);
+        let mut ch = Choice::new(Pagination::None, why);
         ch.ambiguous = !cands.is_empty() || f.records.is_empty();
         ch.alternatives = alternatives;
         ch

@@ -1,14 +1,15 @@
 //! Writes the spec `init` found as YAML text, each choice preceded by a
 //! comment giving its evidence (and, where it is ambiguous, the
 //! alternatives). Text is written by hand rather than serialized so the
-//! comments sit next to what they explain.
+//! comments sit next to what they explain; the `pagination` block alone is
+//! derived from the spec type's serialization (see [`pagination`]).
 
 use super::Choice;
 use super::inputs::{AuthChoice, Inputs};
-use super::paging::{Paging, Token, Total};
 use super::rate::RateFinding;
 use super::records::{Keys, json_path};
-use serde_json::Value;
+use connector_spec::Pagination;
+use serde_json::{Map, Value};
 use std::fmt::Write;
 
 /// Comment lines wrap at this width.
@@ -24,7 +25,7 @@ pub struct Draft<'a> {
     pub inputs: &'a Inputs,
     pub records: &'a Choice<Keys>,
     pub key: &'a Choice<Option<String>>,
-    pub paging: &'a Choice<Paging>,
+    pub paging: &'a Choice<Pagination>,
     pub rate: &'a RateFinding,
 }
 
@@ -108,87 +109,105 @@ fn explain<T>(out: &mut String, indent: usize, label: &str, c: &Choice<T>, note:
     }
 }
 
-fn stop_block(out: &mut String, total: &Option<Total>) {
-    let _ = writeln!(out, "  stop:");
-    match total {
-        Some(Total::Body(k)) => {
-            let _ = writeln!(out, "    total_path: {}", scalar(&json_path(k)));
-        }
-        Some(Total::Header(h)) => {
-            let _ = writeln!(out, "    total_header: {}", scalar(h));
-        }
-        None => {}
-    }
-    let _ = writeln!(out, "    short_page: false");
-}
+/// Fields written even at their default value: the query parameters the
+/// paginator sends, which init confirmed and its comment names. `page_size`
+/// is kept too wherever a size parameter is written.
+const SHOWN: &[&str] = &[
+    "offset_param",
+    "limit_param",
+    "page_param",
+    "size_param",
+    "cursor_param",
+];
 
-fn pagination(out: &mut String, p: &Paging) {
+/// The `pagination:` block: the members of the spec type's own
+/// serialization, in its order, that differ from the strategy's defaults
+/// (or are [`SHOWN`]).
+fn pagination(out: &mut String, p: &Pagination) {
+    let Ok(Value::Object(fields)) = serde_json::to_value(p) else {
+        return;
+    };
+    let defaults = defaults(&fields);
+    let sized = ["limit_param", "size_param"]
+        .iter()
+        .any(|k| fields.contains_key(*k));
     let _ = writeln!(out, "pagination:");
-    let _ = writeln!(out, "  type: {}", p.name());
-    match p {
-        Paging::None | Paging::LinkHeader => {}
-        Paging::NextUrl { path } => {
-            let _ = writeln!(out, "  next_url_path: {}", scalar(&json_path(path)));
+    block(out, 1, &fields, &defaults, &|k| {
+        SHOWN.contains(&k) || (sized && k == "page_size")
+    });
+}
+
+/// The defaults of the strategy serialized in `fields`: `{"type": …}` parsed
+/// into a [`Pagination`] and serialized again. Members the strategy cannot
+/// do without (`type`, `next_url_path`) are borrowed from `fields` to parse
+/// it, then left out, so they are always written.
+fn defaults(fields: &Map<String, Value>) -> Map<String, Value> {
+    let parses = |m: &Map<String, Value>| {
+        serde_json::from_value::<Pagination>(Value::Object(m.clone())).ok()
+    };
+    let required: Vec<&String> = fields
+        .keys()
+        .filter(|k| {
+            let mut without = fields.clone();
+            without.remove(*k);
+            parses(&without).is_none()
+        })
+        .collect();
+    let mut seed = Map::new();
+    seed.insert(
+        "type".into(),
+        fields.get("type").cloned().unwrap_or_default(),
+    );
+    for k in &required {
+        seed.insert((*k).clone(), fields[*k].clone());
+    }
+    let mut d = match parses(&seed).map(serde_json::to_value) {
+        Some(Ok(Value::Object(d))) => d,
+        _ => Map::new(),
+    };
+    for k in required {
+        d.remove(k);
+    }
+    d
+}
+
+/// Writes the members of `fields` that differ from `defaults`, or that `keep`
+/// names, as block YAML at `depth`. A mapping is compared member by member:
+/// only its differing members are written, and nothing if none differ.
+fn block(
+    out: &mut String,
+    depth: usize,
+    fields: &Map<String, Value>,
+    defaults: &Map<String, Value>,
+    keep: &dyn Fn(&str) -> bool,
+) {
+    let pad = "  ".repeat(depth);
+    for (k, v) in fields {
+        let default = defaults.get(k);
+        if default == Some(v) && !keep(k) {
+            continue;
         }
-        Paging::Cursor {
-            token,
-            param,
-            size,
-            has_more,
-        } => {
-            match token {
-                Token::Body(k) => {
-                    let _ = writeln!(out, "  cursor_path: {}", scalar(&json_path(k)));
-                }
-                Token::Header(h) => {
-                    let _ = writeln!(out, "  cursor_header: {}", scalar(h));
-                }
+        if let Value::Object(members) = v {
+            let none = Map::new();
+            let inner_defaults = match default {
+                Some(Value::Object(d)) => d,
+                _ => &none,
+            };
+            let mut inner = String::new();
+            block(&mut inner, depth + 1, members, inner_defaults, &|_| false);
+            if !inner.is_empty() {
+                let _ = writeln!(out, "{pad}{}:", scalar(k));
+                out.push_str(&inner);
             }
-            let _ = writeln!(out, "  cursor_param: {}", scalar(param));
-            if let Some((s, n)) = size {
-                let _ = writeln!(out, "  size_param: {}", scalar(s));
-                let _ = writeln!(out, "  page_size: {n}");
-            }
-            if let Some(h) = has_more {
-                let _ = writeln!(out, "  stop:");
-                let _ = writeln!(out, "    has_more_path: {}", scalar(&json_path(h)));
-            }
-        }
-        Paging::Offset {
-            offset_param,
-            limit_param,
-            page_size,
-            total,
-        } => {
-            let _ = writeln!(out, "  offset_param: {}", scalar(offset_param));
-            let _ = writeln!(out, "  limit_param: {}", scalar(limit_param));
-            let _ = writeln!(out, "  page_size: {page_size}");
-            stop_block(out, total);
-        }
-        Paging::PageNumber {
-            page_param,
-            size_param,
-            page_size,
-            total,
-        } => {
-            let _ = writeln!(out, "  page_param: {}", scalar(page_param));
-            match size_param {
-                Some(s) => {
-                    let _ = writeln!(out, "  size_param: {}", scalar(s));
-                }
-                None => {
-                    let _ = writeln!(out, "  size_param: null");
-                }
-            }
-            let _ = writeln!(out, "  page_size: {page_size}");
-            stop_block(out, total);
+        } else {
+            let _ = writeln!(out, "{pad}{}: {}", scalar(k), value(v));
         }
     }
 }
 
-fn stop_comment(p: &Paging) -> Option<&'static str> {
+fn stop_comment(p: &Pagination) -> Option<&'static str> {
     match p {
-        Paging::Offset { .. } | Paging::PageNumber { .. } => Some(
+        Pagination::Offset { .. } | Pagination::PageNumber { .. } => Some(
             "Paging ends on an empty page (or the total); `short_page` is off so that a server capping the page size below `page_size` cannot end it early.",
         ),
         _ => None,
@@ -357,6 +376,58 @@ mod tests {
         assert_eq!(scalar("true"), "\"true\"");
         assert_eq!(scalar("{{ config.x }}"), "\"{{ config.x }}\"");
         assert_eq!(scalar("$['@odata.nextLink']"), "\"$['@odata.nextLink']\"");
+    }
+
+    fn rendered(p: &Pagination) -> String {
+        let mut out = String::new();
+        pagination(&mut out, p);
+        out
+    }
+
+    fn spec(json: Value) -> Pagination {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn pagination_writes_what_differs_from_the_defaults() {
+        use serde_json::json;
+        let cases = [
+            (json!({"type": "none"}), "  type: none\n"),
+            (json!({"type": "link_header"}), "  type: link_header\n"),
+            (
+                json!({"type": "next_url", "next_url_path": "$['@odata.nextLink']"}),
+                "  type: next_url\n  next_url_path: \"$['@odata.nextLink']\"\n",
+            ),
+            (
+                json!({"type": "cursor", "cursor_header": "X-Next-Cursor"}),
+                "  type: cursor\n  cursor_header: X-Next-Cursor\n  cursor_param: cursor\n",
+            ),
+            (
+                json!({"type": "cursor", "cursor_path": "$.next", "size_param": "limit",
+                       "stop": {"has_more_path": "$.has_more"}}),
+                "  type: cursor\n  cursor_path: $.next\n  cursor_param: cursor\n  size_param: limit\n  page_size: 100\n  stop:\n    has_more_path: $.has_more\n",
+            ),
+            (
+                json!({"type": "page_number", "size_param": null, "page_size": 37,
+                       "stop": {"short_page": false, "total_header": "X-Total"}}),
+                "  type: page_number\n  page_param: page\n  size_param: null\n  page_size: 37\n  stop:\n    short_page: false\n    total_header: X-Total\n",
+            ),
+            (
+                json!({"type": "offset", "offset_param": "_start", "start": 1, "parallel": true}),
+                "  type: offset\n  offset_param: _start\n  limit_param: limit\n  page_size: 100\n  start: 1\n  parallel: true\n",
+            ),
+        ];
+        for (json, want) in cases {
+            let p = spec(json);
+            let text = rendered(&p);
+            assert_eq!(text, format!("pagination:\n{want}"));
+            // The block reads back as the same strategy.
+            let file = format!(
+                "version: 1\nname: t\nbase_url: http://x\n{text}streams:\n  s:\n    path: /s\n"
+            );
+            let back = connector_spec::parse(&file, "t.yaml").unwrap();
+            assert_eq!(back.pagination, p, "{file}");
+        }
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! each with the one request that would confirm it.
 
 use super::{
-    Candidate, First, PAGE_SIZE, Paging, Token, Trial, canonical_header, describe_total,
-    find_total, keys, query_value, shown_query, with_query,
+    Candidate, First, PAGE_SIZE, Trial, canonical_header, describe_total, find_total, keys,
+    numbered_stop, query_value, shown_query, spec_path, with_query,
 };
 use crate::init::records::{at, json_path};
+use connector_spec::{IntOrTemplate, JsonPath, Pagination, StopConditions, TokenLocation};
 use serde_json::Value;
 
 /// Body paths of next-page URLs.
@@ -121,7 +122,10 @@ pub fn all(f: &First) -> Vec<Candidate> {
     let mut out = Vec::new();
     if let Some(next) = f.resp.link("next") {
         out.push(Candidate {
-            paging: Paging::LinkHeader,
+            paging: Pagination::LinkHeader {
+                rel: "next".into(),
+                stop: StopConditions::default(),
+            },
             evidence: "the first response had `Link: <…>; rel=\"next\"`".into(),
             trial: Some(Trial {
                 url: next,
@@ -140,7 +144,7 @@ pub fn all(f: &First) -> Vec<Candidate> {
                     continue;
                 };
                 out.push(Candidate {
-                    paging: Paging::NextUrl { path: path.clone() },
+                    paging: next_url(&path),
                     evidence: format!("the body has a next-page URL at `{}`", json_path(&path)),
                     trial: Some(Trial {
                         url,
@@ -154,7 +158,7 @@ pub fn all(f: &First) -> Vec<Candidate> {
             }
             Some(Value::Null) if !f.records_at.is_empty() => {
                 out.push(Candidate {
-                    paging: Paging::NextUrl { path: path.clone() },
+                    paging: next_url(&path),
                     evidence: format!(
                         "the body has `{}: null`, a next-page URL field that is empty on this page (it looks like the only page, so this could not be followed)",
                         json_path(&path)
@@ -172,13 +176,23 @@ pub fn all(f: &First) -> Vec<Candidate> {
     out
 }
 
+fn next_url(path: &[String]) -> Pagination {
+    Pagination::NextUrl {
+        next_url_path: spec_path(path),
+        stop: StopConditions::default(),
+    }
+}
+
+/// Where a cursor token comes from: `cursor_path` or `cursor_header`.
+type TokenAt = (Option<JsonPath>, Option<String>);
+
 fn cursor_candidates(f: &First) -> Vec<Candidate> {
     let n1 = f.records.len();
     let has_more = HAS_MORE_PATHS
         .iter()
         .map(|p| keys(p))
         .find(|p| at(f.body, p).is_some_and(Value::is_boolean));
-    let mut found: Option<(Token, String, String)> = None; // token source, value, name
+    let mut found: Option<(TokenAt, String, String)> = None; // token source, value, name
     for p in CURSOR_PATHS {
         let path = keys(p);
         let token = match at(f.body, &path) {
@@ -187,7 +201,7 @@ fn cursor_candidates(f: &First) -> Vec<Candidate> {
             _ => continue,
         };
         let name = p.last().unwrap_or(&"cursor").to_string();
-        found = Some((Token::Body(path), token, name));
+        found = Some(((Some(spec_path(&path)), None), token, name));
         break;
     }
     if found.is_none() {
@@ -198,14 +212,17 @@ fn cursor_candidates(f: &First) -> Vec<Candidate> {
             .find(|(k, v)| {
                 !v.is_empty() && (CURSOR_HEADERS.contains(&k.as_str()) || k.contains("cursor"))
             })
-            .map(|(k, v)| (Token::Header(canonical_header(k)), v.clone(), k.clone()));
+            .map(|(k, v)| ((None, Some(canonical_header(k))), v.clone(), k.clone()));
     }
     let Some((token, value, name)) = found else {
         return Vec::new();
     };
     let where_ = match &token {
-        Token::Body(p) => format!("the body has a next-page token at `{}`", json_path(p)),
-        Token::Header(h) => format!("the first response had the header `{h}`"),
+        (Some(p), _) => format!("the body has a next-page token at `{}`", p.as_str()),
+        (None, h) => format!(
+            "the first response had the header `{}`",
+            h.as_deref().unwrap_or_default()
+        ),
     };
     let more = has_more
         .as_ref()
@@ -215,6 +232,9 @@ fn cursor_candidates(f: &First) -> Vec<Candidate> {
     let size_given = SIZE_PARAMS
         .iter()
         .find_map(|s| query_value(f.url, s).map(|v| (s.to_string(), v)));
+    let size_sent = size_given
+        .as_ref()
+        .and_then(|(s, v)| Some((s.clone(), v.parse::<u64>().ok()?)));
     cursor_params(&name)
         .into_iter()
         .map(|param| {
@@ -227,13 +247,17 @@ fn cursor_candidates(f: &First) -> Vec<Candidate> {
             let mut shown_pairs = pairs.clone();
             shown_pairs[0].1 = "…".into();
             Candidate {
-                paging: Paging::Cursor {
-                    token: token.clone(),
-                    param: param.to_string(),
-                    size: size_given
-                        .as_ref()
-                        .and_then(|(s, v)| Some((s.clone(), v.parse().ok()?))),
-                    has_more: has_more.clone(),
+                paging: Pagination::Cursor {
+                    cursor_path: token.0.clone(),
+                    cursor_header: token.1.clone(),
+                    cursor_param: param.to_string(),
+                    send_in: TokenLocation::Query,
+                    size_param: size_sent.as_ref().map(|s| s.0.clone()),
+                    page_size: IntOrTemplate::Int(size_sent.as_ref().map_or(PAGE_SIZE, |s| s.1)),
+                    stop: StopConditions {
+                        has_more_path: has_more.as_deref().map(spec_path),
+                        ..StopConditions::default()
+                    },
                 },
                 evidence: format!("{where_}{more}"),
                 trial: Some(Trial {
@@ -359,11 +383,13 @@ fn offset(f: &First, off: &str, lim: &str, evidence: String) -> Candidate {
         .and_then(|v| v.parse().ok())
         .unwrap_or(PAGE_SIZE);
     Candidate {
-        paging: Paging::Offset {
+        paging: Pagination::Offset {
             offset_param: off.into(),
             limit_param: lim.into(),
-            page_size,
-            total: None,
+            page_size: IntOrTemplate::Int(page_size),
+            start: 0,
+            parallel: false,
+            stop: numbered_stop(None),
         },
         evidence,
         trial: Some(Trial {
@@ -394,11 +420,13 @@ fn page(f: &First, page_param: &str, size_param: &str, evidence: String) -> Cand
         .and_then(|v| v.parse().ok())
         .unwrap_or(PAGE_SIZE);
     Candidate {
-        paging: Paging::PageNumber {
+        paging: Pagination::PageNumber {
             page_param: page_param.into(),
             size_param: Some(size_param.into()),
-            page_size,
-            total: None,
+            page_size: IntOrTemplate::Int(page_size),
+            start: 1,
+            parallel: false,
+            stop: numbered_stop(None),
         },
         evidence,
         trial: Some(Trial {

@@ -2,11 +2,12 @@
 //! confirms.
 
 use super::{
-    Candidate, First, Outcome, PAGE_SIZE, Paging, Total, Trial, describe_total, find_total, plural,
-    query_value,
+    Candidate, First, Outcome, PAGE_SIZE, Trial, describe_total, find_total, numbered_stop, plural,
+    query_value, size_of,
 };
 use crate::init::records::{identity, records_at};
 use connector_engine::probe::ProbeResponse;
+use connector_spec::{IntOrTemplate, Pagination, StopConditions};
 use serde_json::Value;
 
 /// Compares a confirmation response with page one.
@@ -55,10 +56,10 @@ pub fn settle(
     trial: &Trial,
     outcome: &Outcome,
     resp: &ProbeResponse,
-) -> Result<(Paging, String), String> {
+) -> Result<(Pagination, String), String> {
     let n1 = f.records.len();
     let total = find_total(f.resp, Some(f.body)).or_else(|| find_total(resp, resp.json.as_ref()));
-    let total_note = |t: &Option<(Total, u64)>| match t {
+    let total_note = |t: &Option<(StopConditions, u64)>| match t {
         Some(t) => format!("; paging stops once {} has arrived", describe_total(t)),
         None => String::new(),
     };
@@ -71,7 +72,7 @@ pub fn settle(
     };
     match (&c.paging, outcome) {
         (_, Outcome::Failed(e)) => Err(format!("{} failed ({e})", trial.shown)),
-        (Paging::LinkHeader | Paging::NextUrl { .. }, Outcome::Fresh(n)) => Ok((
+        (Pagination::LinkHeader { .. } | Pagination::NextUrl { .. }, Outcome::Fresh(n)) => Ok((
             c.paging.clone(),
             format!(
                 "following {} gave {n} more record{}",
@@ -79,32 +80,36 @@ pub fn settle(
                 if *n == 1 { "" } else { "s" }
             ),
         )),
-        (Paging::LinkHeader | Paging::NextUrl { .. }, Outcome::Empty) => Ok((
+        (Pagination::LinkHeader { .. } | Pagination::NextUrl { .. }, Outcome::Empty) => Ok((
             c.paging.clone(),
             format!("following {} gave an empty page", trial.shown),
         )),
         (
-            Paging::Cursor {
-                token,
-                param,
-                size,
-                has_more,
+            Pagination::Cursor {
+                cursor_path,
+                cursor_header,
+                cursor_param,
+                send_in,
+                size_param,
+                page_size,
+                stop,
             },
             Outcome::Fresh(n),
         ) => {
             let size_ok = trial.size == Some(*n) && *n < n1;
-            let (size, note) = match (size_ok, size) {
-                (true, _) => (
-                    Some(("limit".to_string(), PAGE_SIZE)),
+            let ((size_param, page_size), note) = if size_ok {
+                (
+                    (Some("limit".to_string()), IntOrTemplate::Int(PAGE_SIZE)),
                     format!(
                         "sending it back as {} gave {} not on the first page, so both the token and `limit` work.{}",
                         trial.shown,
                         plural(*n, "record"),
                         size_note(f, "limit", PAGE_SIZE)
                     ),
-                ),
-                (false, given) => (
-                    given.clone(),
+                )
+            } else {
+                (
+                    (size_param.clone(), page_size.clone()),
                     format!(
                         "sending it back as {} gave {} not on the first page{}",
                         trial.shown,
@@ -115,58 +120,69 @@ pub fn settle(
                             ""
                         }
                     ),
-                ),
+                )
             };
             Ok((
-                Paging::Cursor {
-                    token: token.clone(),
-                    param: param.clone(),
-                    size,
-                    has_more: has_more.clone(),
+                Pagination::Cursor {
+                    cursor_path: cursor_path.clone(),
+                    cursor_header: cursor_header.clone(),
+                    cursor_param: cursor_param.clone(),
+                    send_in: *send_in,
+                    size_param,
+                    page_size,
+                    stop: stop.clone(),
                 },
                 note,
             ))
         }
-        (Paging::Cursor { .. }, Outcome::Overlap(n)) => Err(same(*n)),
-        (Paging::Cursor { .. }, Outcome::Empty | Outcome::Slice) => {
+        (Pagination::Cursor { .. }, Outcome::Overlap(n)) => Err(same(*n)),
+        (Pagination::Cursor { .. }, Outcome::Empty | Outcome::Slice) => {
             Err(format!("{} gave an empty page", trial.shown))
         }
         (
-            Paging::Offset {
+            Pagination::Offset {
                 offset_param,
                 limit_param,
                 page_size,
+                start,
+                parallel,
                 ..
             },
             Outcome::Slice,
         ) => Ok((
-            Paging::Offset {
+            Pagination::Offset {
                 offset_param: offset_param.clone(),
                 limit_param: limit_param.clone(),
-                page_size: *page_size,
-                total: total.as_ref().map(|t| t.0.clone()),
+                page_size: page_size.clone(),
+                start: *start,
+                parallel: *parallel,
+                stop: numbered_stop(total.as_ref()),
             },
             format!(
                 "{} returned exactly records 2–3 of the first page, so `{offset_param}` and `{limit_param}` slice the collection{}.{}",
                 trial.shown,
                 total_note(&total),
-                size_note(f, limit_param, *page_size)
+                size_note(f, limit_param, size_of(page_size))
             ),
         )),
         (
-            Paging::Offset {
+            Pagination::Offset {
                 offset_param,
                 limit_param,
                 page_size,
+                start,
+                parallel,
                 ..
             },
             Outcome::Fresh(n),
         ) if trial.slice.is_none() => Ok((
-            Paging::Offset {
+            Pagination::Offset {
                 offset_param: offset_param.clone(),
                 limit_param: limit_param.clone(),
-                page_size: *page_size,
-                total: total.as_ref().map(|t| t.0.clone()),
+                page_size: page_size.clone(),
+                start: *start,
+                parallel: *parallel,
+                stop: numbered_stop(total.as_ref()),
             },
             format!(
                 "{} gave {} after the first page{}",
@@ -176,10 +192,12 @@ pub fn settle(
             ),
         )),
         (
-            Paging::PageNumber {
+            Pagination::PageNumber {
                 page_param,
                 size_param,
                 page_size,
+                start,
+                parallel,
                 ..
             },
             Outcome::Slice | Outcome::Fresh(_),
@@ -188,12 +206,12 @@ pub fn settle(
             let (size_param, page_size, how) = if exact {
                 (
                     size_param.clone(),
-                    *page_size,
+                    page_size.clone(),
                     format!(
                         "returned exactly records 3–4 of the first page, so `{page_param}` and `{}` work{}.{}",
                         size_param.as_deref().unwrap_or(""),
                         total_note(&total),
-                        size_note(f, size_param.as_deref().unwrap_or(""), *page_size)
+                        size_note(f, size_param.as_deref().unwrap_or(""), size_of(page_size))
                     ),
                 )
             } else {
@@ -205,7 +223,7 @@ pub fn settle(
                 };
                 (
                     None,
-                    n1 as u64,
+                    IntOrTemplate::Int(n1 as u64),
                     format!(
                         "gave records not on the first page, so `{page_param}` works, {why}; no page size is sent and pages keep the server's default size ({n1}){}",
                         total_note(&total)
@@ -213,11 +231,13 @@ pub fn settle(
                 )
             };
             Ok((
-                Paging::PageNumber {
+                Pagination::PageNumber {
                     page_param: page_param.clone(),
                     size_param,
                     page_size,
-                    total: total.as_ref().map(|t| t.0.clone()),
+                    start: *start,
+                    parallel: *parallel,
+                    stop: numbered_stop(total.as_ref()),
                 },
                 format!("{} {how}", trial.shown),
             ))
