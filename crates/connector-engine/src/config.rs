@@ -141,23 +141,23 @@ pub fn resolve(spec: &Spec, sources: &ConfigSources) -> Result<ResolvedConfig> {
         };
         match coerce(&raw, param.kind) {
             Some(v) => {
-                if let Some(allowed) = &param.allowed {
-                    if !allowed.contains(&v) {
-                        let shown = if param.secret {
-                            crate::secret::MASK.to_string()
-                        } else {
-                            v.to_string()
-                        };
-                        let list = allowed
-                            .iter()
-                            .map(Value::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                        problems.push(format!(
-                            "`{key}` from {origin} is {shown}; expected one of {list}"
-                        ));
-                        continue;
-                    }
+                if let Some(allowed) = &param.allowed
+                    && !allowed.contains(&v)
+                {
+                    let shown = if param.secret {
+                        crate::secret::MASK.to_string()
+                    } else {
+                        v.to_string()
+                    };
+                    let list = allowed
+                        .iter()
+                        .map(Value::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    problems.push(format!(
+                        "`{key}` from {origin} is {shown}; expected one of {list}"
+                    ));
+                    continue;
                 }
                 if param.secret {
                     let text = v

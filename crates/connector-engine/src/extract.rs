@@ -97,10 +97,10 @@ impl RecordSelector {
         if nodes.is_empty() {
             return Err(self.missing(body));
         }
-        if nodes.len() == 1 {
-            if let Some(Value::Array(items)) = nodes.first() {
-                return Ok(items.len());
-            }
+        if nodes.len() == 1
+            && let Some(Value::Array(items)) = nodes.first()
+        {
+            return Ok(items.len());
         }
         Ok(nodes.len())
     }
@@ -119,7 +119,7 @@ impl RecordSelector {
         if let Some(keys) = &self.members {
             let mut v = &mut *body;
             for k in keys {
-                if !v.get(k.as_str()).is_some() {
+                if v.get(k.as_str()).is_none() {
                     let shown = v.clone();
                     return Err(self.missing(&shown));
                 }
@@ -136,10 +136,10 @@ impl RecordSelector {
         if nodes.is_empty() {
             return Err(self.missing(body));
         }
-        if nodes.len() == 1 {
-            if let Some(Value::Array(items)) = nodes.first() {
-                return Ok(items.clone());
-            }
+        if nodes.len() == 1
+            && let Some(Value::Array(items)) = nodes.first()
+        {
+            return Ok(items.clone());
         }
         Ok(nodes.all().into_iter().cloned().collect())
     }
@@ -178,10 +178,10 @@ impl RecordSelector {
             let mut c = ctx.clone();
             c.record = Some(crate::template::to_value(&*record));
             let cv = c.to_value();
-            if let Some(f) = &self.filter {
-                if !templates.test(f, &cv)? {
-                    return Ok(false);
-                }
+            if let Some(f) = &self.filter
+                && !templates.test(f, &cv)?
+            {
+                return Ok(false);
             }
             self.reshape(record);
             for (k, t) in &self.add {

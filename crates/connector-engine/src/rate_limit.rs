@@ -259,17 +259,16 @@ impl RateLimiter {
     /// wait before retrying this request, if it named one.
     pub fn observe(&self, status: u16, headers: &HeaderMap) -> Option<ServerWait> {
         let mut retry_after = None;
-        if self.honor.contains(&HeaderFamily::RetryAfter) {
-            if let Some(v) = header(headers, "retry-after") {
-                if let Some(wait) = parse_retry_after(v) {
-                    let shown = format!("Retry-After: {}", v.trim());
-                    self.pause(wait, "Retry-After", &shown);
-                    retry_after = Some(ServerWait {
-                        wait,
-                        header: shown,
-                    });
-                }
-            }
+        if self.honor.contains(&HeaderFamily::RetryAfter)
+            && let Some(v) = header(headers, "retry-after")
+            && let Some(wait) = parse_retry_after(v)
+        {
+            let shown = format!("Retry-After: {}", v.trim());
+            self.pause(wait, "Retry-After", &shown);
+            retry_after = Some(ServerWait {
+                wait,
+                header: shown,
+            });
         }
         let mut remaining: Option<(u64, Duration, &'static str, String)> = None;
         if self.honor.contains(&HeaderFamily::XRateLimit) {
@@ -297,12 +296,11 @@ impl RateLimiter {
                 let shown = format!("RateLimit-Reset: {}", reset_text.unwrap_or("").trim());
                 remaining.get_or_insert((r, t, "RateLimit-Reset", shown));
             }
-            if !self.declared {
-                if let Some(p) = header(headers, "ratelimit-policy") {
-                    if let (Some(q), Some(w)) = (sf_param(p, "q"), sf_param(p, "w")) {
-                        self.adopt(q, w);
-                    }
-                }
+            if !self.declared
+                && let Some(p) = header(headers, "ratelimit-policy")
+                && let (Some(q), Some(w)) = (sf_param(p, "q"), sf_param(p, "w"))
+            {
+                self.adopt(q, w);
             }
         }
         if let Some((r, reset, reason, shown)) = remaining {

@@ -483,10 +483,10 @@ async fn run_stream(
         }
     }
     drop(children);
-    if ctx.selected.contains(&name) {
-        if let Err(e) = finish_stream(&ctx, &name, &run) {
-            ctx.failed(&run, e);
-        }
+    if ctx.selected.contains(&name)
+        && let Err(e) = finish_stream(&ctx, &name, &run)
+    {
+        ctx.failed(&run, e);
     }
     let error = run.error.lock().unwrap().clone();
     run.stats.finished.store(true, Ordering::Relaxed);
@@ -817,15 +817,15 @@ async fn run_partition(
             url: String::new(),
             message: plan.redactor.redact(&e),
         })?;
-    if let (Some(inc), Some(lb), false) = (&sp.incremental, &lower, feed_all) {
-        if let Some(param) = &inc.param {
-            base.set_query(
-                param,
-                lb.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| lb.to_string()),
-            );
-        }
+    if let (Some(inc), Some(lb), false) = (&sp.incremental, &lower, feed_all)
+        && let Some(param) = &inc.param
+    {
+        base.set_query(
+            param,
+            lb.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| lb.to_string()),
+        );
     }
     let raw = ctx.raw_json && sp.raw_path.is_some() && children.is_empty();
     let mut reader = PartitionReader::new(plan, sp, base, raw, ctx.opts.max_pages)

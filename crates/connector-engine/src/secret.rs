@@ -43,17 +43,17 @@ const MIN_SECRET_LEN: usize = 3;
 enum Form {
     Raw,
     Percent,
-    FormUrl,
+    Urlencoded,
 }
 
 impl Form {
-    const ALL: [Form; 3] = [Form::Raw, Form::Percent, Form::FormUrl];
+    const ALL: [Form; 3] = [Form::Raw, Form::Percent, Form::Urlencoded];
 
     fn tag(self) -> &'static str {
         match self {
             Form::Raw => "secret",
             Form::Percent => "secretpct",
-            Form::FormUrl => "secretform",
+            Form::Urlencoded => "secretform",
         }
     }
 
@@ -61,7 +61,7 @@ impl Form {
         match self {
             Form::Raw => s.to_string(),
             Form::Percent => percent_encode(s),
-            Form::FormUrl => url::form_urlencoded::byte_serialize(s.as_bytes()).collect(),
+            Form::Urlencoded => url::form_urlencoded::byte_serialize(s.as_bytes()).collect(),
         }
     }
 }

@@ -228,6 +228,34 @@ impl Context {
     }
 }
 
+/// Renders one template of a builder that is not frozen yet (used while
+/// compiling auth, whose values are rendered once at plan time).
+pub fn render_once(b: &TemplatesBuilder, t: &CompiledTemplate, ctx: &Context) -> Result<String> {
+    if let Some(l) = &t.literal {
+        return Ok(l.clone());
+    }
+    let tmpl = b
+        .env
+        .get_template(&t.name)
+        .map_err(|e| EngineError::Template {
+            template: t.source.clone(),
+            message: e.to_string(),
+        })?;
+    tmpl.render(ctx.to_value())
+        .map_err(|e| EngineError::Template {
+            template: t.source.clone(),
+            message: e
+                .detail()
+                .map(str::to_string)
+                .unwrap_or_else(|| e.kind().to_string()),
+        })
+}
+
+/// Converts any serializable value into a template value.
+pub fn to_value<T: serde::Serialize>(v: &T) -> MjValue {
+    MjValue::from(minijinja::value::Serde(v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,32 +289,4 @@ mod tests {
         .to_value();
         assert!(t.render(&t1, &ctx).is_err());
     }
-}
-
-/// Renders one template of a builder that is not frozen yet (used while
-/// compiling auth, whose values are rendered once at plan time).
-pub fn render_once(b: &TemplatesBuilder, t: &CompiledTemplate, ctx: &Context) -> Result<String> {
-    if let Some(l) = &t.literal {
-        return Ok(l.clone());
-    }
-    let tmpl = b
-        .env
-        .get_template(&t.name)
-        .map_err(|e| EngineError::Template {
-            template: t.source.clone(),
-            message: e.to_string(),
-        })?;
-    tmpl.render(ctx.to_value())
-        .map_err(|e| EngineError::Template {
-            template: t.source.clone(),
-            message: e
-                .detail()
-                .map(str::to_string)
-                .unwrap_or_else(|| e.kind().to_string()),
-        })
-}
-
-/// Converts any serializable value into a template value.
-pub fn to_value<T: serde::Serialize>(v: &T) -> MjValue {
-    MjValue::from(minijinja::value::Serde(v))
 }

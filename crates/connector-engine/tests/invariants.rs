@@ -20,11 +20,13 @@ fn dependencies(toml: &str) -> Vec<String> {
             inside = l == "[dependencies]";
             continue;
         }
-        if inside && !l.is_empty() && !l.starts_with('#') {
-            if let Some((name, _)) = l.split_once('=') {
-                let name = name.trim();
-                out.push(name.strip_suffix(".workspace").unwrap_or(name).to_string());
-            }
+        if inside
+            && !l.is_empty()
+            && !l.starts_with('#')
+            && let Some((name, _)) = l.split_once('=')
+        {
+            let name = name.trim();
+            out.push(name.strip_suffix(".workspace").unwrap_or(name).to_string());
         }
     }
     out
@@ -79,7 +81,6 @@ fn type_bodies(text: &str) -> Vec<(String, String)> {
         .iter()
         .filter_map(|k| rest.find(k).map(|i| (i, k.len())))
         .min()
-        .map(|(i, n)| (i, n))
     {
         let after = &rest[i.0 + i.1..];
         let name: String = after

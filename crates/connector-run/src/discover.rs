@@ -26,7 +26,7 @@ fn schema_dir(spec_path: &Path, connector: &str) -> PathBuf {
 pub fn run(global: &Global, args: &DiscoverArgs) -> Outcome {
     crate::logging::init(global);
     if args.pages == 0 {
-        return Err(Failure::Usage(format!("--pages must be at least 1")));
+        return Err(Failure::Usage("--pages must be at least 1".to_string()));
     }
     let loaded = crate::context::Loaded::load(global, &args.connector, &args.config, true)?;
     let (order, selected) = match connector_engine::needed_streams(&loaded.plan, &args.streams) {

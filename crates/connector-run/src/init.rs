@@ -111,7 +111,7 @@ pub fn run(global: &Global, args: &InitArgs) -> Outcome {
     let inputs = match inputs::parse(&args.name, &args.url, &args.headers, &args.sets) {
         Ok(i) => i,
         Err(e) => {
-            return Err(Failure::Usage(format!("{e}")));
+            return Err(Failure::Usage(e.to_string()));
         }
     };
     let redactor = Redactor::from_values(inputs.secrets.clone());

@@ -12,16 +12,16 @@ pub fn run(global: &Global, args: &StateArgs) -> Outcome {
             return Err(Failure::Spec(report));
         }
     };
-    if let Some(s) = &args.stream {
-        if !spec.streams.contains_key(s) {
-            let hint = connector_spec::did_you_mean(s, spec.streams.keys().map(String::as_str))
-                .map(|c| format!(" (did you mean `{c}`?)"))
-                .unwrap_or_default();
-            return Err(Failure::Usage(format!(
-                "connector `{}` has no stream `{s}`{hint}",
-                spec.name
-            )));
-        }
+    if let Some(s) = &args.stream
+        && !spec.streams.contains_key(s)
+    {
+        let hint = connector_spec::did_you_mean(s, spec.streams.keys().map(String::as_str))
+            .map(|c| format!(" (did you mean `{c}`?)"))
+            .unwrap_or_default();
+        return Err(Failure::Usage(format!(
+            "connector `{}` has no stream `{s}`{hint}",
+            spec.name
+        )));
     }
     let dest_text = args
         .dest

@@ -819,12 +819,12 @@ fn tokens_in_next_urls_are_never_saved_and_resume_still_works() {
                     std::fs::read_to_string(&state_path)
                 );
             }
-            if let Ok(text) = std::fs::read_to_string(&state_path) {
-                if text.contains("next_url") {
-                    child.kill().unwrap();
-                    child.wait().unwrap();
-                    break std::fs::read_to_string(&state_path).unwrap();
-                }
+            if let Ok(text) = std::fs::read_to_string(&state_path)
+                && text.contains("next_url")
+            {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                break std::fs::read_to_string(&state_path).unwrap();
             }
             std::thread::sleep(Duration::from_millis(5));
         };

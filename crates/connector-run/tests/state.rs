@@ -89,7 +89,7 @@ fn a_killed_sync_resumes_where_it_stopped() {
         std::thread::sleep(Duration::from_millis(5));
     };
     assert!(
-        saved_offset >= 50 && saved_offset < 250,
+        (50..250).contains(&saved_offset),
         "killed mid-sync at offset {saved_offset}"
     );
     let first_run = offsets(&server);

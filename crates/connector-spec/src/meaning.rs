@@ -182,14 +182,14 @@ impl<'a> Meaning<'a> {
                 ConfigType::Number => v.is_number(),
                 ConfigType::Boolean => v.is_boolean(),
             };
-            if let Some(d) = &p.default {
-                if !fits(d) {
-                    self.err(
-                        self.at(&["config", name, "default"]),
-                        format!("default of `{name}` is {d}, not {}", p.kind.article()),
-                        None,
-                    );
-                }
+            if let Some(d) = &p.default
+                && !fits(d)
+            {
+                self.err(
+                    self.at(&["config", name, "default"]),
+                    format!("default of `{name}` is {d}, not {}", p.kind.article()),
+                    None,
+                );
             }
             for (i, v) in p.allowed.iter().flatten().enumerate() {
                 if !fits(v) {
@@ -200,23 +200,23 @@ impl<'a> Meaning<'a> {
                     );
                 }
             }
-            if let (Some(d), Some(allowed)) = (&p.default, &p.allowed) {
-                if !allowed.contains(d) {
-                    self.err(
-                        self.at(&["config", name, "default"]),
-                        format!("default of `{name}` is not one of its enum values"),
-                        None,
-                    );
-                }
+            if let (Some(d), Some(allowed)) = (&p.default, &p.allowed)
+                && !allowed.contains(d)
+            {
+                self.err(
+                    self.at(&["config", name, "default"]),
+                    format!("default of `{name}` is not one of its enum values"),
+                    None,
+                );
             }
-            if let Some(env) = &p.env {
-                if env.is_empty() || !env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    self.err(
-                        self.at(&["config", name, "env"]),
-                        format!("`{env}` is not an environment variable name"),
-                        None,
-                    );
-                }
+            if let Some(env) = &p.env
+                && (env.is_empty() || !env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            {
+                self.err(
+                    self.at(&["config", name, "env"]),
+                    format!("`{env}` is not an environment variable name"),
+                    None,
+                );
             }
         }
     }
@@ -463,17 +463,17 @@ impl<'a> Meaning<'a> {
                         format!("`{}` is neither a number nor a template", t.as_str()),
                         Some("write a number or e.g. `{{ config.page_size }}`".into()),
                     );
-                } else if let Some((text, true)) = self.template(t, Scope::Request, path, stream) {
-                    if !text.trim().parse::<u64>().is_ok_and(|n| n > 0) {
-                        self.err(
-                            self.at(path),
-                            format!(
-                                "page size `{}` renders to `{text}`, not a positive whole number",
-                                t.as_str()
-                            ),
-                            None,
-                        );
-                    }
+                } else if let Some((text, true)) = self.template(t, Scope::Request, path, stream)
+                    && !text.trim().parse::<u64>().is_ok_and(|n| n > 0)
+                {
+                    self.err(
+                        self.at(path),
+                        format!(
+                            "page size `{}` renders to `{text}`, not a positive whole number",
+                            t.as_str()
+                        ),
+                        None,
+                    );
                 }
             }
         }
@@ -532,11 +532,11 @@ impl<'a> Meaning<'a> {
     }
 
     fn rate_limit(&mut self, r: &RateLimit, path: &[&str]) {
-        if let Some(rate) = &r.requests {
-            if let Err(e) = rate.parse() {
-                let p: Vec<&str> = path.iter().copied().chain(["requests"]).collect();
-                self.err(self.at(&p), format!("invalid rate: {e}"), None);
-            }
+        if let Some(rate) = &r.requests
+            && let Err(e) = rate.parse()
+        {
+            let p: Vec<&str> = path.iter().copied().chain(["requests"]).collect();
+            self.err(self.at(&p), format!("invalid rate: {e}"), None);
         }
         for (field, v) in [("burst", r.burst), ("max_concurrency", r.max_concurrency)] {
             if v == Some(0) {
@@ -558,14 +558,14 @@ impl<'a> Meaning<'a> {
         self.duration(&r.backoff_base, &sub("backoff_base"));
         self.duration(&r.backoff_cap, &sub("backoff_cap"));
         self.duration(&r.max_wait, &sub("max_wait"));
-        if let (Ok(base), Ok(cap)) = (r.backoff_base.parse(), r.backoff_cap.parse()) {
-            if base > cap {
-                self.err(
-                    self.at(&sub("backoff_base")),
-                    "`backoff_base` is longer than `backoff_cap`",
-                    Some("the cap bounds every wait; raise it or lower the base".into()),
-                );
-            }
+        if let (Ok(base), Ok(cap)) = (r.backoff_base.parse(), r.backoff_cap.parse())
+            && base > cap
+        {
+            self.err(
+                self.at(&sub("backoff_base")),
+                "`backoff_base` is longer than `backoff_cap`",
+                Some("the cap bounds every wait; raise it or lower the base".into()),
+            );
         }
         for (i, a) in r.response_actions.iter().enumerate() {
             if let Some(p) = &a.body_path {
@@ -704,14 +704,14 @@ impl<'a> Meaning<'a> {
                 self.template(&Template(text), Scope::Request, &p("body"), Some(s));
             }
         }
-        if let Some(pk) = &s.primary_key {
-            if pk.to_vec().is_empty() || pk.to_vec().iter().any(String::is_empty) {
-                self.err(
-                    self.at(&p("primary_key")),
-                    "`primary_key` names no field",
-                    None,
-                );
-            }
+        if let Some(pk) = &s.primary_key
+            && (pk.to_vec().is_empty() || pk.to_vec().iter().any(String::is_empty))
+        {
+            self.err(
+                self.at(&p("primary_key")),
+                "`primary_key` names no field",
+                None,
+            );
         }
         if let Some(parent) = &s.parent {
             if parent == name {
@@ -945,10 +945,10 @@ fn subscripted_config_keys(text: &str, is_template: bool) -> Vec<String> {
                 continue;
             };
             let inner = &tail[1..];
-            if let Some(end) = inner.find(quote) {
-                if inner[end + 1..].trim_start().starts_with(']') {
-                    keys.push(format!("config.{}", &inner[..end]));
-                }
+            if let Some(end) = inner.find(quote)
+                && inner[end + 1..].trim_start().starts_with(']')
+            {
+                keys.push(format!("config.{}", &inner[..end]));
             }
         }
     }

@@ -40,10 +40,10 @@ pub(crate) fn prune(mut json: J, bad: &[Vec<String>]) -> Option<crate::Spec> {
             }
         }
         remove(&mut json, path);
-        if path.first().map(String::as_str) == Some("streams") {
-            if let Some(s) = path.get(1) {
-                dropped_streams.push(s.clone());
-            }
+        if path.first().map(String::as_str) == Some("streams")
+            && let Some(s) = path.get(1)
+        {
+            dropped_streams.push(s.clone());
         }
     }
     // Try as is; then without the streams that were touched.
@@ -105,10 +105,10 @@ fn remove(json: &mut J, path: &[String]) {
             m.shift_remove(last);
         }
         J::Array(a) => {
-            if let Ok(i) = last.parse::<usize>() {
-                if i < a.len() {
-                    a[i] = J::Null;
-                }
+            if let Ok(i) = last.parse::<usize>()
+                && i < a.len()
+            {
+                a[i] = J::Null;
             }
         }
         _ => {}

@@ -39,7 +39,7 @@ pub enum AuthPlan {
 #[derive(Debug)]
 pub enum Authenticator {
     Static(StaticAuth),
-    OAuth2(OAuth2Client),
+    OAuth2(Box<OAuth2Client>),
 }
 
 impl AuthPlan {
@@ -66,7 +66,9 @@ impl AuthPlan {
     pub fn start(&self, redactor: &crate::Redactor) -> Authenticator {
         match self {
             AuthPlan::Static(s) => Authenticator::Static(s.clone()),
-            AuthPlan::OAuth2(p) => Authenticator::OAuth2(OAuth2Client::new(p, redactor.clone())),
+            AuthPlan::OAuth2(p) => {
+                Authenticator::OAuth2(Box::new(OAuth2Client::new(p, redactor.clone())))
+            }
         }
     }
 

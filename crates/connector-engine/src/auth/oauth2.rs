@@ -124,10 +124,10 @@ impl OAuth2Client {
     /// about to expire.
     pub async fn token(&self, http: &reqwest::Client) -> Result<SecretString, String> {
         let mut cached = self.cached.lock().await;
-        if let Some((tok, expires, early)) = cached.as_ref() {
-            if Instant::now() + *early < *expires {
-                return Ok(tok.clone());
-            }
+        if let Some((tok, expires, early)) = cached.as_ref()
+            && Instant::now() + *early < *expires
+        {
+            return Ok(tok.clone());
         }
         let (tok, ttl) = self.fetch(http).await?;
         *cached = Some((

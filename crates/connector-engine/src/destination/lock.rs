@@ -70,10 +70,10 @@ impl DestinationLock {
                 } else {
                     format!("another run (pid {pid})")
                 };
-                return Err(EngineError::Locked(format!(
+                Err(EngineError::Locked(format!(
                     "{what} is being synced by {by}; wait for it to finish (lock: {})",
                     path.display()
-                )));
+                )))
             }
             std::fs::TryLockError::Error(e) => Err(EngineError::Destination(format!(
                 "cannot lock {}: {e}",

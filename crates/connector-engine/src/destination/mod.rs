@@ -672,6 +672,18 @@ pub(crate) fn check_length(
     Ok(len)
 }
 
+/// Reopens a file that an interrupted run was writing, cut back to `len`,
+/// its length at the last checkpoint: what came after is dropped, so a
+/// resumed run writes nothing twice.
+pub(crate) fn reopen_at(path: &std::path::Path, len: u64) -> std::io::Result<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.set_len(len)?;
+    Ok(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -741,16 +753,4 @@ mod tests {
         );
         assert_eq!(mask_password("sqlite:x"), "sqlite:x");
     }
-}
-
-/// Reopens a file that an interrupted run was writing, cut back to `len`,
-/// its length at the last checkpoint: what came after is dropped, so a
-/// resumed run writes nothing twice.
-pub(crate) fn reopen_at(path: &std::path::Path, len: u64) -> std::io::Result<std::fs::File> {
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    f.set_len(len)?;
-    Ok(f)
 }

@@ -94,7 +94,7 @@ impl PostgresDestination {
         }
         if config.get_application_name().is_none() {
             // Names this process to a second run that finds the lock taken.
-            config.application_name(&format!("connector-run/{}", std::process::id()));
+            config.application_name(format!("connector-run/{}", std::process::id()));
         }
         let (tx, rx) = mpsc::channel::<Msg>();
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<()>>(1);

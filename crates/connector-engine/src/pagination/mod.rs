@@ -154,15 +154,14 @@ impl StopRules {
 
     /// The total record count announced by this response, if any.
     pub fn total(&self, resp: &PageResponse) -> Option<u64> {
-        if let Some(h) = &self.total_header {
-            if let Some(n) = resp
+        if let Some(h) = &self.total_header
+            && let Some(n) = resp
                 .headers
                 .get(h.as_str())
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse().ok())
-            {
-                return Some(n);
-            }
+        {
+            return Some(n);
         }
         let p = self.total_path.as_ref()?;
         let node = p.query(&resp.json).first()?;
@@ -215,10 +214,10 @@ impl StopRules {
                 return Ok(Some("short page"));
             }
         }
-        if let Some(resp) = page.response {
-            if self.total(resp).is_some_and(|t| received >= t) {
-                return Ok(Some("total reached"));
-            }
+        if let Some(resp) = page.response
+            && self.total(resp).is_some_and(|t| received >= t)
+        {
+            return Ok(Some("total reached"));
         }
         if self.max_pages.is_some_and(|m| pages >= m) {
             return Ok(Some("max pages"));
