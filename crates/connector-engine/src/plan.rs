@@ -353,21 +353,11 @@ fn compile_stream(
         None => None,
         Some(inc) => Some(compile_incremental(inc, b, once, n)?),
     };
-    // Records stay raw only when nothing needs them parsed: no cursor, and
-    // no pagination path that reads inside them (Stripe's `$.data[-1].id`).
-    let reads_records = |members: &[String]| {
-        crate::pagination::paths(pagination)
-            .iter()
-            .any(|p| connector_spec::jsonpath_text::reads_into(members, p))
-    };
-    let raw_path = if incremental.is_none() {
-        selector
-            .raw_path()
-            .filter(|m| !reads_records(m))
-            .map(|p| std::sync::Arc::new(p.to_vec()))
-    } else {
-        None
-    };
+    let raw_path = crate::raw_records::eligible(
+        &selector,
+        incremental.is_some(),
+        &crate::pagination::paths(pagination),
+    );
     let rate = match rate_limit {
         Some(r) => compile_rate_limit(r, n)?
             .rate

@@ -6,10 +6,37 @@
 //! a sync's time. The rest of the body (cursors, totals, links) is still
 //! parsed into a `Value` for the paginator.
 
+use crate::extract::RecordSelector;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::ops::Range;
+
+/// Where a stream's records may stay raw, decided once when the plan is
+/// compiled: a plain member path with no reshaping, no incremental cursor,
+/// and no pagination path that reads inside the records (Stripe's
+/// `$.data[-1].id` needs them parsed).
+pub fn eligible(
+    selector: &RecordSelector,
+    incremental: bool,
+    pagination_paths: &[&str],
+) -> Option<std::sync::Arc<Vec<String>>> {
+    if incremental {
+        return None;
+    }
+    let members = selector.raw_path()?;
+    let reads_records = pagination_paths
+        .iter()
+        .any(|p| connector_spec::jsonpath_text::reads_into(members, p));
+    (!reads_records).then(|| std::sync::Arc::new(members.to_vec()))
+}
+
+/// Whether one partition's records stay raw, decided when it starts: the
+/// stream is eligible, the destination writes JSON text as it came, and no
+/// child stream needs the records parsed.
+pub fn applies(eligible: bool, destination_keeps_raw_json: bool, has_children: bool) -> bool {
+    eligible && destination_keeps_raw_json && !has_children
+}
 
 /// A page's records as byte ranges of its body.
 #[derive(Debug)]

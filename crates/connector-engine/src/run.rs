@@ -827,7 +827,8 @@ async fn run_partition(
                 .unwrap_or_else(|| lb.to_string()),
         );
     }
-    let raw = ctx.raw_json && sp.raw_path.is_some() && children.is_empty();
+    let raw =
+        crate::raw_records::applies(sp.raw_path.is_some(), ctx.raw_json, !children.is_empty());
     let mut reader = PartitionReader::new(plan, sp, base, raw, ctx.opts.max_pages)
         .with_quota(ctx.rt.quota(name));
     let mut part = Partition {

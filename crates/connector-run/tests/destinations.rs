@@ -1094,3 +1094,49 @@ fn parquet_ids(path: &Path) -> Vec<i64> {
 fn parquet_ids(_: &Path) -> Vec<i64> {
     unreachable!()
 }
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_holds_one_run_per_schema_and_connector() {
+    let Some(uri) = postgres() else { return };
+    let pg = Pg::connect(&uri);
+    let server = MockServer::start(MockConfig {
+        latency: Duration::from_millis(40),
+        ..MockConfig::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "gen", &gen_spec(&server.url()));
+    let dest = format!("{uri}?schema={}", pg.schema);
+    let mut first = bin()
+        .current_dir(tmp.path())
+        .args(["sync", "gen", "items", "--dest", &dest, "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first run holds its advisory lock once it has connected.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pg
+        .query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted")
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first run never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = run(tmp.path(), &["sync", "gen", "items", "--dest", &dest], &[]);
+    let err = stderr(&second);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "is being synced by another run (pid {})",
+            first.id()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains(&uri), "the password stays masked: {err}");
+    assert!(first.wait().unwrap().success());
+    assert_eq!(pg.count("items"), 250);
+}

@@ -863,7 +863,52 @@ fn tokens_in_next_urls_are_never_saved_and_resume_still_works() {
             "{name}"
         );
     }
-    // Singer STATE messages and the SQLite state table hold no token either.
+    // The SQLite state table, Singer STATE messages and `state show` hold no
+    // token either.
+    write_spec(
+        tmp.path(),
+        "echo",
+        &echo_spec(
+            &server.url(),
+            "{ type: bearer, token: \"{{ config.token }}\" }",
+        ),
+    );
+    let db = tmp.path().join("db/echo.db");
+    let db_dest = format!("sqlite:{}", db.display());
+    let mut child = bin()
+        .current_dir(tmp.path())
+        .args(["sync", "echo", "--dest", &db_dest, "--quiet"])
+        .env("CONNECTOR_ECHO_TOKEN", token)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let saved = loop {
+        assert!(Instant::now() < deadline, "sqlite: no checkpoint");
+        let text: Option<String> = rusqlite::Connection::open(&db).ok().and_then(|c| {
+            c.query_row("SELECT state FROM _connector_state", [], |r| r.get(0))
+                .ok()
+        });
+        if let Some(t) = text.filter(|t| t.contains("next_url")) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break t;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let encoded: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+    assert!(
+        !saved.contains(token) && !saved.contains(&encoded),
+        "{saved}"
+    );
+    let o = run(
+        tmp.path(),
+        &["sync", "echo", "--dest", &db_dest],
+        &[("CONNECTOR_ECHO_TOKEN", token)],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
     write_spec(
         tmp.path(),
         "echo",

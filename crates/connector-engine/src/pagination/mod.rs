@@ -305,3 +305,178 @@ pub(crate) fn restore_next_url(next: &mut Option<Url>, position: &Value) -> bool
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::PageResponse;
+    use serde_json::json;
+
+    fn compiled(yaml: &str) -> Paging {
+        let p: Pagination = serde_saphyr::from_str(yaml).unwrap();
+        compile(
+            &p,
+            p.page_size().map_or(0, |s| match s {
+                connector_spec::IntOrTemplate::Int(n) => *n,
+                _ => 0,
+            }),
+        )
+        .unwrap()
+    }
+
+    fn parts() -> RequestParts {
+        RequestParts {
+            url: Url::parse("https://api.example.com/items").unwrap(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    fn response(body: Value, headers: &[(&str, &str)]) -> PageResponse {
+        let mut h = reqwest::header::HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        PageResponse {
+            url: Url::parse("https://api.example.com/items").unwrap(),
+            status: 200,
+            headers: h,
+            json: body,
+            bytes: 0,
+            raw: None,
+        }
+    }
+
+    /// Prepares, advances over `resp` and returns (more, next URL, position).
+    fn step(p: &mut dyn Paginator, resp: &PageResponse, records: usize) -> (bool, String, Value) {
+        let more = p
+            .advance(&PageView {
+                response: Some(resp),
+                records,
+            })
+            .unwrap();
+        let mut next = parts();
+        p.prepare(&mut next);
+        (more, next.full_url().to_string(), p.position())
+    }
+
+    #[test]
+    fn offset_and_page_number_count_and_resume() {
+        let offset = compiled("{type: offset, page_size: 2}");
+        let mut p = offset.start();
+        let (more, url, pos) = step(&mut *p, &response(json!([]), &[]), 2);
+        assert!(more);
+        assert_eq!(url, "https://api.example.com/items?offset=2&limit=2");
+        let mut again = offset.start();
+        assert!(again.restore(&pos));
+        let mut r = parts();
+        again.prepare(&mut r);
+        assert_eq!(r.full_url().query(), Some("offset=2&limit=2"));
+        assert!(
+            !again.restore(&json!({"offset": -1})),
+            "a negative offset is refused"
+        );
+
+        let pages = compiled("{type: page_number, page_size: 50, start: 0, size_param: size}");
+        let mut p = pages.start();
+        let (_, url, _) = step(&mut *p, &response(json!([]), &[]), 50);
+        assert_eq!(url, "https://api.example.com/items?page=1&size=50");
+        assert_eq!(
+            p.remaining_positions(120),
+            Some(vec![json!({"page": 1}), json!({"page": 2})])
+        );
+    }
+
+    #[test]
+    fn tokens_links_and_next_urls() {
+        let cursor = compiled(
+            "{type: cursor, cursor_header: X-Next, send_in: header, cursor_param: X-Cursor}",
+        );
+        let mut p = cursor.start();
+        let (more, _, pos) = step(&mut *p, &response(json!({}), &[("x-next", "abc")]), 1);
+        assert!(more);
+        assert_eq!(pos, json!({"cursor": "abc"}));
+        let mut r = parts();
+        p.prepare(&mut r);
+        assert_eq!(r.headers, vec![("X-Cursor".to_string(), "abc".to_string())]);
+        let (more, _, _) = step(&mut *p, &response(json!({}), &[]), 1);
+        assert!(!more, "no header, no next page");
+
+        let link = compiled("{type: link_header}");
+        let mut p = link.start();
+        let (more, url, _) = step(
+            &mut *p,
+            &response(json!([]), &[("link", "</items?page=2>; rel=\"next\"")]),
+            1,
+        );
+        assert!(more);
+        assert_eq!(url, "https://api.example.com/items?page=2");
+
+        let next = compiled("{type: next_url, next_url_path: $.next}");
+        let mut p = next.start();
+        let (more, url, _) = step(&mut *p, &response(json!({"next": "?after=9"}), &[]), 1);
+        assert!(more);
+        assert_eq!(url, "https://api.example.com/items?after=9");
+        let e = p
+            .advance(&PageView {
+                response: Some(&response(json!({"next": {"href": "x"}}), &[])),
+                records: 1,
+            })
+            .unwrap_err();
+        assert!(e.contains("not a URL"), "{e}");
+        let e = p
+            .advance(&PageView {
+                response: Some(&response(json!({"next": "ftp://x/y"}), &[])),
+                records: 1,
+            })
+            .unwrap_err();
+        assert!(e.contains("only http and https"), "{e}");
+
+        let none = compiled("{type: none}");
+        let mut p = none.start();
+        assert!(!step(&mut *p, &response(json!([]), &[]), 1).0);
+    }
+
+    #[test]
+    fn stop_rules_read_has_more_and_totals() {
+        let rules = StopRules::compile(
+            &serde_saphyr::from_str("{has_more_path: $.more, total_path: $.total}").unwrap(),
+        )
+        .unwrap();
+        let view = |body: Value, n| (response(body, &[]), n);
+        let (r, n) = view(json!({"more": true, "total": 10}), 0);
+        let v = PageView {
+            response: Some(&r),
+            records: n,
+        };
+        assert_eq!(
+            rules.stop_reason(&v, Some(5), 0, 1).unwrap(),
+            None,
+            "has_more wins over an empty page"
+        );
+        let (r, n) = view(json!({"more": false}), 3);
+        let v = PageView {
+            response: Some(&r),
+            records: n,
+        };
+        assert_eq!(
+            rules.stop_reason(&v, None, 3, 1).unwrap(),
+            Some("has_more is false")
+        );
+        let (r, n) = view(json!({"total": 3}), 3);
+        let v = PageView {
+            response: Some(&r),
+            records: n,
+        };
+        assert_eq!(
+            rules.stop_reason(&v, None, 3, 1).unwrap(),
+            Some("total reached")
+        );
+        let (r, _) = view(json!({"more": [1]}), 0);
+        assert!(rules.has_more(&r).is_err(), "a list is not a boolean");
+    }
+}
