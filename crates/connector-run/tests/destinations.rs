@@ -1116,10 +1116,12 @@ fn postgres_holds_one_run_per_schema_and_connector() {
         .unwrap();
     // The first run holds its advisory lock once it has connected.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while pg
-        .query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted")
-        .is_empty()
-    {
+    let held = format!(
+        "SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'connector-run/{}'",
+        first.id()
+    );
+    while pg.query(&held).is_empty() {
         assert!(
             Instant::now() < deadline,
             "the first run never took the lock"
