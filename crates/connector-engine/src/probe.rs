@@ -75,21 +75,6 @@ impl From<&FetchErrorKind> for FailureKind {
     }
 }
 
-/// The message chain of a reqwest error, without the URL reqwest adds.
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut chain = match e.url() {
-        Some(u) => e.to_string().replace(&format!(" for url ({u})"), ""),
-        None => e.to_string(),
-    };
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        chain.push_str(": ");
-        chain.push_str(&s.to_string());
-        src = s.source();
-    }
-    chain
-}
-
 /// Drops the "gave up after 1 attempts; last error:" preamble of a request
 /// that was only ever meant to be tried once.
 fn single_attempt(message: String, max_attempts: u32) -> String {
@@ -167,7 +152,7 @@ impl Prober {
         let started = Instant::now();
         let shown = self.redactor.url(url);
         let fail = |e: reqwest::Error| {
-            let chain = error_chain(&e);
+            let chain = crate::http::error_chain(&e);
             ProbeError {
                 kind: FailureKind::from(&crate::http::classify(&e)),
                 url: shown.clone(),

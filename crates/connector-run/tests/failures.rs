@@ -24,6 +24,13 @@ streams:
     )
 }
 
+/// The records and offset pagination of `/gen/offset`, as stream lines.
+fn offset_pages(page_size: u64) -> String {
+    format!(
+        "    records: {{ path: $.data }}\n    pagination: {{ type: offset, page_size: {page_size}, stop: {{ total_path: $.total }} }}"
+    )
+}
+
 fn lines(path: &std::path::Path) -> usize {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -98,11 +105,7 @@ fn with_file_limit(cmd: &mut Command, bytes: u64) {
 fn a_full_disk_names_the_destination_and_the_stream_and_exits_1() {
     let server = MockServer::start(MockConfig::default().generated_records(20_000));
     let tmp = tempfile::tempdir().unwrap();
-    let spec = one_stream(
-        &server.url(),
-        "/gen/offset",
-        "    records: { path: $.data }\n    pagination: { type: offset, page_size: 500, stop: { total_path: $.total } }",
-    );
+    let spec = one_stream(&server.url(), "/gen/offset", &offset_pages(500));
     write_spec(tmp.path(), "t", &spec);
     for dest in ["jsonl:out", "sqlite:out/t.db"] {
         let mut cmd = bin();
@@ -227,11 +230,7 @@ fn read_then_close(mut cmd: Command, n: usize) -> (std::process::ExitStatus, Str
 fn a_closed_stdout_ends_quietly_with_141() {
     let server = MockServer::start(MockConfig::default().generated_records(20_000));
     let tmp = tempfile::tempdir().unwrap();
-    let spec = one_stream(
-        &server.url(),
-        "/gen/offset",
-        "    records: { path: $.data }\n    pagination: { type: offset, page_size: 100, stop: { total_path: $.total } }",
-    );
+    let spec = one_stream(&server.url(), "/gen/offset", &offset_pages(100));
     write_spec(tmp.path(), "t", &spec);
     for dest in ["-", "singer:-"] {
         let mut cmd = bin();
@@ -328,11 +327,7 @@ fn list_outside_a_connectors_folder_says_where_it_looked() {
 fn logs_are_as_documented() {
     let server = MockServer::start(MockConfig::default());
     let tmp = tempfile::tempdir().unwrap();
-    let spec = one_stream(
-        &server.url(),
-        "/gen/offset",
-        "    records: { path: $.data }\n    pagination: { type: offset, page_size: 100, stop: { total_path: $.total } }",
-    );
+    let spec = one_stream(&server.url(), "/gen/offset", &offset_pages(100));
     write_spec(tmp.path(), "t", &spec);
     let v = run(tmp.path(), &["sync", "t", "--dest", "jsonl:a", "-v"], &[]);
     let text = stderr(&v);

@@ -390,19 +390,7 @@ fn boundary_records_are_written_once_on_inclusive_and_exclusive_apis() {
 fn a_kill_after_the_last_checkpoint_never_doubles_a_file() {
     let server = MockServer::start(MockConfig::default().generated_records(30_000));
     let tmp = tempfile::tempdir().unwrap();
-    let spec = format!(
-        r#"
-version: 1
-name: gen
-base_url: "{}"
-streams:
-  items:
-    path: /gen/offset
-    records: {{ path: $.data }}
-    pagination: {{ type: offset, page_size: 1000, stop: {{ total_path: $.total }} }}
-"#,
-        server.url()
-    );
+    let spec = gen_items_spec(&server.url(), 1000);
     write_spec(tmp.path(), "gen", &spec);
     let mut landed = 0;
     for (dest, attempts) in [("parquet", 6), ("csv", 6), ("jsonl", 25)] {
@@ -477,19 +465,7 @@ fn a_second_sync_into_the_same_destination_fails_at_once() {
         ..MockConfig::default()
     });
     let tmp = tempfile::tempdir().unwrap();
-    let spec = format!(
-        r#"
-version: 1
-name: gen
-base_url: "{}"
-streams:
-  items:
-    path: /gen/offset
-    records: {{ path: $.data }}
-    pagination: {{ type: offset, page_size: 5, stop: {{ total_path: $.total }} }}
-"#,
-        server.url()
-    );
+    let spec = gen_items_spec(&server.url(), 5);
     write_spec(tmp.path(), "gen", &spec);
     for dest in ["jsonl:out", "sqlite:out/gen.db"] {
         let mut first = bin()
@@ -616,19 +592,7 @@ fn records_without_their_key_fail_or_are_skipped_never_null_rows() {
 fn bad_saved_state_is_an_error_and_nothing_is_written() {
     let server = MockServer::start(MockConfig::default());
     let tmp = tempfile::tempdir().unwrap();
-    let spec = format!(
-        r#"
-version: 1
-name: gen
-base_url: "{}"
-streams:
-  items:
-    path: /gen/offset
-    records: {{ path: $.data }}
-    pagination: {{ type: offset, page_size: 10, stop: {{ total_path: $.total }} }}
-"#,
-        server.url()
-    );
+    let spec = gen_items_spec(&server.url(), 10);
     write_spec(tmp.path(), "gen", &spec);
     let out = tmp.path().join("out");
     let o = run(tmp.path(), &["sync", "gen", "--dest", "jsonl:out"], &[]);

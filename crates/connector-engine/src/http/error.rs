@@ -80,7 +80,7 @@ pub fn classify(e: &reqwest::Error) -> FetchErrorKind {
 
 /// The message chain of a transport error, without the URL reqwest adds
 /// (the stream error names it, redacted).
-pub(crate) fn chain(e: &reqwest::Error) -> String {
+pub fn chain(e: &reqwest::Error) -> String {
     let mut chain = match e.url() {
         Some(u) => e.to_string().replace(&format!(" for url ({u})"), ""),
         None => e.to_string(),

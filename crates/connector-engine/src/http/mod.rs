@@ -20,7 +20,7 @@ mod resolve;
 mod send;
 
 pub use decode::{DecodeError, decode};
-pub use error::{FetchError, FetchErrorKind, classify};
+pub use error::{FetchError, FetchErrorKind, chain as error_chain, classify};
 pub use resolve::{Resolution, resolve};
 
 use crate::auth::Authenticator;

@@ -122,3 +122,20 @@ pub fn mask_ms(text: &str) -> String {
     out.push_str(&digits);
     out
 }
+
+/// A connector `gen` with one stream `items`: the mock's `/gen/offset`,
+/// `page_size` records a page, to the total.
+pub fn gen_items_spec(base: &str, page_size: u64) -> String {
+    format!(
+        r#"
+version: 1
+name: gen
+base_url: "{base}"
+streams:
+  items:
+    path: /gen/offset
+    records: {{ path: $.data }}
+    pagination: {{ type: offset, page_size: {page_size}, stop: {{ total_path: $.total }} }}
+"#
+    )
+}
