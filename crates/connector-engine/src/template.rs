@@ -56,8 +56,14 @@ impl Default for TemplatesBuilder {
                 })
             },
         );
+        connector_spec::template_functions::register(&mut env, now);
         TemplatesBuilder { env, count: 0 }
     }
+}
+
+/// The run's clock, for `now_utc()` and friends.
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from(std::time::SystemTime::now())
 }
 
 fn single_expression(src: &str) -> Option<&str> {

@@ -44,6 +44,8 @@ fn the_spec_crate_does_no_io() {
         "schemars",
         "indexmap",
         "thiserror",
+        "base64",
+        "regex-lite",
         "strsim",
         "humantime",
         "url",

@@ -38,6 +38,7 @@ mod schema;
 mod stream;
 mod structure;
 mod suggest;
+pub mod template_functions;
 mod values;
 
 pub use auth::{ApiKeyLocation, Auth, OAuthGrant};
@@ -59,7 +60,7 @@ pub use values::{
 };
 
 /// Variables every template may read.
-pub const TEMPLATE_VARIABLES: &[&str] = &["config", "parent", "state", "page"];
+pub const TEMPLATE_VARIABLES: &[&str] = &["config", "parent", "state", "page", "partition", "window"];
 
 /// Decodes a spec file's bytes: UTF-8, with or without a BOM. A UTF-16 or
 /// UTF-32 file, or bytes that are not UTF-8, get a diagnostic at the line and

@@ -64,10 +64,20 @@ pub(crate) const FILTERS: &[&str] = &[
     "upper",
     "urlencode",
     "zip",
+    "format_datetime",
+    "str_to_datetime",
+    "timestamp",
+    "base64encode",
+    "base64decode",
+    "regex_search",
 ];
 
-/// Functions minijinja knows, for did-you-mean hints.
-pub(crate) const FUNCTIONS: &[&str] = &["range", "dict", "namespace"];
+/// Functions templates know, for did-you-mean hints.
+pub(crate) const FUNCTIONS: &[&str] = &[
+    "range", "dict", "namespace", "now_utc", "today_utc", "day_delta", "duration",
+    "format_datetime", "str_to_datetime", "timestamp", "base64encode", "base64decode",
+    "regex_search",
+];
 
 /// A value of unknown shape: any field is another one, and it renders as
 /// `1`. Method calls fail, as they would on any real value.
@@ -111,11 +121,13 @@ impl Object for Anything {
     }
 }
 
-/// The environment templates are checked in: the engine's settings.
+/// The environment templates are checked in: the engine's settings and
+/// functions, with a fixed clock.
 pub(crate) fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(FUEL));
+    crate::template_functions::register(&mut env, crate::template_functions::placeholder_now);
     env
 }
 
@@ -180,6 +192,8 @@ pub(crate) fn render(
         record => Value::from_object(Anything),
         state => Value::from_object(Anything),
         page => Value::from_object(Anything),
+        partition => Value::from_object(Anything),
+        window => Value::from_object(Anything),
     };
     match env.render_str(source, ctx) {
         Ok(text) => Rendered::Text(text, config_only && exact),
@@ -266,7 +280,8 @@ mod tests {
         assert!(e.contains("nosuchfilter"), "{e}");
         let e = check("{{ config.s | uper }}", false).unwrap_err();
         assert!(e.contains("`upper`"), "{e}");
-        assert!(check("{{ base64encode(config.s) }}", false).is_err());
+        assert!(check("{{ base64_encode(config.s) }}", false).is_err());
+        assert!(check("{{ base64encode(config.s) }}", false).is_ok());
         assert!(check("{{ parent.name.split(',') }}", false).is_err());
         assert!(check("{{ record.a.b.c }}", false).is_ok());
         assert!(
