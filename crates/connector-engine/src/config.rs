@@ -190,6 +190,20 @@ pub fn resolve(spec: &Spec, sources: &ConfigSources) -> Result<ResolvedConfig> {
 
 fn coerce(v: &Value, kind: ConfigType) -> Option<Value> {
     match (kind, v) {
+        (ConfigType::Array, Value::Array(_)) => Some(v.clone()),
+        // From the environment or `--set`: JSON text, else `a,b,c`.
+        (ConfigType::Array, Value::String(s)) if s.trim_start().starts_with('[') => {
+            serde_json::from_str::<Value>(s)
+                .ok()
+                .filter(Value::is_array)
+        }
+        (ConfigType::Array, Value::String(s)) => Some(Value::Array(
+            s.split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(|x| Value::String(x.to_string()))
+                .collect(),
+        )),
         (ConfigType::String, Value::String(_)) => Some(v.clone()),
         (ConfigType::String, Value::Number(n)) => Some(Value::String(n.to_string())),
         (ConfigType::String, Value::Bool(b)) => Some(Value::String(b.to_string())),

@@ -35,6 +35,84 @@ impl From<connector_spec::CursorType> for CursorKind {
     }
 }
 
+/// How a datetime is written: in records (`cursor_format`) or in requests
+/// (`request_format`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// RFC 3339; read with any offset, written in UTC with `Z`.
+    Rfc3339,
+    /// Epoch seconds.
+    Epoch,
+    /// Epoch milliseconds.
+    EpochMs,
+    /// A strftime format, read as UTC when it has no offset.
+    Strftime(String),
+}
+
+impl TimeFormat {
+    pub fn parse(text: &str) -> TimeFormat {
+        match text {
+            "rfc3339" | "iso8601" => TimeFormat::Rfc3339,
+            "epoch" | "%s" => TimeFormat::Epoch,
+            "epoch_ms" => TimeFormat::EpochMs,
+            other => TimeFormat::Strftime(other.to_string()),
+        }
+    }
+
+    /// A value written this way, as an instant.
+    fn read(&self, v: &Value) -> Option<DateTime<Utc>> {
+        let number = || -> Option<i64> { v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()) };
+        match self {
+            TimeFormat::Rfc3339 => v.as_str().and_then(parse_datetime),
+            TimeFormat::Epoch => DateTime::from_timestamp(number()?, 0),
+            TimeFormat::EpochMs => DateTime::from_timestamp_millis(number()?),
+            TimeFormat::Strftime(f) => {
+                let s = v.as_str()?;
+                DateTime::parse_from_str(s, f)
+                    .map(|t| t.with_timezone(&Utc))
+                    .ok()
+                    .or_else(|| {
+                        chrono::NaiveDateTime::parse_from_str(s, f)
+                            .ok()
+                            .map(|t| t.and_utc())
+                    })
+                    .or_else(|| {
+                        NaiveDate::parse_from_str(s, f)
+                            .ok()
+                            .and_then(|d| d.and_hms_opt(0, 0, 0))
+                            .map(|t| t.and_utc())
+                    })
+            }
+        }
+    }
+
+    /// An instant written this way.
+    pub fn write(&self, t: DateTime<Utc>) -> Value {
+        match self {
+            TimeFormat::Rfc3339 => Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            TimeFormat::Epoch => Value::from(t.timestamp()),
+            TimeFormat::EpochMs => Value::from(t.timestamp_millis()),
+            TimeFormat::Strftime(f) => Value::String(t.format(f).to_string()),
+        }
+    }
+}
+
+/// Date windows of a range, compiled.
+#[derive(Debug, Clone)]
+pub struct WindowPlan {
+    pub step: Duration,
+    pub granularity: Duration,
+    /// The rendered end of the range; none: now.
+    pub end: Option<Value>,
+}
+
+/// One window: its bounds as instants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
 /// A stream's incremental settings, compiled.
 #[derive(Debug, Clone)]
 pub struct CursorPlan {
@@ -45,6 +123,13 @@ pub struct CursorPlan {
     pub param: Option<String>,
     pub lookback: Option<Duration>,
     pub client_filter: bool,
+    /// How records write the cursor (`datetime` cursors); none: RFC 3339.
+    pub format: Option<TimeFormat>,
+    /// How bounds are sent.
+    pub request_format: TimeFormat,
+    /// The earliest lower bound sent (rendered `min`).
+    pub min: Option<Value>,
+    pub windows: Option<WindowPlan>,
 }
 
 /// A cursor value parsed by its type, so values compare by meaning.
@@ -54,6 +139,15 @@ enum Parsed {
     Time(DateTime<Utc>),
     Date(NaiveDate),
     Text(String),
+}
+
+fn describe(f: &TimeFormat) -> String {
+    match f {
+        TimeFormat::Rfc3339 => "rfc3339".into(),
+        TimeFormat::Epoch => "epoch".into(),
+        TimeFormat::EpochMs => "epoch_ms".into(),
+        TimeFormat::Strftime(s) => s.clone(),
+    }
 }
 
 fn as_i128(v: &Value) -> Option<i128> {
@@ -89,11 +183,21 @@ impl CursorPlan {
             |expected: &str| format!("cursor `{}` is {}, not {expected}", self.field, shown(v));
         match self.kind {
             CursorKind::Integer => as_i128(v).map(Parsed::Int).ok_or_else(|| bad("an integer")),
-            CursorKind::Datetime => v
-                .as_str()
-                .and_then(parse_datetime)
-                .map(Parsed::Time)
-                .ok_or_else(|| bad("an RFC 3339 datetime such as `2024-01-02T03:04:05Z`")),
+            CursorKind::Datetime => match &self.format {
+                Some(f) => f
+                    .read(v)
+                    // A bound written by `request_format` reads back too.
+                    .or_else(|| self.request_format.read(v))
+                    .or_else(|| v.as_str().and_then(parse_datetime))
+                    .map(Parsed::Time)
+                    .ok_or_else(|| bad(&format!("a datetime in the format `{}`", describe(f)))),
+                None => v
+                    .as_str()
+                    .and_then(parse_datetime)
+                    .or_else(|| self.request_format.read(v))
+                    .map(Parsed::Time)
+                    .ok_or_else(|| bad("an RFC 3339 datetime such as `2024-01-02T03:04:05Z`")),
+            },
             CursorKind::Date => v
                 .as_str()
                 .and_then(parse_date)
@@ -114,9 +218,77 @@ impl CursorPlan {
         Ok(self.parse(a)?.cmp(&self.parse(b)?))
     }
 
+    /// The instant of a datetime cursor value.
+    pub fn instant(&self, v: &Value) -> Result<DateTime<Utc>, String> {
+        match self.parse(v)? {
+            Parsed::Time(t) => Ok(t),
+            Parsed::Date(d) => Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()),
+            _ => Err(format!("cursor `{}` is not a datetime or date", self.field)),
+        }
+    }
+
+    /// A bound as the API is sent it (`request_format`); integer and string
+    /// cursors go as they are.
+    pub fn request_value(&self, v: &Value) -> Result<Value, String> {
+        match self.kind {
+            CursorKind::Datetime => Ok(self.request_format.write(self.instant(v)?)),
+            CursorKind::Date => match &self.request_format {
+                TimeFormat::Rfc3339 => Ok(v.clone()),
+                f => Ok(f.write(self.instant(v)?)),
+            },
+            _ => Ok(v.clone()),
+        }
+    }
+
     /// The lower bound of this run: the saved cursor minus `lookback`, else
-    /// the start value.
+    /// the start value; never before `min`.
     pub fn lower_bound(&self, saved: Option<&Value>) -> Result<Option<Value>, String> {
+        let lower = self.lower_bound_unclamped(saved)?;
+        match (&lower, &self.min) {
+            (Some(l), Some(m)) if self.compare(l, m)? == Ordering::Less => Ok(Some(m.clone())),
+            (None, Some(m)) => Ok(Some(m.clone())),
+            _ => Ok(lower),
+        }
+    }
+
+    /// The windows from `lower` to `upper`: `step` long, each ending
+    /// `granularity` before the next starts, the last cut at `upper`.
+    pub fn windows(&self, lower: &Value, upper: &Value) -> Result<Vec<Window>, String> {
+        let Some(w) = &self.windows else {
+            return Ok(Vec::new());
+        };
+        let (mut start, end) = (self.instant(lower)?, self.instant(upper)?);
+        let step = chrono::Duration::from_std(w.step).map_err(|e| e.to_string())?;
+        let grain = chrono::Duration::from_std(w.granularity).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        while start <= end {
+            let next = start
+                .checked_add_signed(step)
+                .ok_or("a window past the year 262143")?;
+            out.push(Window {
+                start,
+                end: (next - grain).min(end),
+            });
+            start = next;
+            if out.len() > 1_000_000 {
+                return Err("more than a million windows: make `step` longer".into());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The upper bound of a windowed run: the rendered `end`, else now.
+    pub fn upper_bound(&self) -> Option<Value> {
+        let w = self.windows.as_ref()?;
+        Some(match &w.end {
+            Some(e) => e.clone(),
+            None => self
+                .request_format
+                .write(chrono::DateTime::from(std::time::SystemTime::now())),
+        })
+    }
+
+    fn lower_bound_unclamped(&self, saved: Option<&Value>) -> Result<Option<Value>, String> {
         let Some(saved) = saved else {
             return Ok(self.start.clone());
         };
@@ -247,7 +419,81 @@ mod tests {
             param: None,
             lookback: lookback.map(Duration::from_secs),
             client_filter: true,
+            format: None,
+            request_format: TimeFormat::Rfc3339,
+            min: None,
+            windows: None,
         }
+    }
+
+    #[test]
+    fn formats_read_and_write() {
+        let mut p = plan(CursorKind::Datetime, None);
+        p.format = Some(TimeFormat::Epoch);
+        p.request_format = TimeFormat::Strftime("%Y-%m-%d %H:%M:%S".into());
+        assert_eq!(
+            p.request_value(&json!(1709650800)).unwrap(),
+            json!("2024-03-05 15:00:00")
+        );
+        assert_eq!(
+            p.compare(&json!("1709650801"), &json!(1709650800)).unwrap(),
+            Ordering::Greater
+        );
+        assert!(
+            p.compare(&json!("soon"), &json!(1))
+                .unwrap_err()
+                .contains("format `epoch`")
+        );
+        p.format = Some(TimeFormat::EpochMs);
+        assert_eq!(
+            p.instant(&json!(1709650800123i64))
+                .unwrap()
+                .timestamp_millis(),
+            1709650800123
+        );
+    }
+
+    #[test]
+    fn windows_cover_the_range_without_overlap() {
+        let mut p = plan(CursorKind::Datetime, None);
+        p.windows = Some(WindowPlan {
+            step: Duration::from_secs(86_400),
+            granularity: Duration::from_secs(1),
+            end: None,
+        });
+        let w = p
+            .windows(
+                &json!("2024-01-01T00:00:00Z"),
+                &json!("2024-01-03T12:00:00Z"),
+            )
+            .unwrap();
+        let shown: Vec<(String, String)> = w
+            .iter()
+            .map(|w| (w.start.to_rfc3339(), w.end.to_rfc3339()))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                (
+                    "2024-01-01T00:00:00+00:00".into(),
+                    "2024-01-01T23:59:59+00:00".into()
+                ),
+                (
+                    "2024-01-02T00:00:00+00:00".into(),
+                    "2024-01-02T23:59:59+00:00".into()
+                ),
+                (
+                    "2024-01-03T00:00:00+00:00".into(),
+                    "2024-01-03T12:00:00+00:00".into()
+                ),
+            ]
+        );
+        p.min = Some(json!("2024-01-02T00:00:00Z"));
+        assert_eq!(
+            p.lower_bound(None).unwrap(),
+            Some(json!("2024-01-02T00:00:00Z")),
+            "clamped to min"
+        );
     }
 
     #[test]

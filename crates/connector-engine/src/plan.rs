@@ -13,7 +13,7 @@ use crate::config::{ConfigSources, ResolvedConfig};
 use crate::error::{EngineError, Result};
 use crate::extract::{OnInvalid, RecordSelector};
 use crate::http::HttpSettings;
-use crate::incremental::CursorPlan;
+use crate::incremental::{CursorPlan, TimeFormat, WindowPlan};
 use crate::pagination::{Paging, RequestParts};
 use crate::rate_limit::{HeaderFamily, Rate};
 use crate::retry::RetryPolicy;
@@ -68,6 +68,12 @@ pub struct StreamPlan {
     pub incremental: Option<CursorPlan>,
     /// What happens to a record that cannot be a row.
     pub on_invalid: OnInvalid,
+    /// One partition per value (`partitions`): the name and the values.
+    pub partitions: Option<(String, Vec<Value>)>,
+    /// Values of the last response kept as state, by name.
+    pub response_state: Vec<(String, serde_json_path::JsonPath)>,
+    /// The body is sent form-encoded, not as JSON.
+    pub form_body: bool,
 }
 
 impl StreamPlan {
@@ -125,6 +131,17 @@ impl Plan {
             render_once(b, &t, &ctx)
                 .map_err(|e| EngineError::Config(redactor.redact(&e.to_string())))
         };
+        // A single `{{ expression }}` keeps its JSON type (a list, a number).
+        let once_value = |b: &mut TemplatesBuilder, src: &str| -> Result<Value> {
+            let t = b.add(src)?;
+            let text = render_once(b, &t, &ctx)
+                .map_err(|e| EngineError::Config(redactor.redact(&e.to_string())))?;
+            Ok(if t.is_native() {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            } else {
+                Value::String(text)
+            })
+        };
         let base_text = once(&mut b, base_url.as_str())?;
         let base_url = Url::parse(&base_text).map_err(|e| {
             EngineError::Config(format!(
@@ -164,7 +181,7 @@ impl Plan {
 
         let mut compiled = IndexMap::new();
         for (name, s) in streams {
-            let sp = compile_stream(spec, name, s, &mut b, &once)?;
+            let sp = compile_stream(spec, name, s, &mut b, &once, &once_value)?;
             compiled.insert(name.clone(), sp);
         }
         Ok(Plan {
@@ -293,6 +310,7 @@ fn compile_stream(
     s: &connector_spec::Stream,
     b: &mut TemplatesBuilder,
     once: &dyn Fn(&mut TemplatesBuilder, &str) -> Result<String>,
+    once_value: &dyn Fn(&mut TemplatesBuilder, &str) -> Result<Value>,
 ) -> Result<StreamPlan> {
     let connector_spec::Stream {
         description: _,
@@ -308,6 +326,9 @@ fn compile_stream(
         retry: _,      // through `Spec::retry_of`
         rate_limit,
         incremental,
+        partitions,
+        response_state,
+        body_format,
     } = s;
     let n = Some(name);
     let pagination = spec.pagination_of(s);
@@ -333,8 +354,24 @@ fn compile_stream(
             )
         }
     };
-    let paging = crate::pagination::compile(pagination, page_size.unwrap_or(0))
+    let paging = crate::pagination::compile(pagination, page_size.unwrap_or(0), b)
         .map_err(|e| plan_err(n, format!("pagination: {e}")))?;
+    let partitions = match partitions {
+        None => None,
+        Some(p) => {
+            let rendered = once_value(b, p.values.as_str())?;
+            let Value::Array(values) = rendered else {
+                return Err(plan_err(
+                    n,
+                    format!(
+                        "partitions.values `{}` renders to {rendered}, not a list",
+                        p.values.as_str()
+                    ),
+                ));
+            };
+            Some((p.name.clone(), values))
+        }
+    };
     let body = match body {
         Some(v) => {
             let mut strings = Vec::new();
@@ -398,6 +435,16 @@ fn compile_stream(
         primary_key: primary_key.as_ref().map(|p| p.to_vec()).unwrap_or_default(),
         incremental,
         on_invalid: records.on_invalid.into(),
+        partitions,
+        response_state: response_state
+            .iter()
+            .map(|(k, p)| {
+                serde_json_path::JsonPath::parse(p.as_str())
+                    .map(|jp| (k.clone(), jp))
+                    .map_err(|e| plan_err(n, format!("response_state.{k} `{}`: {e}", p.as_str())))
+            })
+            .collect::<Result<_>>()?,
+        form_body: *body_format == connector_spec::BodyFormat::Form,
     })
 }
 
@@ -414,8 +461,42 @@ fn compile_incremental(
         param,
         lookback,
         client_filter,
+        cursor_format,
+        request_format,
+        min,
+        windows,
     } = inc;
+    let format = cursor_format.as_deref().map(TimeFormat::parse);
+    let request_format = request_format
+        .as_deref()
+        .map(TimeFormat::parse)
+        .or_else(|| format.clone())
+        .unwrap_or(TimeFormat::Rfc3339);
+    let windows = match windows {
+        None => None,
+        Some(w) => Some(WindowPlan {
+            step: w
+                .step
+                .parse()
+                .map_err(|e| plan_err(stream, format!("windows.step: {e}")))?,
+            granularity: w
+                .granularity
+                .parse()
+                .map_err(|e| plan_err(stream, format!("windows.granularity: {e}")))?,
+            end: match &w.end {
+                Some(t) => Some(Value::String(once(b, t.as_str())?)),
+                None => None,
+            },
+        }),
+    };
     Ok(CursorPlan {
+        format,
+        request_format,
+        min: match min {
+            Some(t) => Some(Value::String(once(b, t.as_str())?)),
+            None => None,
+        },
+        windows,
         field: cursor_field.clone(),
         kind: (*cursor_type).into(),
         start: match start_value {

@@ -235,13 +235,39 @@ pub fn first_request<'a>(
         .incremental
         .as_ref()
         .and_then(|inc| inc.lower_bound(None).ok().flatten());
-    if sp.incremental.is_some() {
-        context.state = Some(to_value(&serde_json::json!({ "cursor": lower })));
+    // The first partition: a config list's first value, the first window.
+    if let Some((n, v)) = sp
+        .partitions
+        .as_ref()
+        .and_then(|(n, vs)| vs.first().map(|v| (n, v)))
+    {
+        context.partition = Some(to_value(&serde_json::json!({ n.as_str(): v })));
+    }
+    let first_window = match (&sp.incremental, &lower) {
+        (Some(inc), Some(l)) => inc
+            .upper_bound()
+            .and_then(|u| inc.windows(l, &u).ok())
+            .and_then(|w| w.first().copied()),
+        _ => None,
+    };
+    let sent = match (&sp.incremental, &lower, &first_window) {
+        (Some(inc), _, Some(w)) => Some(inc.request_format.write(w.start)),
+        (Some(inc), Some(l), None) => inc.request_value(l).ok(),
+        _ => None,
+    };
+    if let (Some(inc), Some(w)) = (&sp.incremental, &first_window) {
+        context.window = Some(to_value(&serde_json::json!({
+            "start": inc.request_format.write(w.start),
+            "end": inc.request_format.write(w.end),
+        })));
+    }
+    if sp.incremental.is_some() || !sp.response_state.is_empty() {
+        context.state = Some(to_value(&serde_json::json!({ "cursor": sent })));
     }
     let mut parts = plan
         .base_request(sp, &context.to_value())
         .map_err(request_err)?;
-    if let (Some(inc), Some(lb)) = (&sp.incremental, &lower)
+    if let (Some(inc), Some(lb)) = (&sp.incremental, &sent)
         && let Some(param) = &inc.param
     {
         let text = lb

@@ -67,6 +67,8 @@ pub struct Page {
     pub next: Option<Value>,
     /// The total announced by the response (`stop.total_*`), if any.
     pub total: Option<u64>,
+    /// Values of this response kept as state (`response_state`).
+    pub kept: Vec<(String, Value)>,
 }
 
 /// One partition's position and how its pages are read.
@@ -171,6 +173,7 @@ impl<'a> PartitionReader<'a> {
             body: parts.body,
             raw_path: self.raw_path.clone(),
             quota: self.quota.clone(),
+            form: self.sp.form_body,
         };
         PageCall {
             page_no,
@@ -220,12 +223,27 @@ impl<'a> PartitionReader<'a> {
                     records: PageRecords::Values(Vec::new()),
                     next: None,
                     total: None,
+                    kept: Vec::new(),
                 }));
             }
             Fetched::Cancelled => return Ok(None),
         };
         let count = self.count(resp.as_ref(), page_no, shown)?;
         self.received += count as u64;
+        let kept = match &resp {
+            Some(r) => self
+                .sp
+                .response_state
+                .iter()
+                .filter_map(|(name, path)| {
+                    path.query(&r.json)
+                        .first()
+                        .filter(|v| !v.is_null())
+                        .map(|v| (name.clone(), (*v).clone()))
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         let view = PageView {
             response: resp.as_ref(),
             records: count,
@@ -239,6 +257,7 @@ impl<'a> PartitionReader<'a> {
             records,
             next: (!self.done).then(|| self.paginator.position()),
             total,
+            kept,
         }))
     }
 
@@ -283,6 +302,7 @@ impl<'a> PartitionReader<'a> {
                     records: PageRecords::Values(Vec::new()),
                     next: None,
                     total: None,
+                    kept: Vec::new(),
                 }));
             }
             Fetched::Cancelled => return Ok(None),
@@ -294,6 +314,7 @@ impl<'a> PartitionReader<'a> {
             records,
             next: call.next.clone(),
             total: None,
+            kept: Vec::new(),
         }))
     }
 
@@ -343,8 +364,38 @@ impl<'a> PartitionReader<'a> {
             return Ok((more, None));
         };
         let total = view.response.and_then(|r| rules.total(r));
+        let when = |t: &crate::template::CompiledTemplate| -> Result<bool, String> {
+            let resp = view.response;
+            let headers: serde_json::Map<String, Value> = resp
+                .map(|r| {
+                    r.headers
+                        .iter()
+                        .map(|(k, v)| {
+                            let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                            (k.as_str().to_string(), Value::String(v))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let ctx = minijinja::context! {
+                config => self.plan.config_ctx.clone(),
+                response => crate::template::to_value(&resp.map(|r| &r.json)),
+                headers => crate::template::to_value(&headers),
+                page => crate::template::to_value(&serde_json::json!({
+                    "number": page_no,
+                    "records": view.records,
+                })),
+            };
+            self.plan.templates.test(t, &ctx).map_err(|e| e.to_string())
+        };
         let reason = rules
-            .stop_reason(view, self.paginator.page_size(), self.received, page_no)
+            .stop_reason(
+                view,
+                self.paginator.page_size(),
+                self.received,
+                page_no,
+                &when,
+            )
             .map_err(|e| self.err(page_no, shown, e))?;
         if let Some(reason) = reason {
             tracing::debug!(

@@ -113,6 +113,10 @@ struct StreamStart {
     /// The last completed run's cursor and the records written at it,
     /// which an inclusive API sends again.
     boundary: Boundary,
+    /// The end of a windowed range.
+    upper_bound: Option<Value>,
+    /// Values kept from the last completed run's responses.
+    values: std::collections::BTreeMap<String, Value>,
 }
 
 /// Checks a stream's saved state and works out how the stream starts.
@@ -124,6 +128,7 @@ fn check_saved(
     dest: &dyn Destination,
 ) -> std::result::Result<StreamStart, String> {
     let mut lower_bound = None;
+    let mut upper_bound = None;
     let mut boundary = Boundary::default();
     if let Some(inc) = &sp.incremental {
         for (what, v) in [
@@ -138,12 +143,37 @@ fn check_saved(
         lower_bound = if resume {
             saved.lower_bound.clone()
         } else {
-            inc.lower_bound(saved.cursor.as_ref())?
+            let lower = inc.lower_bound(saved.cursor.as_ref())?;
+            // A windowed range starts one `granularity` after the last one ended.
+            match (&inc.windows, &saved.cursor, inc.lookback, lower) {
+                (Some(w), Some(_), None, Some(l)) => {
+                    let next = inc.instant(&l)?
+                        + chrono::Duration::from_std(w.granularity).unwrap_or_default();
+                    Some(inc.request_format.write(next))
+                }
+                (_, _, _, l) => l,
+            }
         };
         boundary = Boundary {
             cursor: saved.cursor.clone(),
             keys: saved.cursor_keys.clone(),
         };
+        if inc.windows.is_some() {
+            if lower_bound.is_none() {
+                return Err(
+                    "a windowed stream needs a lower bound on its first run: set `start_value` (or `min`)"
+                        .into(),
+                );
+            }
+            upper_bound = if resume {
+                saved.upper_bound.clone()
+            } else {
+                inc.upper_bound()
+            };
+            if let Some(u) = &upper_bound {
+                inc.check(u).map_err(|e| format!("windows.end: {e}"))?;
+            }
+        }
     }
     if resume {
         for (key, p) in &saved.partitions {
@@ -169,6 +199,8 @@ fn check_saved(
         resume: resume.then(|| saved.clone()),
         lower_bound,
         boundary,
+        upper_bound,
+        values: saved.values.clone(),
     })
 }
 
@@ -347,11 +379,13 @@ pub async fn sync(
         let ss = state.stream(name);
         ss.in_progress = true;
         ss.lower_bound = start.lower_bound.clone();
+        ss.upper_bound = start.upper_bound.clone();
         if !resume {
             ss.partitions.clear();
             ss.done.clear();
             ss.pending_cursor = None;
             ss.pending_keys.clear();
+            ss.pending_values.clear();
         }
     }
     let mut sink = Sink {
@@ -380,8 +414,8 @@ pub async fn sync(
     });
 
     // Channels from each parent stream to its needed children.
-    let mut senders: HashMap<String, Vec<(String, mpsc::Sender<Value>)>> = HashMap::new();
-    let mut receivers: HashMap<String, mpsc::Receiver<Value>> = HashMap::new();
+    let mut senders: HashMap<String, Vec<(String, mpsc::Sender<PartitionInput>)>> = HashMap::new();
+    let mut receivers: HashMap<String, mpsc::Receiver<PartitionInput>> = HashMap::new();
     for name in &order {
         if let Some(parent) = &ctx.plan.streams[name].parent {
             let (tx, rx) = mpsc::channel(ctx.workers * 2);
@@ -435,11 +469,66 @@ pub async fn sync(
     })
 }
 
+/// What one partition of a stream is about: a parent record, a value of
+/// a config list, a window of the incremental range, or nothing (a root
+/// stream's only partition).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PartitionInput {
+    parent: Option<Value>,
+    partition: Option<(String, Value)>,
+    window: Option<crate::incremental::Window>,
+}
+
+/// The partitions of a root stream that has more than one: a config
+/// list's values, or the windows of its incremental range.
+fn root_partitions(ctx: &RunCtx, name: &str) -> Result<Option<Vec<PartitionInput>>> {
+    let sp = &ctx.plan.streams[name];
+    if let Some((as_name, values)) = &sp.partitions {
+        return Ok(Some(
+            values
+                .iter()
+                .map(|v| PartitionInput {
+                    partition: Some((as_name.clone(), v.clone())),
+                    ..Default::default()
+                })
+                .collect(),
+        ));
+    }
+    let (Some(inc), Some(start)) = (&sp.incremental, ctx.starts.get(name)) else {
+        return Ok(None);
+    };
+    if inc.windows.is_none() {
+        return Ok(None);
+    }
+    let (Some(lower), Some(upper)) = (&start.lower_bound, &start.upper_bound) else {
+        return Ok(None);
+    };
+    let windows = inc.windows(lower, upper).map_err(|e| EngineError::Stream {
+        stream: name.to_string(),
+        page: 0,
+        url: String::new(),
+        message: e,
+    })?;
+    tracing::info!(
+        "stream {name}: {} windows from {lower} to {upper}",
+        windows.len()
+    );
+    Ok(Some(
+        windows
+            .into_iter()
+            .map(|w| PartitionInput {
+                window: Some(w),
+                ..Default::default()
+            })
+            .collect(),
+    ))
+}
+
 async fn run_stream(
     ctx: Arc<RunCtx>,
     name: String,
-    parents: Option<mpsc::Receiver<Value>>,
-    children: Vec<(String, mpsc::Sender<Value>)>,
+    parents: Option<mpsc::Receiver<PartitionInput>>,
+    children: Vec<(String, mpsc::Sender<PartitionInput>)>,
 ) -> StreamSummary {
     let started = Instant::now();
     let run = Arc::new(StreamRun {
@@ -447,9 +536,31 @@ async fn run_stream(
         failed: AtomicBool::new(false),
         error: Mutex::new(None),
     });
+    // A root stream's partitions: one, a config list's values, or windows.
+    let parents = match (parents, root_partitions(&ctx, &name)) {
+        (Some(rx), _) => Some(rx),
+        (None, Ok(None)) => None,
+        (None, Ok(Some(inputs))) => {
+            let (tx, rx) = mpsc::channel(ctx.workers * 2);
+            tokio::spawn(async move {
+                for input in inputs {
+                    if tx.send(input).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            Some(rx)
+        }
+        (None, Err(e)) => {
+            run.fail(e.to_string());
+            None
+        }
+    };
     match parents {
+        None if run.failed.load(Ordering::Relaxed) => {}
         None => {
-            if let Err(e) = run_partition(&ctx, &name, None, &children, &run).await {
+            let single = PartitionInput::default();
+            if let Err(e) = run_partition(&ctx, &name, single, &children, &run).await {
                 ctx.failed(&run, e);
             }
         }
@@ -466,14 +577,12 @@ async fn run_stream(
                 );
                 workers.spawn(async move {
                     loop {
-                        let parent = rx.lock().await.recv().await;
-                        let Some(parent) = parent else { break };
+                        let input = rx.lock().await.recv().await;
+                        let Some(input) = input else { break };
                         if run.failed.load(Ordering::Relaxed) || ctx.cancel.is_cancelled() {
                             continue; // drain, so the parent is never blocked
                         }
-                        if let Err(e) =
-                            run_partition(&ctx, &name, Some(parent), &children, &run).await
-                        {
+                        if let Err(e) = run_partition(&ctx, &name, input, &children, &run).await {
                             ctx.failed(&run, e);
                         }
                     }
@@ -540,9 +649,24 @@ fn finish_stream(ctx: &RunCtx, name: &str, run: &StreamRun) -> Result<()> {
                         .unwrap_or_default()
                 );
             }
+            // A windowed range is read up to its end, records or not.
+            if let Some(upper) = ss.upper_bound.take() {
+                let end = Boundary {
+                    cursor: Some(upper),
+                    keys: Default::default(),
+                };
+                saved.merge(inc, end).map_err(|e| EngineError::Stream {
+                    stream: name.to_string(),
+                    page: 0,
+                    url: String::new(),
+                    message: e,
+                })?;
+            }
             ss.cursor = saved.cursor;
             ss.cursor_keys = saved.keys;
         }
+        let kept = std::mem::take(&mut ss.pending_values);
+        ss.values.extend(kept);
         ss.in_progress = false;
         ss.lower_bound = None;
         ss.partitions.clear();
@@ -603,7 +727,7 @@ struct Partition<'a> {
     name: &'a str,
     key: String,
     parent: Option<Value>,
-    children: &'a [(String, mpsc::Sender<Value>)],
+    children: &'a [(String, mpsc::Sender<PartitionInput>)],
     shaper: RecordShaper<'a>,
     selected: bool,
     records_written: AtomicU64,
@@ -674,6 +798,7 @@ impl Partition<'_> {
             shown,
             records,
             next,
+            kept,
             ..
         } = page;
         let url = shown.as_str();
@@ -722,6 +847,11 @@ impl Partition<'_> {
             if write {
                 self.records_written.fetch_add(count, Ordering::Relaxed);
             }
+            for (k, v) in kept {
+                // The last response's value wins; no secret is saved.
+                ss.pending_values
+                    .insert(k, self.ctx.plan.redactor.seal_value(&v));
+            }
             match next {
                 None => {
                     // The end of a partition is a checkpoint like any other:
@@ -761,7 +891,11 @@ impl Partition<'_> {
             for (_, tx) in self.children {
                 // The child runner lives as long as its senders; a send fails
                 // only if it has stopped, and then there is nothing to feed.
-                let _ = tx.send(rec.clone()).await;
+                let input = PartitionInput {
+                    parent: Some(rec.clone()),
+                    ..Default::default()
+                };
+                let _ = tx.send(input).await;
             }
         }
         Ok(())
@@ -777,10 +911,15 @@ impl Partition<'_> {
 async fn run_partition(
     ctx: &RunCtx,
     name: &str,
-    parent: Option<Value>,
-    children: &[(String, mpsc::Sender<Value>)],
+    input: PartitionInput,
+    children: &[(String, mpsc::Sender<PartitionInput>)],
     run: &StreamRun,
 ) -> Result<()> {
+    let PartitionInput {
+        parent,
+        partition,
+        window,
+    } = input;
     let sp: &StreamPlan = &ctx.plan.streams[name];
     let plan = &ctx.plan;
     let start = ctx.starts.get(name);
@@ -789,7 +928,19 @@ async fn run_partition(
         .as_ref()
         .map(|p| plan.streams[p].primary_key.clone())
         .unwrap_or_default();
-    let key = partition_key(parent.as_ref(), &parent_pk);
+    let key = match (&partition, &window) {
+        (Some((n, v)), _) => format!(
+            "{n}={}",
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        ),
+        (_, Some(w)) => format!(
+            "window={}",
+            w.start.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        ),
+        _ => partition_key(parent.as_ref(), &parent_pk),
+    };
     let resume = start.and_then(|s| s.resume.as_ref());
     let finished = resume.is_some_and(|r| r.done.contains(&key));
     if finished && children.is_empty() {
@@ -801,23 +952,46 @@ async fn run_partition(
     // sent) and writes only the records at or past its bound.
     let feed_all = !children.is_empty() && sp.incremental.is_some();
     let lower = start.and_then(|s| s.lower_bound.clone());
+    let stream_err = |message: String| EngineError::Stream {
+        stream: name.to_string(),
+        page: 1,
+        url: String::new(),
+        message: plan.redactor.redact(&message),
+    };
+    // Bounds go to the API as `request_format` says.
+    let sent_lower = match (&sp.incremental, &lower, feed_all, &window) {
+        (Some(inc), _, false, Some(w)) => Some(inc.request_format.write(w.start)),
+        (Some(inc), Some(l), false, None) => Some(inc.request_value(l).map_err(stream_err)?),
+        _ => None,
+    };
     let mut tctx = Context {
         parent: parent.as_ref().map(to_value),
+        partition: partition
+            .as_ref()
+            .map(|(n, v)| to_value(&serde_json::json!({ n.as_str(): v }))),
+        window: match (&sp.incremental, &window) {
+            (Some(inc), Some(w)) => Some(to_value(&serde_json::json!({
+                "start": inc.request_format.write(w.start),
+                "end": inc.request_format.write(w.end),
+            }))),
+            _ => None,
+        },
         ..plan.context()
     };
-    if sp.incremental.is_some() {
-        let sent = if feed_all { None } else { lower.clone() };
-        tctx.state = Some(to_value(&serde_json::json!({ "cursor": sent })));
+    if sp.incremental.is_some() || !sp.response_state.is_empty() {
+        let mut state = serde_json::Map::new();
+        if let Some(values) = start.map(|s| &s.values) {
+            for (k, v) in values {
+                state.insert(k.clone(), plan.redactor.unseal_value(v));
+            }
+        }
+        state.insert("cursor".into(), sent_lower.clone().unwrap_or(Value::Null));
+        tctx.state = Some(to_value(&Value::Object(state)));
     }
     let mut base = plan
         .base_request(sp, &tctx.to_value())
-        .map_err(|e| EngineError::Stream {
-            stream: name.to_string(),
-            page: 1,
-            url: String::new(),
-            message: plan.redactor.redact(&e),
-        })?;
-    if let (Some(inc), Some(lb), false) = (&sp.incremental, &lower, feed_all)
+        .map_err(stream_err)?;
+    if let (Some(inc), Some(lb)) = (&sp.incremental, &sent_lower)
         && let Some(param) = &inc.param
     {
         base.set_query(

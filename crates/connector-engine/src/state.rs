@@ -96,6 +96,17 @@ pub struct StreamState {
     /// Finished partitions of the unfinished run (`""` for a root stream).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub done: BTreeSet<String>,
+    /// Values kept from the last response of the last completed run
+    /// (`response_state`), by name: `{{ state.<name> }}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, Value>,
+    /// Values kept from the responses of the unfinished run so far.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pending_values: BTreeMap<String, Value>,
+    /// The end of the windowed range the unfinished run covers (kept so a
+    /// resume makes the same windows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper_bound: Option<Value>,
     /// Destination position that matches this state (e.g. a file's length).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<Value>,

@@ -148,6 +148,10 @@ impl CompiledTemplate {
     pub fn is_literal(&self) -> bool {
         self.literal.is_some()
     }
+    /// A single `{{ expression }}` rendered through JSON (it keeps its type).
+    pub fn is_native(&self) -> bool {
+        self.native
+    }
 }
 
 impl Templates {
@@ -214,6 +218,10 @@ pub struct Context {
     pub state: Option<MjValue>,
     pub page: Option<MjValue>,
     pub record: Option<MjValue>,
+    /// `{{ partition.<as> }}`: a value of a config list.
+    pub partition: Option<MjValue>,
+    /// `{{ window.start }}`, `{{ window.end }}`.
+    pub window: Option<MjValue>,
 }
 
 impl Context {
@@ -225,6 +233,8 @@ impl Context {
             ("state", &self.state),
             ("page", &self.page),
             ("record", &self.record),
+            ("partition", &self.partition),
+            ("window", &self.window),
         ] {
             if let Some(v) = v {
                 m.insert(k, v.clone());

@@ -42,6 +42,9 @@ pub enum ConfigType {
     Integer,
     Number,
     Boolean,
+    /// A list: JSON in a config file, `a,b,c` or JSON text from the
+    /// environment or `--set`.
+    Array,
 }
 
 impl ConfigType {
@@ -52,6 +55,7 @@ impl ConfigType {
             ConfigType::Integer => "an integer",
             ConfigType::Number => "a number",
             ConfigType::Boolean => "a boolean",
+            ConfigType::Array => "a list",
         }
     }
 
@@ -61,6 +65,7 @@ impl ConfigType {
             ConfigType::Integer => "integer",
             ConfigType::Number => "number",
             ConfigType::Boolean => "boolean",
+            ConfigType::Array => "array",
         }
     }
 }

@@ -31,6 +31,48 @@ pub struct Incremental {
     /// filter. Default `true`.
     #[serde(default = "yes")]
     pub client_filter: bool,
+    /// How the records' cursor values are written: `rfc3339` (any offset,
+    /// the default for `datetime`), `epoch` (seconds), `epoch_ms`, or a
+    /// strftime format such as `%Y-%m-%d %H:%M:%S` (read as UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor_format: Option<String>,
+    /// How bounds are sent to the API (`param`, `{{ state.cursor }}`,
+    /// `{{ window.start }}`): the same forms as `cursor_format`. Default:
+    /// `cursor_format`, else RFC 3339 in UTC (`2024-01-02T03:04:05Z`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_format: Option<String>,
+    /// The earliest lower bound ever sent, e.g. `{{ day_delta(-90) }}` for an
+    /// API that keeps 90 days. Template over `config`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<Template>,
+    /// Split the range from the lower bound to `end` into windows, one
+    /// partition each (`datetime` and `date` cursors). Templates read the
+    /// bounds as `{{ window.start }}` and `{{ window.end }}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<Windows>,
+}
+
+/// Date windows: partitions of an incremental range. They run concurrently
+/// up to the concurrency bound; each checkpoints; a resumed run skips the
+/// finished ones; the stream's cursor advances to the range's end only when
+/// every window completed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Windows {
+    /// Length of a window, e.g. `1d`, `7d`, `1h`.
+    pub step: HumanDuration,
+    /// The smallest step of the cursor: a window ends this much before the
+    /// next one starts (`1s` gives `…T23:59:59` then `…T00:00:00`). Default `1s`.
+    #[serde(default = "default_granularity")]
+    pub granularity: HumanDuration,
+    /// End of the range. Template over `config`, e.g. `{{ config.end_date }}`.
+    /// Default: now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<Template>,
+}
+
+fn default_granularity() -> HumanDuration {
+    HumanDuration::new("1s")
 }
 
 /// How cursor values compare.

@@ -45,14 +45,14 @@ pub use auth::{ApiKeyLocation, Auth, OAuthGrant};
 pub use config::{ConfigParam, ConfigType};
 pub use connector::Spec;
 pub use diagnostic::{Diagnostic, Pos, Severity};
-pub use incremental::{CursorType, Incremental};
+pub use incremental::{CursorType, Incremental, Windows};
 pub use pagination::{Pagination, StopConditions, TokenLocation};
 pub use rate_limit::{RateLimit, RateLimitHeaders};
 pub use records::{InvalidRecords, Records};
 pub use reference::reference_markdown;
 pub use retry::{Action, ResponseAction, Retry};
 pub use schema::{json_schema, json_schema_text};
-pub use stream::{Method, Stream};
+pub use stream::{BodyFormat, Method, Partitions, Stream};
 pub use suggest::did_you_mean;
 pub use values::{
     ByteSize, HumanDuration, IntOrTemplate, JsonPath, OneOrMany, Rate, RateValue, Template,
@@ -60,7 +60,8 @@ pub use values::{
 };
 
 /// Variables every template may read.
-pub const TEMPLATE_VARIABLES: &[&str] = &["config", "parent", "state", "page", "partition", "window"];
+pub const TEMPLATE_VARIABLES: &[&str] =
+    &["config", "parent", "state", "page", "partition", "window"];
 
 /// Decodes a spec file's bytes: UTF-8, with or without a BOM. A UTF-16 or
 /// UTF-32 file, or bytes that are not UTF-8, get a diagnostic at the line and

@@ -43,6 +43,8 @@ enum Scope {
     Request,
     /// Record-level: request-level plus `record`.
     Record,
+    /// A stop condition: `config`, `response`, `headers`, `page`.
+    Stop,
 }
 
 fn is_name(s: &str) -> bool {
@@ -181,6 +183,7 @@ impl<'a> Meaning<'a> {
                 ConfigType::Integer => v.is_i64() || v.is_u64(),
                 ConfigType::Number => v.is_number(),
                 ConfigType::Boolean => v.is_boolean(),
+                ConfigType::Array => v.is_array(),
             };
             if let Some(d) = &p.default
                 && !fits(d)
@@ -325,14 +328,20 @@ impl<'a> Meaning<'a> {
         text: &str,
     ) {
         let mut allowed = vec!["config"];
-        if scope != Scope::Connection {
-            allowed.extend(["parent", "state", "page"]);
+        if matches!(scope, Scope::Request | Scope::Record) {
+            allowed.extend(["parent", "state", "page", "partition", "window"]);
         }
         if scope == Scope::Record {
             allowed.push("record");
         }
+        if scope == Scope::Stop {
+            allowed.extend(["response", "headers", "page"]);
+        }
         let vars: BTreeSet<String> = vars.into_iter().collect();
         for var in &vars {
+            if crate::render_check::FUNCTIONS.contains(&var.as_str()) {
+                continue; // a function the templates know, called as one
+            }
             let (top, rest) = var
                 .split_once('.')
                 .map(|(a, b)| (a, Some(b)))
@@ -393,11 +402,38 @@ impl<'a> Meaning<'a> {
                         Some("add `parent: <stream>` to the stream".into()),
                     );
                 }
-                ("state", _) if stream.is_some_and(|s| s.incremental.is_none()) => {
+                ("state", _)
+                    if stream.is_some_and(|s| {
+                        s.incremental.is_none() && s.response_state.is_empty()
+                    }) =>
+                {
                     self.err(
                         pos,
                         format!("`state` is used in `{text}` but the stream is not incremental"),
-                        Some("add an `incremental:` block with a `cursor_field`".into()),
+                        Some("add an `incremental:` block with a `cursor_field`, or `response_state`".into()),
+                    );
+                }
+                ("partition", _) if stream.is_some_and(|s| s.partitions.is_none()) => {
+                    self.err(
+                        pos,
+                        format!(
+                            "`partition` is used in `{text}` but the stream has no `partitions`"
+                        ),
+                        Some(
+                            "add `partitions: { values: \"{{ config.<list> }}\", as: <name> }`"
+                                .into(),
+                        ),
+                    );
+                }
+                ("window", _)
+                    if stream.is_some_and(|s| {
+                        s.incremental.as_ref().is_none_or(|i| i.windows.is_none())
+                    }) =>
+                {
+                    self.err(
+                        pos,
+                        format!("`window` is used in `{text}` but the stream has no `incremental.windows`"),
+                        Some("add `windows: { step: 1d }` to the stream's `incremental` block".into()),
                     );
                 }
                 _ => {}
@@ -644,6 +680,14 @@ impl<'a> Meaning<'a> {
                     self.jsonpath(jp, &p2);
                 }
             }
+            if let Some(jp) = &stop.stop_path {
+                let p2: Vec<&str> = stop_path.iter().copied().chain(["stop_path"]).collect();
+                self.jsonpath(jp, &p2);
+            }
+            if let Some(w) = &stop.when {
+                let p2: Vec<&str> = stop_path.iter().copied().chain(["when"]).collect();
+                self.expression(w, Scope::Stop, &p2, stream);
+            }
             if stop.max_pages == Some(0) {
                 let p2: Vec<&str> = stop_path.iter().copied().chain(["max_pages"]).collect();
                 self.err(self.at(&p2), "`max_pages` must be at least 1", None);
@@ -760,6 +804,7 @@ impl<'a> Meaning<'a> {
             self.rate_limit(r, &p("rate_limit"));
         }
         self.reads_inside_records(name, s);
+        self.partitions_and_windows(name, s);
         if let Some(inc) = &s.incremental {
             if let Some(sv) = &inc.start_value {
                 let at = [base[0], base[1], "incremental", "start_value"];
@@ -806,6 +851,115 @@ impl<'a> Meaning<'a> {
                         None,
                     );
                 }
+            }
+        }
+    }
+
+    /// `partitions`, `windows`, `response_state` and cursor formats.
+    fn partitions_and_windows(&mut self, name: &str, s: &Stream) {
+        let base = ["streams", name];
+        if let Some(p) = &s.partitions {
+            if s.parent.is_some() {
+                self.err(
+                    self.at(&[base[0], base[1], "partitions"]),
+                    format!("stream `{name}` has both `parent` and `partitions`"),
+                    Some("a stream's partitions come from its parent's records or from a list, not both".into()),
+                );
+            }
+            if !is_name(&p.name) {
+                self.err(
+                    self.at(&[base[0], base[1], "partitions", "as"]),
+                    format!("`as: {}` is not a snake_case name", p.name),
+                    None,
+                );
+            }
+            let at = [base[0], base[1], "partitions", "values"];
+            if let Some((text, true)) = self.template(&p.values, Scope::Connection, &at, None) {
+                if !text.trim_start().starts_with('[') && !text.is_empty() {
+                    self.err(
+                        self.at(&at),
+                        format!(
+                            "partitions.values `{}` renders to `{text}`, not a list",
+                            p.values.as_str()
+                        ),
+                        Some("declare the config parameter with `type: array`".into()),
+                    );
+                }
+            }
+        }
+        for (k, p) in &s.response_state {
+            self.jsonpath(p, &[base[0], base[1], "response_state", k]);
+        }
+        let Some(inc) = &s.incremental else { return };
+        for (field, f) in [
+            ("cursor_format", &inc.cursor_format),
+            ("request_format", &inc.request_format),
+        ] {
+            if let Some(f) = f {
+                let known = matches!(
+                    f.as_str(),
+                    "rfc3339" | "iso8601" | "epoch" | "epoch_ms" | "%s"
+                );
+                let items_ok = chrono::format::StrftimeItems::new(f)
+                    .all(|i| !matches!(i, chrono::format::Item::Error));
+                if !known && (!items_ok || !f.contains('%')) {
+                    self.err(
+                        self.at(&[base[0], base[1], "incremental", field]),
+                        format!("`{f}` is not a datetime format"),
+                        Some("write `rfc3339`, `epoch`, `epoch_ms` or a strftime format such as `%Y-%m-%d %H:%M:%S`".into()),
+                    );
+                }
+            }
+        }
+        if let Some(m) = &inc.min {
+            self.template(
+                m,
+                Scope::Connection,
+                &[base[0], base[1], "incremental", "min"],
+                None,
+            );
+        }
+        if let Some(w) = &inc.windows {
+            let at = |f: &'static str| -> Vec<&str> {
+                vec![base[0], base[1], "incremental", "windows", f]
+            };
+            if !matches!(
+                inc.cursor_type,
+                crate::CursorType::Datetime | crate::CursorType::Date
+            ) {
+                self.err(
+                    self.at(&[base[0], base[1], "incremental", "windows"]),
+                    "`windows` split a range of time: the cursor must be `datetime` or `date`",
+                    None,
+                );
+            }
+            if s.parent.is_some() || s.partitions.is_some() {
+                self.err(
+                    self.at(&[base[0], base[1], "incremental", "windows"]),
+                    format!("stream `{name}` has `windows` and other partitions (`parent` or `partitions`)"),
+                    Some("windows partition a root stream's range".into()),
+                );
+            }
+            self.duration(&w.step, &at("step"));
+            self.duration(&w.granularity, &at("granularity"));
+            if let (Ok(step), Ok(g)) = (w.step.parse(), w.granularity.parse()) {
+                if g >= step {
+                    self.err(
+                        self.at(&at("granularity")),
+                        "`granularity` must be shorter than `step`",
+                        None,
+                    );
+                }
+            }
+            if let Some(e) = &w.end {
+                self.template(e, Scope::Connection, &at("end"), None);
+            }
+            if inc.start_value.is_none() && inc.min.is_none() {
+                self.err(
+                    self.at(&[base[0], base[1], "incremental", "windows"]),
+                    "`windows` need a first lower bound: set `start_value` (or `min`)",
+                    Some("e.g. `start_value: \"{{ config.start_date }}\"`".into()),
+                );
             }
         }
     }

@@ -122,6 +122,14 @@ pub struct StopConditions {
     /// Stop after this many pages per partition. Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_pages: Option<u64>,
+    /// JSONPath to a boolean; stop when it is `true`, e.g. `$.end_of_stream`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_path: Option<JsonPath>,
+    /// Stop when this expression is true, over `response` (the body),
+    /// `headers` (lower-case names), `page` (`number`, `records`) and
+    /// `config`, e.g. `response.count < 100 or page.number >= 50`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
 }
 
 impl Default for StopConditions {
@@ -133,6 +141,8 @@ impl Default for StopConditions {
             total_path: None,
             total_header: None,
             max_pages: None,
+            stop_path: None,
+            when: None,
         }
     }
 }

@@ -74,8 +74,18 @@ pub(crate) const FILTERS: &[&str] = &[
 
 /// Functions templates know, for did-you-mean hints.
 pub(crate) const FUNCTIONS: &[&str] = &[
-    "range", "dict", "namespace", "now_utc", "today_utc", "day_delta", "duration",
-    "format_datetime", "str_to_datetime", "timestamp", "base64encode", "base64decode",
+    "range",
+    "dict",
+    "namespace",
+    "now_utc",
+    "today_utc",
+    "day_delta",
+    "duration",
+    "format_datetime",
+    "str_to_datetime",
+    "timestamp",
+    "base64encode",
+    "base64decode",
     "regex_search",
 ];
 
@@ -142,6 +152,7 @@ pub(crate) fn config_values(spec: &Spec) -> serde_json::Map<String, serde_json::
                 ConfigType::Integer => 1.into(),
                 ConfigType::Number => 1.5.into(),
                 ConfigType::Boolean => true.into(),
+                ConfigType::Array => serde_json::json!([format!("{k}-item")]),
             });
             (k.clone(), v)
         })
@@ -156,6 +167,7 @@ pub(crate) fn reads_only_defaults(spec: &Spec, vars: &std::collections::HashSet<
         ConfigType::Integer => v.is_i64() || v.is_u64(),
         ConfigType::Number => v.is_number(),
         ConfigType::Boolean => v.is_boolean(),
+        ConfigType::Array => v.is_array(),
     };
     vars.iter().all(|v| {
         let (top, rest) = v.split_once('.').unwrap_or((v.as_str(), ""));
@@ -194,6 +206,8 @@ pub(crate) fn render(
         page => Value::from_object(Anything),
         partition => Value::from_object(Anything),
         window => Value::from_object(Anything),
+        response => Value::from_object(Anything),
+        headers => Value::from_object(Anything),
     };
     match env.render_str(source, ctx) {
         Ok(text) => Rendered::Text(text, config_only && exact),

@@ -49,6 +49,49 @@ pub struct Stream {
     /// Incremental sync: fetch only what changed since the last run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental: Option<Incremental>,
+    /// One partition per value of a list, e.g. every repository of
+    /// `config.repositories`; templates read the value as
+    /// `{{ partition.<as> }}`. Not with `parent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<Partitions>,
+    /// Values of the last response kept as the stream's state for the next
+    /// run, by name: a JSONPath each, e.g. `after_cursor: $.after_cursor`
+    /// (Zendesk's incremental export) or `delta_link: $['@odata.deltaLink']`
+    /// (Microsoft Graph). Templates read them as `{{ state.<name> }}`; a value
+    /// is saved when the stream completes.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub response_state: IndexMap<String, crate::JsonPath>,
+    /// How `body` is sent: `json` (`application/json`) or `form`
+    /// (`application/x-www-form-urlencoded`, flat fields only). Default `json`.
+    #[serde(default, skip_serializing_if = "BodyFormat::is_json")]
+    pub body_format: BodyFormat,
+}
+
+/// One partition per value of a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Partitions {
+    /// The values: a template over `config` that renders to a list, e.g.
+    /// `{{ config.repositories }}`.
+    pub values: Template,
+    /// The name templates read each value under: `{{ partition.<as> }}`.
+    #[serde(rename = "as")]
+    pub name: String,
+}
+
+/// How a request body is encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyFormat {
+    #[default]
+    Json,
+    Form,
+}
+
+impl BodyFormat {
+    fn is_json(&self) -> bool {
+        *self == BodyFormat::Json
+    }
 }
 
 /// HTTP method of a stream.

@@ -364,12 +364,14 @@ impl Checker<'_> {
             return self.tagged(node, &tags, path);
         }
         // A plain enum written as oneOf of documented constants.
+        // schemars groups undocumented variants in one `enum` branch and
+        // gives each documented one a `const` branch.
         let consts: Vec<J> = branches
             .iter()
-            .filter_map(|b| {
-                b.get("const")
-                    .cloned()
-                    .or_else(|| b.get("enum").and_then(|e| e.get(0)).cloned())
+            .flat_map(|b| match (b.get("const"), b.get("enum").and_then(J::as_array)) {
+                (Some(c), _) => vec![c.clone()],
+                (None, Some(all)) => all.clone(),
+                (None, None) => Vec::new(),
             })
             .collect();
         self.enumerated(node, &consts, path);

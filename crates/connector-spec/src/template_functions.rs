@@ -66,7 +66,8 @@ fn bad(msg: String) -> Error {
 /// naive datetime (UTC), or epoch seconds (a number or digits).
 fn instant(v: &Value) -> Result<DateTime<Utc>, Error> {
     if let Some(n) = v.as_i64() {
-        return DateTime::from_timestamp(n, 0).ok_or_else(|| bad(format!("{n} is not an epoch time")));
+        return DateTime::from_timestamp(n, 0)
+            .ok_or_else(|| bad(format!("{n} is not an epoch time")));
     }
     if let Ok(f) = f64::try_from(v.clone()) {
         if v.as_str().is_none() {
@@ -80,8 +81,11 @@ fn instant(v: &Value) -> Result<DateTime<Utc>, Error> {
         .as_str()
         .ok_or_else(|| bad(format!("{v} is not a datetime")))?;
     if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) {
-        let n: i64 = s.parse().map_err(|_| bad(format!("`{s}` is not an epoch time")))?;
-        return DateTime::from_timestamp(n, 0).ok_or_else(|| bad(format!("`{s}` is not an epoch time")));
+        let n: i64 = s
+            .parse()
+            .map_err(|_| bad(format!("`{s}` is not an epoch time")))?;
+        return DateTime::from_timestamp(n, 0)
+            .ok_or_else(|| bad(format!("`{s}` is not an epoch time")));
     }
     parse_datetime(s).ok_or_else(|| bad(format!("`{s}` is not a datetime")))
 }
@@ -131,7 +135,8 @@ pub fn register(env: &mut Environment<'static>, clock: Clock) {
     env.add_function("now_utc", move || rfc3339(clock()));
     env.add_function("today_utc", move || clock().format("%Y-%m-%d").to_string());
     env.add_function("day_delta", move |days: i64| -> Result<String, Error> {
-        let delta = TimeDelta::try_days(days).ok_or_else(|| bad(format!("{days} days is out of range")))?;
+        let delta =
+            TimeDelta::try_days(days).ok_or_else(|| bad(format!("{days} days is out of range")))?;
         clock()
             .checked_add_signed(delta)
             .map(rfc3339)
@@ -172,7 +177,12 @@ pub fn register(env: &mut Environment<'static>, clock: Clock) {
         let re = regex_lite::Regex::new(&pattern)
             .map_err(|e| bad(format!("`{pattern}` is not a regular expression: {e}")))?;
         Ok(match re.captures(&v) {
-            Some(c) => Value::from(c.get(1).or_else(|| c.get(0)).map(|m| m.as_str()).unwrap_or("")),
+            Some(c) => Value::from(
+                c.get(1)
+                    .or_else(|| c.get(0))
+                    .map(|m| m.as_str())
+                    .unwrap_or(""),
+            ),
             None => Value::from(()),
         })
     };
@@ -188,8 +198,11 @@ mod tests {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         register(&mut env, placeholder_now);
-        env.render_str(src, minijinja::context! { x => "2024-03-05T10:00:00-05:00" })
-            .unwrap()
+        env.render_str(
+            src,
+            minijinja::context! { x => "2024-03-05T10:00:00-05:00" },
+        )
+        .unwrap()
     }
 
     #[test]
@@ -199,13 +212,22 @@ mod tests {
         assert_eq!(render("{{ day_delta(-1) }}"), "2023-12-31T00:00:00Z");
         assert_eq!(render("{{ duration('P1DT2H') }}"), "93600");
         assert_eq!(render("{{ duration('30m') }}"), "1800");
-        assert_eq!(render("{{ x | format_datetime('%Y-%m-%d %H:%M') }}"), "2024-03-05 15:00");
+        assert_eq!(
+            render("{{ x | format_datetime('%Y-%m-%d %H:%M') }}"),
+            "2024-03-05 15:00"
+        );
         assert_eq!(render("{{ format_datetime(x, '%s') }}"), "1709650800");
         assert_eq!(render("{{ x | timestamp }}"), "1709650800");
-        assert_eq!(render("{{ 1709650800 | str_to_datetime }}"), "2024-03-05T15:00:00Z");
+        assert_eq!(
+            render("{{ 1709650800 | str_to_datetime }}"),
+            "2024-03-05T15:00:00Z"
+        );
         assert_eq!(render("{{ 'user:pass' | base64encode }}"), "dXNlcjpwYXNz");
         assert_eq!(render("{{ base64decode('dXNlcjpwYXNz') }}"), "user:pass");
-        assert_eq!(render("{{ 'page=7&x=1' | regex_search('page=(\\\\d+)') }}"), "7");
+        assert_eq!(
+            render("{{ 'page=7&x=1' | regex_search('page=(\\\\d+)') }}"),
+            "7"
+        );
         assert_eq!(render("{{ 'abc' | regex_search('z') is none }}"), "True");
     }
 }

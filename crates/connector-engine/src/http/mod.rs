@@ -46,6 +46,8 @@ pub struct PageRequest {
     pub raw_path: Option<std::sync::Arc<Vec<String>>>,
     /// The stream's own quota, waited for after the run's.
     pub quota: Option<Arc<crate::rate_limit::StreamQuota>>,
+    /// Send `body` form-encoded (`application/x-www-form-urlencoded`).
+    pub form: bool,
 }
 
 /// A successful response with its parsed body.
@@ -307,7 +309,12 @@ impl HttpClient {
             rb = rb.header(k.as_str(), v.as_str());
         }
         if let Some(body) = body {
-            rb = rb.header("Content-Type", "application/json").body(body);
+            let ct = if req.form {
+                "application/x-www-form-urlencoded"
+            } else {
+                "application/json"
+            };
+            rb = rb.header("Content-Type", ct).body(body);
         }
         let started = Instant::now();
         stats.requests.fetch_add(1, Ordering::Relaxed);

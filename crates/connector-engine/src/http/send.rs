@@ -80,7 +80,7 @@ impl HttpClient {
         }
         let body = match body {
             Some(b) => {
-                let bytes = serde_json::to_vec(b).unwrap_or_default();
+                let bytes = encode_body(b, req.form);
                 if self
                     .redactor
                     .contains_secret(&String::from_utf8_lossy(&bytes))
@@ -137,4 +137,27 @@ impl HttpClient {
             }
         }
     }
+}
+
+/// A body as sent: JSON, or form fields (`a=1&b=x`) from a flat object,
+/// nested values as JSON text.
+fn encode_body(body: &serde_json::Value, form: bool) -> Vec<u8> {
+    if !form {
+        return serde_json::to_vec(body).unwrap_or_default();
+    }
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    if let serde_json::Value::Object(m) = body {
+        for (k, v) in m {
+            match v {
+                serde_json::Value::Null => {}
+                serde_json::Value::String(s) => {
+                    out.append_pair(k, s);
+                }
+                other => {
+                    out.append_pair(k, &other.to_string());
+                }
+            }
+        }
+    }
+    out.finish().into_bytes()
 }

@@ -55,7 +55,11 @@ impl CursorPaginator {
 
 impl CursorPaginator {
     /// Compiles `type: cursor`; the short-page rule means nothing here.
-    pub(super) fn compile(p: &Pagination, page_size: u64) -> Result<Paging, String> {
+    pub(super) fn compile(
+        p: &Pagination,
+        page_size: u64,
+        b: &mut crate::template::TemplatesBuilder,
+    ) -> Result<Paging, String> {
         let Pagination::Cursor {
             cursor_path,
             cursor_header,
@@ -76,7 +80,7 @@ impl CursorPaginator {
                     .map_err(|e| format!("`cursor_path` `{}`: {e}", p.as_str()))
             })
             .transpose()?;
-        let mut rules = StopRules::compile(stop)?;
+        let mut rules = StopRules::compile(stop, b)?;
         rules.short_page = false;
         let send_in = match send_in {
             connector_spec::TokenLocation::Query => TokenLocation::Query,

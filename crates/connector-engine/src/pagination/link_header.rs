@@ -68,11 +68,14 @@ fn split_links(h: &str) -> Vec<&str> {
 
 impl LinkHeaderPaginator {
     /// Compiles `type: link_header`; the short-page rule means nothing here.
-    pub(super) fn compile(p: &Pagination) -> Result<Paging, String> {
+    pub(super) fn compile(
+        p: &Pagination,
+        b: &mut crate::template::TemplatesBuilder,
+    ) -> Result<Paging, String> {
         let Pagination::LinkHeader { rel, stop } = p else {
             unreachable!("compile is called for `link_header` only")
         };
-        let mut rules = StopRules::compile(stop)?;
+        let mut rules = StopRules::compile(stop, b)?;
         rules.short_page = false;
         Ok(Paging {
             prototype: Box::new(LinkHeaderPaginator::new(rel)),

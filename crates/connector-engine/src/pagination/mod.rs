@@ -20,6 +20,7 @@ pub use offset::OffsetPaginator;
 pub use page_number::PageNumberPaginator;
 
 use crate::http::PageResponse;
+use crate::template::{CompiledTemplate, TemplatesBuilder};
 use connector_spec::{Pagination, StopConditions};
 
 /// A stream's pagination, compiled once.
@@ -123,12 +124,16 @@ pub struct StopRules {
     total_path: Option<JsonPath>,
     total_header: Option<String>,
     pub max_pages: Option<u64>,
+    /// Stop when this path is `true` (`$.end_of_stream`).
+    stop_path: Option<JsonPath>,
+    /// Stop when this expression is true.
+    pub when: Option<CompiledTemplate>,
 }
 
 impl StopRules {
     /// Compiles the stop conditions; a JSONPath that does not parse is an
     /// error (`validate` reports it first, with its line).
-    pub fn compile(s: &StopConditions) -> Result<StopRules, String> {
+    pub fn compile(s: &StopConditions, b: &mut TemplatesBuilder) -> Result<StopRules, String> {
         let path = |field: &str, p: &Option<connector_spec::JsonPath>| {
             p.as_ref()
                 .map(|p| {
@@ -149,6 +154,12 @@ impl StopRules {
             total_path: path("total_path", &s.total_path)?,
             total_header: s.total_header.clone(),
             max_pages: s.max_pages,
+            stop_path: path("stop_path", &s.stop_path)?,
+            when: s
+                .when
+                .as_deref()
+                .map(|w| b.add_condition(w).map_err(|e| format!("`stop.when`: {e}")))
+                .transpose()?,
         })
     }
 
@@ -198,7 +209,25 @@ impl StopRules {
         page_size: Option<u64>,
         received: u64,
         pages: u64,
+        when: &dyn Fn(&CompiledTemplate) -> Result<bool, String>,
     ) -> Result<Option<&'static str>, String> {
+        if let (Some(p), Some(resp)) = (&self.stop_path, page.response) {
+            match p.query(&resp.json).first() {
+                Some(Value::Bool(true)) => return Ok(Some("stop_path is true")),
+                None | Some(Value::Null) | Some(Value::Bool(false)) => {}
+                Some(other) => {
+                    return Err(format!(
+                        "`stop.stop_path` found {}, not a boolean",
+                        shown(other)
+                    ));
+                }
+            }
+        }
+        if let Some(w) = &self.when {
+            if when(w)? {
+                return Ok(Some("`stop.when` is true"));
+            }
+        }
         let more = match page.response {
             Some(resp) => self.has_more(resp)?,
             None => None,
@@ -247,15 +276,15 @@ pub fn paths(p: &Pagination) -> Vec<&str> {
 /// Compiles a stream's pagination once: each strategy compiles its own
 /// variant, in its own file. `page_size` is the stream's, rendered (the
 /// spec's default applies); strategies without one ignore it.
-pub fn compile(p: &Pagination, page_size: u64) -> Result<Paging, String> {
+pub fn compile(p: &Pagination, page_size: u64, b: &mut TemplatesBuilder) -> Result<Paging, String> {
     let size = page_size;
     match p {
         Pagination::None => Ok(NoPaginator::compile()),
-        Pagination::Offset { .. } => OffsetPaginator::compile(p, size),
-        Pagination::PageNumber { .. } => PageNumberPaginator::compile(p, size),
-        Pagination::Cursor { .. } => CursorPaginator::compile(p, size),
-        Pagination::NextUrl { .. } => NextUrlPaginator::compile(p),
-        Pagination::LinkHeader { .. } => LinkHeaderPaginator::compile(p),
+        Pagination::Offset { .. } => OffsetPaginator::compile(p, size, b),
+        Pagination::PageNumber { .. } => PageNumberPaginator::compile(p, size, b),
+        Pagination::Cursor { .. } => CursorPaginator::compile(p, size, b),
+        Pagination::NextUrl { .. } => NextUrlPaginator::compile(p, b),
+        Pagination::LinkHeader { .. } => LinkHeaderPaginator::compile(p, b),
     }
 }
 
@@ -320,6 +349,7 @@ mod tests {
                 connector_spec::IntOrTemplate::Int(n) => *n,
                 _ => 0,
             }),
+            &mut TemplatesBuilder::default(),
         )
         .unwrap()
     }
@@ -444,9 +474,14 @@ mod tests {
     #[test]
     fn stop_rules_read_has_more_and_totals() {
         let rules = StopRules::compile(
-            &serde_saphyr::from_str("{has_more_path: $.more, total_path: $.total}").unwrap(),
+            &serde_saphyr::from_str(
+                "{has_more_path: $.more, total_path: $.total, stop_path: $.end, when: \"page.number > 0\"}",
+            )
+            .unwrap(),
+            &mut TemplatesBuilder::default(),
         )
         .unwrap();
+        let never = |_: &CompiledTemplate| Ok(false);
         let view = |body: Value, n| (response(body, &[]), n);
         let (r, n) = view(json!({"more": true, "total": 10}), 0);
         let v = PageView {
@@ -454,7 +489,7 @@ mod tests {
             records: n,
         };
         assert_eq!(
-            rules.stop_reason(&v, Some(5), 0, 1).unwrap(),
+            rules.stop_reason(&v, Some(5), 0, 1, &never).unwrap(),
             None,
             "has_more wins over an empty page"
         );
@@ -464,7 +499,7 @@ mod tests {
             records: n,
         };
         assert_eq!(
-            rules.stop_reason(&v, None, 3, 1).unwrap(),
+            rules.stop_reason(&v, None, 3, 1, &never).unwrap(),
             Some("has_more is false")
         );
         let (r, n) = view(json!({"total": 3}), 3);
@@ -473,10 +508,29 @@ mod tests {
             records: n,
         };
         assert_eq!(
-            rules.stop_reason(&v, None, 3, 1).unwrap(),
+            rules.stop_reason(&v, None, 3, 1, &never).unwrap(),
             Some("total reached")
         );
         let (r, _) = view(json!({"more": [1]}), 0);
         assert!(rules.has_more(&r).is_err(), "a list is not a boolean");
+        let (r, n) = view(json!({"more": true, "end": true}), 5);
+        let v = PageView {
+            response: Some(&r),
+            records: n,
+        };
+        assert_eq!(
+            rules.stop_reason(&v, None, 5, 1, &never).unwrap(),
+            Some("stop_path is true")
+        );
+        let always = |_: &CompiledTemplate| Ok(true);
+        let (r, n) = view(json!({"more": true}), 5);
+        let v = PageView {
+            response: Some(&r),
+            records: n,
+        };
+        assert_eq!(
+            rules.stop_reason(&v, None, 5, 1, &always).unwrap(),
+            Some("`stop.when` is true")
+        );
     }
 }

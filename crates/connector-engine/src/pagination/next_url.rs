@@ -29,7 +29,10 @@ impl NextUrlPaginator {
 
 impl NextUrlPaginator {
     /// Compiles `type: next_url`; the short-page rule means nothing here.
-    pub(super) fn compile(p: &Pagination) -> Result<Paging, String> {
+    pub(super) fn compile(
+        p: &Pagination,
+        b: &mut crate::template::TemplatesBuilder,
+    ) -> Result<Paging, String> {
         let Pagination::NextUrl {
             next_url_path,
             stop,
@@ -39,7 +42,7 @@ impl NextUrlPaginator {
         };
         let path = JsonPath::parse(next_url_path.as_str())
             .map_err(|e| format!("`next_url_path` `{}`: {e}", next_url_path.as_str()))?;
-        let mut rules = StopRules::compile(stop)?;
+        let mut rules = StopRules::compile(stop, b)?;
         rules.short_page = false;
         Ok(Paging {
             prototype: Box::new(NextUrlPaginator::new(path, next_url_path.as_str())),

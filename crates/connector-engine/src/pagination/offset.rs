@@ -26,7 +26,11 @@ impl OffsetPaginator {
 
 impl OffsetPaginator {
     /// Compiles `type: offset`.
-    pub(super) fn compile(p: &Pagination, page_size: u64) -> Result<Paging, String> {
+    pub(super) fn compile(
+        p: &Pagination,
+        page_size: u64,
+        b: &mut crate::template::TemplatesBuilder,
+    ) -> Result<Paging, String> {
         let Pagination::Offset {
             offset_param,
             limit_param,
@@ -45,7 +49,7 @@ impl OffsetPaginator {
                 page_size,
                 *start,
             )),
-            stop: Some(StopRules::compile(stop)?),
+            stop: Some(StopRules::compile(stop, b)?),
             parallel: *parallel,
         })
     }

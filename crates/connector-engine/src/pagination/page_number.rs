@@ -27,7 +27,11 @@ impl PageNumberPaginator {
 
 impl PageNumberPaginator {
     /// Compiles `type: page_number`.
-    pub(super) fn compile(p: &Pagination, page_size: u64) -> Result<Paging, String> {
+    pub(super) fn compile(
+        p: &Pagination,
+        page_size: u64,
+        b: &mut crate::template::TemplatesBuilder,
+    ) -> Result<Paging, String> {
         let Pagination::PageNumber {
             page_param,
             size_param,
@@ -46,7 +50,7 @@ impl PageNumberPaginator {
                 page_size,
                 *start,
             )),
-            stop: Some(StopRules::compile(stop)?),
+            stop: Some(StopRules::compile(stop, b)?),
             parallel: *parallel,
         })
     }
