@@ -31,9 +31,98 @@ pub struct RecordSelector {
     path: JsonPath,
     path_text: String,
     filter: Option<CompiledTemplate>,
+    expand: Option<(String, Vec<(String, String)>)>,
+    base: Reshape,
+    transforms: Vec<Reshape>,
+}
+
+/// One set of field changes, applied where `when` holds (or always).
+struct Reshape {
+    when: Option<CompiledTemplate>,
     rename: Vec<(String, String)>,
     remove: Vec<String>,
+    flatten: Vec<String>,
     add: Vec<(String, CompiledTemplate)>,
+}
+
+impl Reshape {
+    fn is_empty(&self) -> bool {
+        self.when.is_none()
+            && self.rename.is_empty()
+            && self.remove.is_empty()
+            && self.flatten.is_empty()
+            && self.add.is_empty()
+    }
+
+    fn compile(
+        when: Option<&str>,
+        rename: &indexmap::IndexMap<String, String>,
+        remove: &[String],
+        flatten: &[String],
+        add: &indexmap::IndexMap<String, connector_spec::Template>,
+        b: &mut TemplatesBuilder,
+    ) -> Result<Reshape> {
+        Ok(Reshape {
+            when: when.map(|w| b.add_condition(w)).transpose()?,
+            rename: rename.iter().map(|(a, b)| (a.clone(), b.clone())).collect(),
+            remove: remove.to_vec(),
+            flatten: flatten.to_vec(),
+            add: add
+                .iter()
+                .map(|(k, t)| Ok((k.clone(), b.add(t.as_str())?)))
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    /// Renames, removes, flattens; the additions need the record's context.
+    fn apply_fields(&self, record: &mut Value) {
+        for (from, to) in &self.rename {
+            if let Some(v) = take_field(record, from) {
+                set_field(record, to, v);
+            }
+        }
+        for k in &self.remove {
+            take_field(record, k);
+        }
+        for f in &self.flatten {
+            if let Some(Value::Object(inner)) = take_field(record, f) {
+                if let Value::Object(m) = record {
+                    for (k, v) in inner {
+                        m.entry(k).or_insert(v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Removes a field by dotted path (a key with its dots first).
+fn take_field(record: &mut Value, path: &str) -> Option<Value> {
+    let Value::Object(m) = record else { return None };
+    if m.contains_key(path) {
+        return m.shift_remove(path);
+    }
+    let (head, rest) = path.split_once('.')?;
+    take_field(m.get_mut(head)?, rest)
+}
+
+/// Sets a field by dotted path, making the objects on the way.
+fn set_field(record: &mut Value, path: &str, v: Value) {
+    let Value::Object(m) = record else { return };
+    match path.split_once('.') {
+        Some((head, rest)) if !m.contains_key(path) => {
+            let inner = m
+                .entry(head.to_string())
+                .or_insert_with(|| Value::Object(Default::default()));
+            if !inner.is_object() {
+                *inner = Value::Object(Default::default());
+            }
+            set_field(inner, rest, v);
+        }
+        _ => {
+            m.insert(path.to_string(), v);
+        }
+    }
 }
 
 impl RecordSelector {
@@ -50,16 +139,33 @@ impl RecordSelector {
                 .as_deref()
                 .map(|f| b.add_condition(f))
                 .transpose()?,
-            rename: r
-                .rename_fields
+            expand: r.expand.as_ref().map(|e| {
+                (
+                    e.path.clone(),
+                    e.copy.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                )
+            }),
+            base: Reshape::compile(
+                None,
+                &r.rename_fields,
+                &r.remove_fields,
+                &r.flatten,
+                &r.add_fields,
+                b,
+            )?,
+            transforms: r
+                .transforms
                 .iter()
-                .map(|(a, b)| (a.clone(), b.clone()))
-                .collect(),
-            remove: r.remove_fields.clone(),
-            add: r
-                .add_fields
-                .iter()
-                .map(|(k, t)| Ok((k.clone(), b.add(t.as_str())?)))
+                .map(|t| {
+                    Reshape::compile(
+                        t.when.as_deref(),
+                        &t.rename_fields,
+                        &t.remove_fields,
+                        &t.flatten,
+                        &t.add_fields,
+                        b,
+                    )
+                })
                 .collect::<Result<_>>()?,
         })
     }
@@ -67,13 +173,33 @@ impl RecordSelector {
     /// The member path of a selector that only moves records (no filter or
     /// reshaping): such records may stay raw JSON text.
     pub fn raw_path(&self) -> Option<&[String]> {
-        let plain =
-            !self.needs_record_context() && self.rename.is_empty() && self.remove.is_empty();
+        let plain = self.filter.is_none()
+            && self.expand.is_none()
+            && self.base.is_empty()
+            && self.transforms.is_empty();
         self.members.as_deref().filter(|_| plain)
     }
 
-    pub fn needs_record_context(&self) -> bool {
-        self.filter.is_some() || !self.add.is_empty()
+    /// Expands a record into one record per item of its nested array
+    /// (`records.expand`); without it, the record itself.
+    pub fn expand(&self, record: Value) -> Vec<Value> {
+        let Some((path, copy)) = &self.expand else {
+            return vec![record];
+        };
+        let Some(Value::Array(items)) = crate::record_key::field(&record, path).cloned() else {
+            return Vec::new();
+        };
+        items
+            .into_iter()
+            .map(|mut item| {
+                for (name, from) in copy {
+                    if let Some(v) = crate::record_key::field(&record, from) {
+                        set_field(&mut item, name, v.clone());
+                    }
+                }
+                item
+            })
+            .collect()
     }
 
     /// The number of records in a page body, leaving the body as it is (the
@@ -167,45 +293,41 @@ impl RecordSelector {
         )
     }
 
-    /// Applies filter and transformations in place; false when filtered out.
+    /// Applies the filter and the transformations in place; false when
+    /// filtered out.
     pub fn transform(
         &self,
         record: &mut Value,
         templates: &Templates,
         ctx: &Context,
     ) -> Result<bool> {
-        if self.needs_record_context() {
+        let context = |record: &Value| {
             let mut c = ctx.clone();
-            c.record = Some(crate::template::to_value(&*record));
-            let cv = c.to_value();
-            if let Some(f) = &self.filter
-                && !templates.test(f, &cv)?
+            c.record = Some(crate::template::to_value(record));
+            c.to_value()
+        };
+        if let Some(f) = &self.filter
+            && !templates.test(f, &context(record))?
+        {
+            return Ok(false);
+        }
+        for r in std::iter::once(&self.base).chain(&self.transforms) {
+            if let Some(w) = &r.when
+                && !templates.test(w, &context(record))?
             {
-                return Ok(false);
+                continue;
             }
-            self.reshape(record);
-            for (k, t) in &self.add {
-                let v = templates.render_value(t, &cv)?;
-                if let Value::Object(m) = record {
-                    m.insert(k.clone(), v);
+            // Additions see the record as it was before this step.
+            let cv = (!r.add.is_empty()).then(|| context(record));
+            r.apply_fields(record);
+            if let Some(cv) = cv {
+                for (k, t) in &r.add {
+                    let v = templates.render_value(t, &cv)?;
+                    set_field(record, k, v);
                 }
             }
-        } else {
-            self.reshape(record);
         }
         Ok(true)
-    }
-
-    fn reshape(&self, record: &mut Value) {
-        let Value::Object(m) = record else { return };
-        for (from, to) in &self.rename {
-            if let Some(v) = m.shift_remove(from) {
-                m.insert(to.clone(), v);
-            }
-        }
-        for k in &self.remove {
-            m.shift_remove(k);
-        }
     }
 }
 
@@ -276,5 +398,59 @@ mod tests {
             .select(&mut json!({"unexpected": true}))
             .unwrap_err();
         assert!(err.contains("`unexpected`"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod reshape_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn selector(yaml: &str) -> (RecordSelector, Templates) {
+        let r: Records = serde_saphyr::from_str(yaml).unwrap();
+        let mut b = TemplatesBuilder::default();
+        let s = RecordSelector::compile(&r, &mut b).unwrap();
+        (s, b.build())
+    }
+
+    fn shape(yaml: &str, record: Value) -> Vec<Value> {
+        let (s, t) = selector(yaml);
+        s.expand(record)
+            .into_iter()
+            .filter_map(|mut r| s.transform(&mut r, &t, &Context::default()).unwrap().then_some(r))
+            .collect()
+    }
+
+    #[test]
+    fn nested_paths_flatten_and_conditions() {
+        let got = shape(
+            r#"{rename_fields: {"properties.email": contact.email}, remove_fields: [properties.secret], flatten: [properties], add_fields: {"meta.source": hubspot}, transforms: [{when: "record.kind == 'a'", add_fields: {is_a: "{{ true }}"}}]}"#,
+            json!({"id": 1, "kind": "a", "properties": {"email": "x@y", "secret": "s", "name": "N", "id": 99}}),
+        );
+        assert_eq!(
+            got,
+            vec![json!({"id": 1, "kind": "a", "contact": {"email": "x@y"}, "name": "N", "meta": {"source": "hubspot"}, "is_a": true})]
+        );
+        let other = shape(
+            r#"{transforms: [{when: "record.kind == 'a'", remove_fields: [kind]}]}"#,
+            json!({"kind": "b"}),
+        );
+        assert_eq!(other, vec![json!({"kind": "b"})]);
+    }
+
+    #[test]
+    fn expansion_copies_outer_fields() {
+        let got = shape(
+            "{expand: {path: line_items, copy: {order_id: id, order_at: meta.at}}}",
+            json!({"id": 7, "meta": {"at": "t"}, "line_items": [{"sku": "a"}, {"sku": "b"}]}),
+        );
+        assert_eq!(
+            got,
+            vec![
+                json!({"sku": "a", "order_id": 7, "order_at": "t"}),
+                json!({"sku": "b", "order_id": 7, "order_at": "t"})
+            ]
+        );
+        assert!(shape("{expand: {path: line_items}}", json!({"id": 1})).is_empty());
     }
 }

@@ -48,7 +48,7 @@ pub use diagnostic::{Diagnostic, Pos, Severity};
 pub use incremental::{CursorType, Incremental, Windows};
 pub use pagination::{Pagination, StopConditions, TokenLocation};
 pub use rate_limit::{RateLimit, RateLimitHeaders};
-pub use records::{InvalidRecords, Records};
+pub use records::{Expand, InvalidRecords, Records, Transform};
 pub use reference::reference_markdown;
 pub use retry::{Action, ResponseAction, Retry};
 pub use schema::{json_schema, json_schema_text};

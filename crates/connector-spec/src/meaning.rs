@@ -709,6 +709,25 @@ impl<'a> Meaning<'a> {
                 .collect();
             self.template(t, Scope::Record, &p, stream);
         }
+        for (i, t) in r.transforms.iter().enumerate() {
+            let idx = i.to_string();
+            if let Some(w) = &t.when {
+                let p: Vec<&str> = path
+                    .iter()
+                    .copied()
+                    .chain(["transforms", idx.as_str(), "when"])
+                    .collect();
+                self.expression(w, Scope::Record, &p, stream);
+            }
+            for (k, a) in &t.add_fields {
+                let p: Vec<&str> = path
+                    .iter()
+                    .copied()
+                    .chain(["transforms", idx.as_str(), "add_fields", k.as_str()])
+                    .collect();
+                self.template(a, Scope::Record, &p, stream);
+            }
+        }
     }
 
     fn stream(&mut self, name: &str, s: &Stream) {

@@ -7,7 +7,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Where the records are in each response body and how to reshape them.
-/// Transformations run in this order: filter, rename, remove, add.
+/// Transformations run in this order: expand, filter, rename, remove,
+/// flatten, add, then `transforms`. Field names may be dotted paths into
+/// nested objects (`properties.email`); a name that exists with its dots is
+/// taken as it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Records {
@@ -31,12 +34,59 @@ pub struct Records {
     /// value's JSON type (numbers stay numbers).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub add_fields: IndexMap<String, Template>,
+    /// Objects whose fields move into the record, e.g. `properties`
+    /// (HubSpot): `{"id": 1, "properties": {"email": "a"}}` becomes
+    /// `{"id": 1, "email": "a"}`. A field the record has already is kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flatten: Vec<String>,
+    /// Transformations for the records that match `when`, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transforms: Vec<Transform>,
+    /// One record per item of a nested array, with fields of the outer
+    /// record copied in (an order's `line_items`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expand: Option<Expand>,
     /// What happens to a record that is not a JSON object, or lacks a field
     /// of the stream's `primary_key` (missing or `null`): `fail` ends the
     /// stream with an error naming the page and the record; `skip` drops it
     /// and counts it in the summary. Default `fail`.
     #[serde(default, skip_serializing_if = "InvalidRecords::is_fail")]
     pub on_invalid: InvalidRecords,
+}
+
+/// Transformations applied only to the records that match `when`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Transform {
+    /// A minijinja expression over `record` (and `config`, `parent`,
+    /// `state`); the transformation applies where it is true. Default: always.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// Fields to rename, `old: new`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub rename_fields: IndexMap<String, String>,
+    /// Fields to remove.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_fields: Vec<String>,
+    /// Objects whose fields move into the record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flatten: Vec<String>,
+    /// Fields to add or overwrite, from templates.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub add_fields: IndexMap<String, Template>,
+}
+
+/// One record per item of a nested array.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expand {
+    /// The array field, e.g. `line_items`; each of its items (objects)
+    /// becomes a record. A record without it yields none.
+    pub path: String,
+    /// Fields of the outer record copied into each item, `new_name: field`,
+    /// e.g. `order_id: id`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub copy: IndexMap<String, String>,
 }
 
 /// What to do with a record that cannot be written as a row.
@@ -68,6 +118,9 @@ impl Default for Records {
             rename_fields: IndexMap::new(),
             remove_fields: Vec::new(),
             add_fields: IndexMap::new(),
+            flatten: Vec::new(),
+            transforms: Vec::new(),
+            expand: None,
             on_invalid: InvalidRecords::Fail,
         }
     }

@@ -86,7 +86,7 @@ impl StripeStore {
 }
 
 /// splitmix64's finaliser: a bijection on `u64`, so distinct numbers give distinct ids.
-fn mix(mut z: u64) -> u64 {
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 /// How to start a [`MockServer`](crate::MockServer). `MockConfig::default()` is a well-behaved
 /// server: no latency, no rate limit, no faults, 250 generated records, 2345 Stripe
-/// customers.
+/// customers, 2345 Zendesk tickets, 345 Slack conversations and the GitHub repositories
+/// `acme/api` (250 issues), `acme/web` (120) and `acme/empty` (0).
 #[derive(Clone, Debug)]
 pub struct MockConfig {
     /// The json-server database; `None` loads the repository's
@@ -15,6 +16,27 @@ pub struct MockConfig {
     pub generated_records: usize,
     /// Number of customers served by the Stripe imitation `/stripe/v1/customers`.
     pub stripe_customers: usize,
+    /// Number of tickets of the Zendesk imitation `/api/v2/incremental/tickets/cursor.json`
+    /// (ids `1..=zendesk_tickets`).
+    pub zendesk_tickets: usize,
+    /// Rate limit of the Zendesk imitation (answered Zendesk's way: `429` + `Retry-After`);
+    /// `None` never refuses, and the headers then report a nominal 700 requests per minute.
+    /// Only `limit`, `window` and `algorithm` are used.
+    pub zendesk_rate_limit: Option<RateLimitMode>,
+    /// Number of conversations of the Slack imitation `/api/conversations.list`.
+    pub slack_channels: usize,
+    /// Rate limit of the Slack imitation (`429`, `Retry-After`,
+    /// `{"ok": false, "error": "ratelimited"}`); `None` never refuses. Only `limit`, `window`
+    /// and `algorithm` are used.
+    pub slack_rate_limit: Option<RateLimitMode>,
+    /// Repositories of the GitHub imitation `/repos/{owner}/{repo}/issues`: full name
+    /// (`owner/repo`) and number of issues (pull requests included), in the order of their
+    /// repository ids (`700001`, `700002`, …).
+    pub github_repos: Vec<(String, usize)>,
+    /// Rate limit of the GitHub imitation (`403` when `github_403` is set, else `429`, with
+    /// `X-RateLimit-Remaining: 0`); `None` never refuses, and the headers then report a nominal
+    /// 5000 requests per hour. `limit`, `window`, `algorithm` and `github_403` are used.
+    pub github_rate_limit: Option<RateLimitMode>,
     /// Delay added before answering each data request.
     pub latency: Duration,
     /// Rate limiting of data requests; `None` for unlimited.
@@ -35,6 +57,16 @@ impl Default for MockConfig {
             jsonplaceholder: None,
             generated_records: 250,
             stripe_customers: 2345,
+            zendesk_tickets: 2345,
+            zendesk_rate_limit: None,
+            slack_channels: 345,
+            slack_rate_limit: None,
+            github_repos: vec![
+                ("acme/api".to_string(), 250),
+                ("acme/web".to_string(), 120),
+                ("acme/empty".to_string(), 0),
+            ],
+            github_rate_limit: None,
             latency: Duration::ZERO,
             rate_limit: None,
             faults: FaultConfig::default(),
@@ -55,6 +87,57 @@ impl MockConfig {
     /// Sets [`MockConfig::stripe_customers`].
     pub fn stripe_customers(mut self, n: usize) -> Self {
         self.stripe_customers = n;
+        self
+    }
+
+    /// Sets [`MockConfig::zendesk_tickets`].
+    pub fn zendesk_tickets(mut self, n: usize) -> Self {
+        self.zendesk_tickets = n;
+        self
+    }
+
+    /// Sets [`MockConfig::zendesk_rate_limit`].
+    pub fn zendesk_rate_limit(mut self, mode: RateLimitMode) -> Self {
+        self.zendesk_rate_limit = Some(mode);
+        self
+    }
+
+    /// Sets [`MockConfig::slack_channels`].
+    pub fn slack_channels(mut self, n: usize) -> Self {
+        self.slack_channels = n;
+        self
+    }
+
+    /// Sets [`MockConfig::slack_rate_limit`].
+    pub fn slack_rate_limit(mut self, mode: RateLimitMode) -> Self {
+        self.slack_rate_limit = Some(mode);
+        self
+    }
+
+    /// Adds the GitHub repository `full_name` (`owner/repo`) with `issues` issues to
+    /// [`MockConfig::github_repos`], or changes its number of issues if it is already there.
+    pub fn github_repo(mut self, full_name: impl Into<String>, issues: usize) -> Self {
+        let name = full_name.into();
+        match self
+            .github_repos
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
+            Some(r) => r.1 = issues,
+            None => self.github_repos.push((name, issues)),
+        }
+        self
+    }
+
+    /// Replaces [`MockConfig::github_repos`].
+    pub fn github_repos(mut self, repos: Vec<(String, usize)>) -> Self {
+        self.github_repos = repos;
+        self
+    }
+
+    /// Sets [`MockConfig::github_rate_limit`].
+    pub fn github_rate_limit(mut self, mode: RateLimitMode) -> Self {
+        self.github_rate_limit = Some(mode);
         self
     }
 

@@ -144,15 +144,28 @@ fn after(raw: Option<&str>) -> Result<Option<i64>, Response> {
     }
 }
 
-/// The records kept by `updated_since` (inclusive) and `updated_after` (exclusive).
+/// The records kept by `updated_since` (inclusive), `updated_after`
+/// (exclusive) and `updated_before` (inclusive upper bound, for windows).
 pub(crate) fn filtered(st: &AppState, p: &Params) -> Result<Vec<GenRecord>, Response> {
     let since = since(p.get("updated_since"))?;
     let after = after(p.get("updated_after"))?;
+    let before = match p.get("updated_before") {
+        None | Some("") => None,
+        Some(s) => Some(parse_rfc3339(s).ok_or_else(|| {
+            bad_request(&format!(
+                "`updated_before` must be an RFC 3339 timestamp, got `{s}`"
+            ))
+        })?),
+    };
     let min = match (since, after) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
-    Ok(st.shared.generated.select(min))
+    let mut records = st.shared.generated.select(min);
+    if let Some(b) = before {
+        records.retain(|r| r.updated_at <= b);
+    }
+    Ok(records)
 }
 
 /// Page size from `key` (default 10); 0 is refused so that clients cannot loop forever.

@@ -20,8 +20,12 @@
 //! * **Auth** under `/auth/*` (bearer, API key in header or query, basic, custom header,
 //!   OAuth 2 client credentials / refresh token via `POST /oauth/token`), and redirects.
 //! * **Imitations of real APIs**: Stripe's "List all customers" (`/stripe/v1/customers`,
-//!   [`STRIPE_KEY`], mutable through [`MockServer::stripe_add_customers`]) and timestamps with
-//!   UTC offsets (`/tz/events`, [`MockServer::tz_touch`]).
+//!   [`STRIPE_KEY`], mutable through [`MockServer::stripe_add_customers`]), timestamps with
+//!   UTC offsets (`/tz/events`, [`MockServer::tz_touch`]), Zendesk's cursor-based incremental
+//!   ticket export (`/api/v2/incremental/tickets/cursor.json`, [`ZENDESK_EMAIL`] /
+//!   [`ZENDESK_TOKEN`], [`MockServer::zendesk_touch`]), Slack's `conversations.list`
+//!   (`/api/conversations.list`, [`SLACK_TOKEN`]) and GitHub's "List repository issues"
+//!   (`/repos/{owner}/{repo}/issues`, [`GITHUB_TOKEN`], [`MockServer::github_touch`]).
 //! * **Hostile servers** under `/hostile/*` (gzip bomb, endless body, absurd rate-limit waits,
 //!   credentials echoed in next links and error bodies, non-object records, next links to the
 //!   other origin).
@@ -61,13 +65,16 @@ mod bad;
 mod config;
 mod faults;
 mod generated;
+mod github;
 mod hostile;
 mod jsonserver;
 mod log;
 mod rate_limit;
 mod server;
+mod slack;
 mod state;
 mod util;
+mod zendesk;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -100,6 +107,17 @@ pub const REFRESH_TOKEN: &str = "refresh-abc";
 /// Secret key accepted by the Stripe imitation `/stripe/v1/customers`
 /// (`Authorization: Bearer <key>`, or HTTP basic with the key as user name).
 pub const STRIPE_KEY: &str = "sk_test_4eC39HqLyjWDarjtT1zdp7dc";
+/// Agent e-mail of the Zendesk imitation: HTTP basic with the user name
+/// `{ZENDESK_EMAIL}/token` and the password [`ZENDESK_TOKEN`].
+pub const ZENDESK_EMAIL: &str = "agent@example.com";
+/// API token of the Zendesk imitation (see [`ZENDESK_EMAIL`]).
+pub const ZENDESK_TOKEN: &str = "6wiIBWbGkBMo1mRDMuVwkw1EPsNkeUj95PIz2akv";
+/// Bot token of the Slack imitation `/api/conversations.list`
+/// (`Authorization: Bearer <token>`, or the `token` form field).
+pub const SLACK_TOKEN: &str = "xoxb-1111111111-2222222222222-MockApiSlackBotToken0";
+/// Token of the GitHub imitation `/repos/{owner}/{repo}/issues`
+/// (`Authorization: Bearer <token>` or `Authorization: token <token>`).
+pub const GITHUB_TOKEN: &str = "ghp_MockApiGitHubToken0000000000000000000";
 
 /// The JSONPlaceholder fixture shipped in the repository.
 pub fn default_jsonplaceholder_path() -> PathBuf {
@@ -159,6 +177,9 @@ impl MockServer {
             generated: generated::GenStore::new(config.generated_records),
             stripe: apis::StripeStore::new(config.stripe_customers),
             tz: apis::TzStore::new(),
+            zendesk: zendesk::ZendeskStore::new(config.zendesk_tickets),
+            slack: slack::SlackStore::new(config.slack_channels),
+            github: github::GithubStore::new(&config.github_repos),
             log: Default::default(),
             rate: Default::default(),
             faults: faults::FaultInjector::new(&config.faults),
@@ -279,6 +300,38 @@ impl MockServer {
     /// (whole seconds), written with a `-05:00` offset (unknown ids are ignored).
     pub fn tz_touch(&self, ids: &[u64]) {
         self.shared.tz.touch(ids)
+    }
+
+    /// Updates those Zendesk tickets (unknown ids are ignored): `updated_at` and
+    /// `generated_timestamp` become 60 s after the newest `generated_timestamp`, so an export
+    /// continued later from a saved end-of-stream `after_cursor` returns exactly them (in id
+    /// order).
+    pub fn zendesk_touch(&self, ids: &[u64]) {
+        self.shared.zendesk.touch(ids)
+    }
+
+    /// The number of Zendesk tickets.
+    pub fn zendesk_tickets_len(&self) -> usize {
+        self.shared.zendesk.len()
+    }
+
+    /// The number of Slack conversations.
+    pub fn slack_channels_len(&self) -> usize {
+        self.shared.slack.len()
+    }
+
+    /// Updates those issues (by issue `number`) of the GitHub repository `repo`
+    /// (`owner/name`, case-insensitive): `updated_at` becomes 60 s after the repository's
+    /// newest `updated_at`, so `since=<that instant>` (or `sort=updated`) finds exactly them.
+    /// Unknown repositories and numbers are ignored.
+    pub fn github_touch(&self, repo: &str, numbers: &[u64]) {
+        self.shared.github.touch(repo, numbers)
+    }
+
+    /// The number of issues (pull requests included) of the GitHub repository `repo`, `None`
+    /// if there is no such repository.
+    pub fn github_issues_len(&self, repo: &str) -> Option<usize> {
+        self.shared.github.len(repo)
     }
 
     /// Blocks the calling thread until the server thread ends (i.e. forever, for the binary).

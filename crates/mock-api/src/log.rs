@@ -59,7 +59,8 @@ pub struct Counters {
     pub main_requests: u64,
     /// Requests received by the other-origin listener.
     pub other_requests: u64,
-    /// Requests refused by the rate limiter (429, or 403 in GitHub mode).
+    /// Requests refused by a rate limiter (429, or 403 in GitHub mode): the data endpoints'
+    /// and the Zendesk, Slack and GitHub imitations' own.
     pub rate_limited: u64,
     /// Faults injected, all kinds.
     pub faults_injected: u64,
@@ -67,8 +68,10 @@ pub struct Counters {
     pub faults_by_kind: BTreeMap<&'static str, u64>,
     /// Access tokens issued by `POST /oauth/token`.
     pub tokens_issued: u64,
-    /// Requests answered 401 by the `/auth/*` endpoints, `/oauth/token`,
-    /// `/stripe/v1/customers` or `/hostile/echo_token`.
+    /// Requests refused for their credentials: 401 from the `/auth/*` endpoints,
+    /// `/oauth/token`, `/stripe/v1/customers`, the Zendesk and GitHub imitations or
+    /// `/hostile/echo_token`; GitHub's 404 without credentials; Slack's `not_authed` /
+    /// `invalid_auth`.
     pub auth_failures: u64,
 }
 

@@ -15,6 +15,11 @@ OPTIONS:
   --other-port N           other-origin listener port (default: any free port)
   --records N              size of the /gen/* dataset (default 250)
   --stripe-customers N     customers of /stripe/v1/customers (default 2345)
+  --zendesk-tickets N      tickets of /api/v2/incremental/tickets/cursor.json (default 2345)
+  --slack-channels N       conversations of /api/conversations.list (default 345)
+  --github-repo OWNER/NAME=N
+                           add (or resize) a repository of /repos/{owner}/{repo}/issues
+                           (default acme/api=250, acme/web=120, acme/empty=0; repeatable)
   --db PATH                json-server database (default: the JSONPlaceholder fixture)
   --latency-ms N           delay before each data response
   --rate-limit N/s         rate limit, e.g. 10/s, 100/m, 5/2s, 3/500ms
@@ -86,6 +91,16 @@ fn parse_args(args: Vec<String>) -> Result<Option<MockConfig>, String> {
             "--other-port" => cfg.other_port = num(&flag, value()?)?,
             "--records" => cfg.generated_records = num(&flag, value()?)?,
             "--stripe-customers" => cfg.stripe_customers = num(&flag, value()?)?,
+            "--zendesk-tickets" => cfg.zendesk_tickets = num(&flag, value()?)?,
+            "--slack-channels" => cfg.slack_channels = num(&flag, value()?)?,
+            "--github-repo" => {
+                let v = value()?;
+                let (name, n) = v
+                    .rsplit_once('=')
+                    .filter(|(name, _)| name.contains('/'))
+                    .ok_or_else(|| format!("--github-repo wants OWNER/NAME=N, got `{v}`"))?;
+                cfg = cfg.github_repo(name, num(&flag, n.to_string())?);
+            }
             "--db" => cfg.jsonplaceholder = Some(value()?.into()),
             "--latency-ms" => cfg.latency = Duration::from_millis(num(&flag, value()?)?),
             "--rate-limit" => {
@@ -180,6 +195,22 @@ mod tests {
         assert_eq!(cfg.stripe_customers, 2345);
         let small = parse_args(args("--stripe-customers 7")).unwrap().unwrap();
         assert_eq!(small.stripe_customers, 7);
+        let apis = parse_args(args(
+            "--zendesk-tickets 9 --slack-channels=8 --github-repo acme/api=3 --github-repo x/y=2",
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!((apis.zendesk_tickets, apis.slack_channels), (9, 8));
+        assert_eq!(
+            apis.github_repos,
+            vec![
+                ("acme/api".to_string(), 3),
+                ("acme/web".to_string(), 120),
+                ("acme/empty".to_string(), 0),
+                ("x/y".to_string(), 2),
+            ]
+        );
+        assert!(parse_args(args("--github-repo nope")).is_err());
         assert_eq!(
             cfg.faults.kinds,
             vec![

@@ -100,6 +100,71 @@ impl RateLimiter {
     }
 }
 
+/// The verdict of the limiter of one imitated API (Zendesk, Slack, GitHub), which speaks its
+/// own header dialect instead of [`HeaderStyle`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ApiLimit {
+    /// The limit the numbers refer to (configured, or nominal).
+    pub(crate) limit: u32,
+    pub(crate) decision: Decision,
+    /// Whether the request must be refused (only ever with a configured limit).
+    pub(crate) refused: bool,
+}
+
+impl ApiLimit {
+    /// Checks one request. A `configured` mode is enforced; without one the request is counted
+    /// against `nominal` (`limit` per `window`, fixed window) only to fill the informational
+    /// headers, and is never refused.
+    pub(crate) fn check(
+        limiter: &RateLimiter,
+        configured: Option<&RateLimitMode>,
+        nominal: (u32, Duration),
+    ) -> ApiLimit {
+        match configured {
+            Some(mode) => {
+                let decision = limiter.check(mode);
+                ApiLimit {
+                    limit: mode.limit,
+                    decision,
+                    refused: !decision.allowed,
+                }
+            }
+            None => {
+                let mode = RateLimitMode::new(nominal.0, nominal.1);
+                ApiLimit {
+                    limit: nominal.0,
+                    decision: limiter.check(&mode),
+                    refused: false,
+                }
+            }
+        }
+    }
+
+    pub(crate) fn remaining(&self) -> u32 {
+        self.decision.remaining
+    }
+
+    /// Seconds until the quota is back (rounded up, at least 1).
+    pub(crate) fn reset_secs(&self) -> u64 {
+        ceil_secs(self.decision.reset_after)
+    }
+
+    /// Unix time (seconds) when the quota is back.
+    pub(crate) fn reset_epoch(&self) -> u64 {
+        epoch_after(self.decision.reset_after)
+    }
+
+    /// Seconds a refused request should wait (rounded up, at least 1).
+    pub(crate) fn retry_after_secs(&self) -> u64 {
+        ceil_secs(self.decision.retry_after)
+    }
+}
+
+/// Sets a header (ignored if the value is not a valid header value).
+pub(crate) fn set_header(headers: &mut HeaderMap, name: &'static str, value: String) {
+    set(headers, name, value)
+}
+
 /// Whole seconds, rounded up, at least 1.
 fn ceil_secs(d: Duration) -> u64 {
     (d.as_secs_f64().ceil() as u64).max(1)

@@ -25,7 +25,7 @@ use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use crate::log::{Origin, RequestRecord};
 use crate::state::AppState;
 use crate::util::{NoCompress, error, json};
-use crate::{apis, auth, bad, faults, generated, hostile, jsonserver};
+use crate::{apis, auth, bad, faults, generated, github, hostile, jsonserver, slack, zendesk};
 
 /// Put in each request's extensions: lets a handler close its TCP connection without answering.
 #[derive(Clone)]
@@ -63,6 +63,9 @@ pub(crate) fn main_router(state: AppState) -> Router {
         .nest("/bad", bad::routes())
         .nest("/hostile", hostile::routes())
         .merge(apis::routes())
+        .merge(zendesk::routes())
+        .merge(slack::routes())
+        .merge(github::routes())
         .merge(data)
         .fallback(not_found)
         .layer(compression())
@@ -86,6 +89,13 @@ async fn not_found() -> Response {
 
 async fn index(State(st): State<AppState>) -> Response {
     let resources: Vec<&String> = st.shared.db.keys().collect();
+    let github_repos: Vec<serde_json::Value> = st
+        .shared
+        .github
+        .summary()
+        .into_iter()
+        .map(|(name, id, issues)| json!({ "full_name": name, "id": id, "issues": issues }))
+        .collect();
     json(
         StatusCode::OK,
         &json!({
@@ -101,8 +111,13 @@ async fn index(State(st): State<AppState>) -> Response {
             "auth": ["/auth/bearer", "/auth/api_key_header", "/auth/api_key_query", "/auth/basic",
                      "/auth/custom", "/auth/oauth2", "/auth/redirect_other", "/auth/next_other",
                      "/oauth/token", "/redirect/same"],
-            "apis": ["/stripe/v1/customers", "/tz/events"],
+            "apis": ["/stripe/v1/customers", "/tz/events", zendesk::EXPORT_PATH,
+                     slack::LIST_PATH, "/repos/{owner}/{repo}/issues",
+                     "/repositories/{id}/issues"],
             "stripe_customers": st.shared.stripe.len(),
+            "zendesk_tickets": st.shared.zendesk.len(),
+            "slack_channels": st.shared.slack.len(),
+            "github_repos": github_repos,
             "hostile": ["/hostile/gzip_bomb", "/hostile/endless", "/hostile/retry_after",
                         "/hostile/reset_far", "/hostile/echo_token", "/hostile/echo_error",
                         "/hostile/not_objects", "/hostile/missing_key",

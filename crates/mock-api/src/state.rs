@@ -10,8 +10,11 @@ use crate::apis::{StripeStore, TzStore};
 use crate::config::MockConfig;
 use crate::faults::FaultInjector;
 use crate::generated::GenStore;
+use crate::github::GithubStore;
 use crate::log::{Origin, RequestLog};
 use crate::rate_limit::RateLimiter;
+use crate::slack::SlackStore;
+use crate::zendesk::ZendeskStore;
 
 pub(crate) struct Shared {
     pub(crate) config: MockConfig,
@@ -22,6 +25,12 @@ pub(crate) struct Shared {
     pub(crate) stripe: StripeStore,
     /// The records of `/tz/events`.
     pub(crate) tz: TzStore,
+    /// The tickets of `/api/v2/incremental/tickets/cursor.json`.
+    pub(crate) zendesk: ZendeskStore,
+    /// The conversations of `/api/conversations.list`.
+    pub(crate) slack: SlackStore,
+    /// The repositories of `/repos/{owner}/{repo}/issues`.
+    pub(crate) github: GithubStore,
     pub(crate) log: RequestLog,
     pub(crate) rate: RateLimiter,
     pub(crate) faults: FaultInjector,

@@ -306,6 +306,24 @@ pub(crate) fn base64url_encode(data: &[u8]) -> String {
     out
 }
 
+/// Standard base64 with `=` padding (what Zendesk's and Slack's cursors look like).
+pub(crate) fn base64_encode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(STD[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Decodes standard or URL-safe base64, padded or not.
 pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let s = s.trim().trim_end_matches('=');
@@ -392,6 +410,17 @@ mod tests {
             assert_eq!(base64_decode(&e).unwrap(), s.as_bytes());
         }
         assert_eq!(base64_decode("dXNlcjpwNHNz").unwrap(), b"user:p4ss");
+        assert_eq!(
+            base64_encode(b"1576613539.0||467|"),
+            "MTU3NjYxMzUzOS4wfHw0Njd8"
+        );
+        assert_eq!(base64_encode(b"user:U061NFTT2"), "dXNlcjpVMDYxTkZUVDI=");
+        for s in ["", "a", "ab", "abc", "abcd"] {
+            assert_eq!(
+                base64_decode(&base64_encode(s.as_bytes())).unwrap(),
+                s.as_bytes()
+            );
+        }
         assert!(base64_decode("not base64!").is_none());
     }
 

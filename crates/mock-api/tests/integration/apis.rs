@@ -1,4 +1,5 @@
-//! The imitations of real APIs: Stripe's customer list and timestamps with UTC offsets.
+//! The imitations of real APIs: Stripe's customer list and timestamps with UTC offsets (the
+//! Zendesk, Slack and GitHub imitations have their own files).
 
 use std::collections::HashSet;
 
@@ -278,7 +279,7 @@ fn stripe_errors_and_auth() {
     assert_eq!(e["param"], "created[gte]");
 }
 
-fn b64(s: &str) -> String {
+pub fn b64(s: &str) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for c in s.as_bytes().chunks(3) {
@@ -324,7 +325,7 @@ fn stripe_add_customers_are_newer_than_all_others() {
 // ---------------------------------------------------------------------------------------------
 
 /// RFC 3339 (with fraction and offset) to Unix microseconds: the test's own parser.
-fn instant(s: &str) -> i64 {
+pub fn instant(s: &str) -> i64 {
     let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap();
     let (y, mo, d) = (n(0..4), n(5..7), n(8..10));
     let (h, mi, se) = (n(11..13), n(14..16), n(17..19));
@@ -502,8 +503,28 @@ fn tz_touch_moves_records_to_a_later_instant_written_at_minus_five() {
 fn index_lists_the_new_endpoints() {
     let s = MockServer::start(MockConfig::default().stripe_customers(7));
     let index = get(&format!("{}/", s.url())).json();
-    assert_eq!(index["apis"], json!(["/stripe/v1/customers", "/tz/events"]));
+    assert_eq!(
+        index["apis"],
+        json!([
+            "/stripe/v1/customers",
+            "/tz/events",
+            "/api/v2/incremental/tickets/cursor.json",
+            "/api/conversations.list",
+            "/repos/{owner}/{repo}/issues",
+            "/repositories/{id}/issues"
+        ])
+    );
     assert_eq!(index["stripe_customers"], 7);
+    assert_eq!(index["zendesk_tickets"], 2345);
+    assert_eq!(index["slack_channels"], 345);
+    assert_eq!(
+        index["github_repos"],
+        json!([
+            {"full_name": "acme/api", "id": 700001, "issues": 250},
+            {"full_name": "acme/web", "id": 700002, "issues": 120},
+            {"full_name": "acme/empty", "id": 700003, "issues": 0}
+        ])
+    );
     let hostile: Vec<&str> = index["hostile"]
         .as_array()
         .unwrap()
