@@ -340,9 +340,11 @@ impl CursorPlan {
 /// The largest cursor of some records and the keys of the records that
 /// carry it: the next run skips those records when the API sends them again
 /// (inclusive filters such as `since`, `updated_at_min`, `GTE`).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Boundary {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<Value>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub keys: BTreeSet<String>,
 }
 

@@ -77,6 +77,14 @@ pub struct StreamPlan {
 }
 
 impl StreamPlan {
+    /// Each partition (a parent record, a config value) keeps a cursor of
+    /// its own: an incremental stream with `parent` or `partitions`. Windows
+    /// share the stream's.
+    pub fn per_partition_cursor(&self) -> bool {
+        self.incremental.as_ref().is_some_and(|i| i.windows.is_none())
+            && (self.parent.is_some() || self.partitions.is_some())
+    }
+
     /// True when the remaining pages may be fetched in parallel.
     pub fn parallel(&self) -> bool {
         self.paging.parallel

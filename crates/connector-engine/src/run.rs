@@ -117,6 +117,8 @@ struct StreamStart {
     upper_bound: Option<Value>,
     /// Values kept from the last completed run's responses.
     values: std::collections::BTreeMap<String, Value>,
+    /// Each partition's saved cursor (per-partition cursors).
+    partition_cursors: std::collections::BTreeMap<String, Boundary>,
 }
 
 /// Checks a stream's saved state and works out how the stream starts.
@@ -138,6 +140,23 @@ fn check_saved(
         ] {
             if let Some(v) = v {
                 inc.check(v).map_err(|e| format!("saved `{what}`: {e}"))?;
+            }
+        }
+        for (key, b) in &saved.partition_cursors {
+            if let Some(v) = &b.cursor {
+                inc.check(v)
+                    .map_err(|e| format!("saved cursor of partition `{key}`: {e}"))?;
+            }
+        }
+        if resume {
+            for (key, p) in &saved.partitions {
+                for v in [&p.lower_bound, &p.pending.as_ref().and_then(|b| b.cursor.clone())]
+                    .into_iter()
+                    .flatten()
+                {
+                    inc.check(v)
+                        .map_err(|e| format!("saved bound of partition `{key}`: {e}"))?;
+                }
             }
         }
         lower_bound = if resume {
@@ -201,6 +220,7 @@ fn check_saved(
         boundary,
         upper_bound,
         values: saved.values.clone(),
+        partition_cursors: saved.partition_cursors.clone(),
     })
 }
 
@@ -355,7 +375,8 @@ pub async fn sync(
         let start = &starts[name];
         let saved = state.streams.get(name).cloned().unwrap_or_default();
         let resume = start.resume.is_some();
-        let mode = if resume || (sp.incremental.is_some() && saved.cursor.is_some()) {
+        let saved_cursor = saved.cursor.is_some() || !saved.partition_cursors.is_empty();
+        let mode = if resume || (sp.incremental.is_some() && saved_cursor) {
             WriteMode::Append
         } else {
             WriteMode::Replace
@@ -621,9 +642,32 @@ fn finish_stream(ctx: &RunCtx, name: &str, run: &StreamRun) -> Result<()> {
     }
     sink.dest.close_stream(name)?;
     if !run.failed.load(Ordering::Relaxed) && !limit_reached(ctx, run) {
-        let inc = ctx.plan.streams[name].incremental.as_ref();
+        let sp = &ctx.plan.streams[name];
+        let inc = sp.incremental.as_ref();
         let ss = sink.state.stream(name);
-        if let Some(inc) = inc {
+        let stream_err = |message: String| EngineError::Stream {
+            stream: name.to_string(),
+            page: 0,
+            url: String::new(),
+            message,
+        };
+        if let (Some(inc), true) = (inc, sp.per_partition_cursor()) {
+            // Each partition advanced its own cursor as it finished; the
+            // stream's is the largest, for display.
+            let mut top = Boundary {
+                cursor: ss.cursor.take(),
+                keys: Default::default(),
+            };
+            for b in ss.partition_cursors.values() {
+                let c = Boundary {
+                    cursor: b.cursor.clone(),
+                    keys: Default::default(),
+                };
+                top.merge(inc, c).map_err(stream_err)?;
+            }
+            ss.cursor = top.cursor;
+            ss.cursor_keys.clear();
+        } else if let Some(inc) = inc {
             let pending = Boundary {
                 cursor: ss.pending_cursor.take(),
                 keys: std::mem::take(&mut ss.pending_keys),
@@ -733,6 +777,16 @@ struct Partition<'a> {
     records_written: AtomicU64,
     /// Pages up to this one were written by an interrupted run.
     skip_writes_until: u64,
+    /// The partition's own cursor, when it keeps one.
+    own_cursor: Option<OwnCursor>,
+}
+
+/// A partition's own cursor while it runs: the bound it sends and the
+/// largest cursor it has written. It becomes the partition's saved cursor in
+/// the commit of its last page.
+struct OwnCursor {
+    lower: Option<Value>,
+    pending: Mutex<Boundary>,
 }
 
 impl Partition<'_> {
@@ -834,7 +888,20 @@ impl Partition<'_> {
                 written.map_err(|e| self.dest_err(page_no, url, &sink, e))?;
             }
             let ss = sink.state.stream(self.name);
-            if let (Some(inc), Some(_)) = (&sp.incremental, &boundary.cursor) {
+            if let (Some(inc), Some(own)) = (&sp.incremental, &self.own_cursor) {
+                let mut pending = own.pending.lock().unwrap();
+                pending
+                    .merge(inc, boundary)
+                    .map_err(|e| self.err(page_no, url, e))?;
+                if next.is_none() {
+                    // The partition is complete: its cursor advances now,
+                    // with its end, in this commit.
+                    let saved = ss.partition_cursors.entry(self.key.clone()).or_default();
+                    saved
+                        .merge(inc, pending.clone())
+                        .map_err(|e| self.err(page_no, url, e))?;
+                }
+            } else if let (Some(inc), Some(_)) = (&sp.incremental, &boundary.cursor) {
                 let mut pending = Boundary {
                     cursor: ss.pending_cursor.take(),
                     keys: std::mem::take(&mut ss.pending_keys),
@@ -861,11 +928,14 @@ impl Partition<'_> {
                 }
                 Some(position) if write => {
                     let records = self.records_written.load(Ordering::Relaxed);
+                    let own = self.own_cursor.as_ref();
                     let saved = PartitionState {
                         // No secret is saved: a token in a next URL is sealed.
                         position: self.ctx.plan.redactor.seal_value(&position),
                         pages: page_no,
                         records,
+                        lower_bound: own.and_then(|o| o.lower.clone()),
+                        pending: own.map(|o| o.pending.lock().unwrap().clone()),
                     };
                     ss.partitions.insert(self.key.clone(), saved);
                 }
@@ -951,12 +1021,34 @@ async fn run_partition(
     // incremental parent with children is read in full (its bound is not
     // sent) and writes only the records at or past its bound.
     let feed_all = !children.is_empty() && sp.incremental.is_some();
-    let lower = start.and_then(|s| s.lower_bound.clone());
     let stream_err = |message: String| EngineError::Stream {
         stream: name.to_string(),
         page: 1,
         url: String::new(),
         message: plan.redactor.redact(&message),
+    };
+    let in_flight = resume.and_then(|r| r.partitions.get(&key));
+    // The lower bound and the records written at the saved cursor: the
+    // partition's own, or the stream's.
+    let (lower, boundary) = match (&sp.incremental, start) {
+        (Some(inc), Some(start)) if sp.per_partition_cursor() => {
+            let saved = match start.partition_cursors.get(&key) {
+                Some(b) => b.clone(),
+                // A state from before partitions kept their own cursors:
+                // every partition read from the stream's.
+                None if start.partition_cursors.is_empty() => start.boundary.clone(),
+                None => Boundary::default(),
+            };
+            let lower = match in_flight.and_then(|p| p.lower_bound.clone()) {
+                Some(l) => Some(l),
+                None => inc.lower_bound(saved.cursor.as_ref()).map_err(stream_err)?,
+            };
+            (lower, Some(saved))
+        }
+        _ => (
+            start.and_then(|s| s.lower_bound.clone()),
+            start.map(|s| s.boundary.clone()),
+        ),
     };
     // Bounds go to the API as `request_format` says.
     let sent_lower = match (&sp.incremental, &lower, feed_all, &window) {
@@ -984,6 +1076,10 @@ async fn run_partition(
             for (k, v) in values {
                 state.insert(k.clone(), plan.redactor.unseal_value(v));
             }
+        }
+        // A declared name is always defined: `null` until a run saves it.
+        for (k, _) in &sp.response_state {
+            state.entry(k.clone()).or_insert(Value::Null);
         }
         state.insert("cursor".into(), sent_lower.clone().unwrap_or(Value::Null));
         tctx.state = Some(to_value(&Value::Object(state)));
@@ -1017,14 +1113,18 @@ async fn run_partition(
             plan,
             sp,
             ctx: tctx,
-            lower,
-            boundary: start.map(|s| &s.boundary),
+            lower: lower.clone(),
+            boundary: boundary.as_ref(),
             feed_all,
             any_json: ctx.any_json,
         },
         selected: ctx.selected.contains(name),
         records_written: AtomicU64::new(0),
         skip_writes_until: 0,
+        own_cursor: sp.per_partition_cursor().then(|| OwnCursor {
+            lower,
+            pending: Mutex::new(in_flight.and_then(|p| p.pending.clone()).unwrap_or_default()),
+        }),
     };
 
     // Resume: continue from the saved page, or, for a parent whose children

@@ -31,6 +31,14 @@
 //! the records whose cursor equals `cursor`: an API whose filter is
 //! inclusive sends them again, and they are not written twice.
 //!
+//! An incremental stream with partitions (`parent` or `partitions`) keeps a
+//! cursor per partition, `partition_cursors: {"repository=acme/web":
+//! {"cursor": "…", "keys": […]}}`, advanced in the commit of the
+//! partition's last page: a quiet repository is never read from a busier
+//! one's cursor. A new partition starts at `start_value`. In-flight
+//! partitions keep their bound and progress in `partitions` (`lower_bound`,
+//! `pending`).
+//!
 //! No secret is ever saved: a secret inside a saved position (a next-page
 //! URL that echoes a token) is sealed as a marker (`~secret~api_key~`) and
 //! put back from config, or from the current access token, when the request
@@ -40,8 +48,11 @@
 //! concurrency per stream). `done` holds one short key per finished child
 //! partition of an unfinished run, and is cleared when the stream completes:
 //! 10,000 parents cost about 100 KB of state, once, during that run.
+//! `partition_cursors` hold one entry per partition ever read (about 100
+//! bytes each), and stay.
 
 use crate::error::{EngineError, Result};
+use crate::incremental::Boundary;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -96,6 +107,12 @@ pub struct StreamState {
     /// Finished partitions of the unfinished run (`""` for a root stream).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub done: BTreeSet<String>,
+    /// Each partition's cursor, for a stream whose partitions keep their own
+    /// (an incremental stream with `parent` or `partitions`), by partition
+    /// key: the largest cursor the partition has written and the keys at it.
+    /// `cursor` is then the largest of them, for display.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub partition_cursors: BTreeMap<String, Boundary>,
     /// Values kept from the last response of the last completed run
     /// (`response_state`), by name: `{{ state.<name> }}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -120,6 +137,14 @@ pub struct PartitionState {
     pub pages: u64,
     /// Records written so far.
     pub records: u64,
+    /// The lower bound this partition sends (per-partition cursors), kept so
+    /// a resume sends the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower_bound: Option<Value>,
+    /// The largest cursor this partition has written so far, and the keys at
+    /// it (per-partition cursors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Boundary>,
 }
 
 impl State {

@@ -103,9 +103,12 @@ pub enum Pagination {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StopConditions {
-    /// Stop on a page with no records. Default `true`.
-    #[serde(default = "yes")]
-    pub empty_page: bool,
+    /// Stop on a page with no records. Default `true` for `offset` and
+    /// `page_number`; `false` for `cursor`, `next_url` and `link_header`,
+    /// which follow the API's next token while it sends one (Slack's pages
+    /// may be empty before the end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_page: Option<bool>,
     /// Stop on a page with fewer records than the page size (offset and
     /// page_number only). Default `true`.
     #[serde(default = "yes")]
@@ -135,7 +138,7 @@ pub struct StopConditions {
 impl Default for StopConditions {
     fn default() -> Self {
         StopConditions {
-            empty_page: true,
+            empty_page: None,
             short_page: true,
             has_more_path: None,
             total_path: None,

@@ -39,8 +39,7 @@ impl HttpClient {
             if !query.is_empty() {
                 url.query_pairs_mut().extend_pairs(query);
             }
-            let body = body
-                .map(|b| serde_json::to_vec(&self.redactor.unseal_value(b)).unwrap_or_default());
+            let body = body.map(|b| encode_body(&self.redactor.unseal_value(b), req.form));
             return Ok((url, headers, body));
         }
         let foreign = req.url.origin().ascii_serialization();

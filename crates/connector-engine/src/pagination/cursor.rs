@@ -81,6 +81,8 @@ impl CursorPaginator {
             })
             .transpose()?;
         let mut rules = StopRules::compile(stop, b)?;
+        // The API's next token decides: a page may be empty before the end.
+        rules.empty_page = stop.empty_page.unwrap_or(false);
         rules.short_page = false;
         let send_in = match send_in {
             connector_spec::TokenLocation::Query => TokenLocation::Query,

@@ -76,6 +76,8 @@ impl LinkHeaderPaginator {
             unreachable!("compile is called for `link_header` only")
         };
         let mut rules = StopRules::compile(stop, b)?;
+        // The API's next token decides: a page may be empty before the end.
+        rules.empty_page = stop.empty_page.unwrap_or(false);
         rules.short_page = false;
         Ok(Paging {
             prototype: Box::new(LinkHeaderPaginator::new(rel)),

@@ -117,7 +117,7 @@ pub trait Paginator: Send + Sync + std::fmt::Debug {
 /// The stop conditions, compiled.
 #[derive(Debug, Clone)]
 pub struct StopRules {
-    empty_page: bool,
+    pub(crate) empty_page: bool,
     pub(crate) short_page: bool,
     has_more: Option<JsonPath>,
     has_more_text: String,
@@ -143,7 +143,7 @@ impl StopRules {
                 .transpose()
         };
         Ok(StopRules {
-            empty_page: s.empty_page,
+            empty_page: s.empty_page.unwrap_or(true),
             short_page: s.short_page,
             has_more: path("has_more_path", &s.has_more_path)?,
             has_more_text: s

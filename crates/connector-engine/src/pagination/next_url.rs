@@ -43,6 +43,8 @@ impl NextUrlPaginator {
         let path = JsonPath::parse(next_url_path.as_str())
             .map_err(|e| format!("`next_url_path` `{}`: {e}", next_url_path.as_str()))?;
         let mut rules = StopRules::compile(stop, b)?;
+        // The API's next token decides: a page may be empty before the end.
+        rules.empty_page = stop.empty_page.unwrap_or(false);
         rules.short_page = false;
         Ok(Paging {
             prototype: Box::new(NextUrlPaginator::new(path, next_url_path.as_str())),
