@@ -33,6 +33,10 @@ pub enum EngineError {
     /// An I/O error writing output or state.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// Authentication failed before any stream started (the token request
+    /// that names the API's base URL).
+    #[error("auth: {0}")]
+    Auth(String),
     /// Anything else about the plan.
     #[error("{0}")]
     Plan(String),

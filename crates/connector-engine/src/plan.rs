@@ -15,7 +15,7 @@ use crate::extract::{OnInvalid, RecordSelector};
 use crate::http::HttpSettings;
 use crate::incremental::{CursorPlan, TimeFormat, WindowPlan};
 use crate::pagination::{Paging, RequestParts};
-use crate::rate_limit::{HeaderFamily, Rate};
+use crate::rate_limit::{CustomHeaders, HeaderFamily, Rate};
 use crate::retry::RetryPolicy;
 use crate::secret::Redactor;
 use crate::template::{CompiledTemplate, Context, Templates, TemplatesBuilder, render_once};
@@ -41,6 +41,8 @@ pub struct Plan {
     pub burst: Option<u32>,
     pub max_concurrency: u32,
     pub honor_headers: Vec<HeaderFamily>,
+    /// The API's own rate-limit headers.
+    pub custom_rate_headers: Vec<CustomHeaders>,
     pub streams: IndexMap<String, StreamPlan>,
 }
 
@@ -207,6 +209,7 @@ impl Plan {
             burst: connector_rate.burst,
             max_concurrency: connector_rate.max_concurrency.unwrap_or(4),
             honor_headers: connector_rate.honor,
+            custom_rate_headers: connector_rate.custom,
             streams: compiled,
         })
     }
@@ -284,6 +287,7 @@ struct RateLimitPlan {
     burst: Option<u32>,
     max_concurrency: Option<u32>,
     honor: Vec<HeaderFamily>,
+    custom: Vec<CustomHeaders>,
 }
 
 fn compile_rate_limit(
@@ -295,6 +299,7 @@ fn compile_rate_limit(
         burst,
         max_concurrency,
         honor_headers,
+        custom_headers,
     } = r;
     Ok(RateLimitPlan {
         rate: requests
@@ -309,6 +314,24 @@ fn compile_rate_limit(
             .copied()
             .map(HeaderFamily::from)
             .collect(),
+        custom: custom_headers
+            .iter()
+            .map(|c| {
+                Ok(CustomHeaders {
+                    remaining: c.remaining.clone(),
+                    used_of_limit: c.used_of_limit.clone(),
+                    limit: c.limit.clone(),
+                    reset: c.reset.clone(),
+                    window: c
+                        .window
+                        .as_ref()
+                        .map(|w| w.parse())
+                        .transpose()
+                        .map_err(|e| plan_err(stream, format!("rate_limit.custom_headers.window: {e}")))?,
+                    wait: c.wait.clone(),
+                })
+            })
+            .collect::<Result<_>>()?,
     })
 }
 

@@ -365,6 +365,12 @@ impl StreamProber {
         &self.plan
     }
 
+    /// Points the plan at the base URL a token response names, before the
+    /// first probe (see [`Runtime::resolve_base_url`]).
+    pub async fn resolve_base_url(&mut self) -> Result<(), EngineError> {
+        self.rt.resolve_base_url(&mut self.plan).await
+    }
+
     /// Exactly one request: the first page, no retries.
     pub async fn first_page(
         &self,

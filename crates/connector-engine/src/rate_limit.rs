@@ -5,11 +5,18 @@
 //! - `Retry-After` (delta-seconds or HTTP date) pauses every request;
 //! - `X-RateLimit-Remaining: 0` or IETF `RateLimit: r=0` pauses until the reset
 //!   (an `X-RateLimit-Reset` above 10^9 is an epoch, below it a delta);
-//! - with remaining R and a window that ends in T, requests are spaced
-//!   T/(R+1) apart, so the budget lasts until the reset instead of ending in
-//!   429s. The window's end is the earliest `now + reset` seen while
-//!   `remaining` kept falling: resets in whole seconds overstate the time
-//!   left, and re-reading them on every answer would pace too slowly;
+//! - requests go at full speed while the budget is comfortable: finishing
+//!   early costs nothing, and a budget spent before the reset waits out the
+//!   same time either way. Once the remaining R falls to the reserve (a
+//!   tenth of the limit, at least twice the concurrency) and the window ends
+//!   in T, requests are spaced T/(R+1) apart, so the budget lasts until the
+//!   reset instead of ending in 429s. The window's end is the earliest
+//!   `now + reset` seen while `remaining` kept falling: resets in whole
+//!   seconds overstate the time left, and re-reading them on every answer
+//!   would pace too slowly;
+//! - an API's own headers (`custom_headers`: a remaining count or Shopify's
+//!   `used/limit`, a reset header or a fixed window, a wait header) feed the
+//!   same rules;
 //! - an IETF `RateLimit-Policy` (`q=100;w=60`) is adopted as the quota when
 //!   the spec declares none.
 
@@ -38,6 +45,32 @@ pub enum HeaderFamily {
     XRateLimit,
     /// IETF `RateLimit` / `RateLimit-Policy` and `RateLimit-*`.
     Ietf,
+}
+
+/// An API's own rate-limit headers (`custom_headers`), compiled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomHeaders {
+    /// Requests left.
+    pub remaining: Option<String>,
+    /// `used/limit`.
+    pub used_of_limit: Option<String>,
+    /// The window's whole budget.
+    pub limit: Option<String>,
+    /// When the budget renews (delta seconds or epoch).
+    pub reset: Option<String>,
+    /// How long the budget takes to renew, when no header says.
+    pub window: Option<Duration>,
+    /// A wait in seconds before the next request.
+    pub wait: Option<String>,
+}
+
+/// What one answer said of the budget.
+struct Budget {
+    remaining: u64,
+    reset: Duration,
+    limit: Option<u64>,
+    reason: &'static str,
+    shown: String,
 }
 
 impl From<connector_spec::RateLimitHeaders> for HeaderFamily {
@@ -128,7 +161,10 @@ pub struct RateLimiter {
     /// The server's current rate-limit window, from its remaining/reset headers.
     window: Mutex<Option<ServerWindow>>,
     honor: Vec<HeaderFamily>,
+    custom: Vec<CustomHeaders>,
     in_flight: Arc<Semaphore>,
+    /// Most requests in flight: the reserve is at least twice this.
+    concurrency: u32,
     pub stats: WaitStats,
     live: Option<Arc<crate::stats::LiveRun>>,
 }
@@ -171,7 +207,9 @@ impl RateLimiter {
             not_before: Mutex::new(None),
             window: Mutex::new(None),
             honor,
+            custom: Vec::new(),
             in_flight: Arc::new(Semaphore::new(max_concurrency.max(1) as usize)),
+            concurrency: max_concurrency.max(1),
             stats: WaitStats::default(),
             live: None,
         }
@@ -230,6 +268,17 @@ impl RateLimiter {
         }
     }
 
+    /// Reads an API's own rate-limit headers too.
+    pub fn with_custom(mut self, custom: Vec<CustomHeaders>) -> Self {
+        self.custom = custom;
+        self
+    }
+
+    /// Remaining requests at or below this are spread over the time left.
+    fn reserve(&self, limit: Option<u64>) -> u64 {
+        (2 * u64::from(self.concurrency)).max(limit.unwrap_or(0) / 10)
+    }
+
     /// Reports pauses to a live progress view.
     pub fn with_live(mut self, live: Option<Arc<crate::stats::LiveRun>>) -> Self {
         self.live = live;
@@ -270,31 +319,58 @@ impl RateLimiter {
                 header: shown,
             });
         }
-        let mut remaining: Option<(u64, Duration, &'static str, String)> = None;
+        let mut budget: Option<Budget> = None;
         if self.honor.contains(&HeaderFamily::XRateLimit) {
-            let rem =
-                header(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok());
-            let reset_text = header(headers, "x-ratelimit-reset");
-            if let (Some(r), Some(t)) = (rem, reset_text.and_then(parse_reset)) {
-                let shown = format!("X-RateLimit-Reset: {}", reset_text.unwrap_or("").trim());
-                remaining = Some((r, t, "X-RateLimit-Reset", shown));
+            // GitHub's `X-RateLimit-*`; Zendesk and X write `X-Rate-Limit-*`.
+            for (rem_name, reset_name, limit_name, reason) in [
+                ("x-ratelimit-remaining", "x-ratelimit-reset", "x-ratelimit-limit", "X-RateLimit-Reset"),
+                ("x-rate-limit-remaining", "x-rate-limit-reset", "x-rate-limit-limit", "X-Rate-Limit-Reset"),
+            ] {
+                let rem = header(headers, rem_name).and_then(|v| v.trim().parse::<u64>().ok());
+                let reset_text = header(headers, reset_name);
+                if budget.is_none()
+                    && let (Some(r), Some(t)) = (rem, reset_text.and_then(parse_reset))
+                {
+                    budget = Some(Budget {
+                        remaining: r,
+                        reset: t,
+                        limit: header(headers, limit_name).and_then(|v| v.trim().parse().ok()),
+                        reason,
+                        shown: format!("{reason}: {}", reset_text.unwrap_or("").trim()),
+                    });
+                }
             }
         }
         if self.honor.contains(&HeaderFamily::Ietf) {
+            let policy_limit = header(headers, "ratelimit-policy").and_then(|p| sf_param(p, "q"));
             if let Some(v) = header(headers, "ratelimit") {
                 let r = sf_param(v, "r").or_else(|| sf_param(v, "remaining"));
                 let t = sf_param(v, "t").or_else(|| sf_param(v, "reset"));
                 if let (Some(r), Some(t)) = (r, t) {
-                    let shown = format!("RateLimit: {}", v.trim());
-                    remaining = Some((r, Duration::from_secs(t), "RateLimit", shown));
+                    budget = Some(Budget {
+                        remaining: r,
+                        reset: Duration::from_secs(t),
+                        limit: sf_param(v, "limit").or(policy_limit),
+                        reason: "RateLimit",
+                        shown: format!("RateLimit: {}", v.trim()),
+                    });
                 }
             }
             let rem =
                 header(headers, "ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok());
             let reset_text = header(headers, "ratelimit-reset");
-            if let (Some(r), Some(t)) = (rem, reset_text.and_then(parse_reset)) {
-                let shown = format!("RateLimit-Reset: {}", reset_text.unwrap_or("").trim());
-                remaining.get_or_insert((r, t, "RateLimit-Reset", shown));
+            if budget.is_none()
+                && let (Some(r), Some(t)) = (rem, reset_text.and_then(parse_reset))
+            {
+                budget = Some(Budget {
+                    remaining: r,
+                    reset: t,
+                    limit: header(headers, "ratelimit-limit")
+                        .and_then(|v| v.trim().parse().ok())
+                        .or(policy_limit),
+                    reason: "RateLimit-Reset",
+                    shown: format!("RateLimit-Reset: {}", reset_text.unwrap_or("").trim()),
+                });
             }
             if !self.declared
                 && let Some(p) = header(headers, "ratelimit-policy")
@@ -303,7 +379,30 @@ impl RateLimiter {
                 self.adopt(q, w);
             }
         }
-        if let Some((r, reset, reason, shown)) = remaining {
+        for c in &self.custom {
+            if let Some(name) = &c.wait
+                && let Some(v) = header(headers, name)
+                && let Some(wait) = v.trim().parse::<f64>().ok().map(seconds)
+            {
+                let shown = format!("{name}: {}", v.trim());
+                self.pause(wait, "a wait header", &shown);
+                retry_after.get_or_insert(ServerWait {
+                    wait,
+                    header: shown,
+                });
+            }
+            if let Some(b) = custom_budget(c, headers) {
+                budget = Some(b);
+            }
+        }
+        if let Some(Budget {
+            remaining: r,
+            reset,
+            limit,
+            reason,
+            shown,
+        }) = budget
+        {
             let left = self.window_left(r, reset);
             if r == 0 {
                 // A 403 with remaining 0 is GitHub's way of saying 429.
@@ -315,8 +414,8 @@ impl RateLimiter {
                         header: shown,
                     });
                 }
-            } else if !self.declared && !left.is_zero() {
-                // Spread the remaining budget over the time left.
+            } else if !self.declared && !left.is_zero() && r <= self.reserve(limit) {
+                // The budget runs low: spread what is left over the time left.
                 let slots = u32::try_from(r).unwrap_or(u32::MAX).saturating_add(1);
                 self.pause(
                     left / slots,
@@ -384,6 +483,38 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
         at.duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO),
     )
+}
+
+/// The budget an API's own headers announce, if this answer carries them.
+fn custom_budget(c: &CustomHeaders, headers: &HeaderMap) -> Option<Budget> {
+    let (remaining, mut limit, shown) = if let Some(name) = &c.remaining {
+        let v = header(headers, name)?;
+        (v.trim().parse::<u64>().ok()?, None, format!("{name}: {}", v.trim()))
+    } else {
+        let name = c.used_of_limit.as_ref()?;
+        let v = header(headers, name)?;
+        let (used, limit) = v.trim().split_once('/')?;
+        let (used, limit): (u64, u64) = (used.trim().parse().ok()?, limit.trim().parse().ok()?);
+        (limit.saturating_sub(used), Some(limit), format!("{name}: {}", v.trim()))
+    };
+    if let Some(name) = &c.limit
+        && let Some(l) = header(headers, name).and_then(|v| v.trim().parse().ok())
+    {
+        limit = Some(l);
+    }
+    let reset = c
+        .reset
+        .as_ref()
+        .and_then(|n| header(headers, n))
+        .and_then(parse_reset)
+        .or(c.window)?;
+    Some(Budget {
+        remaining,
+        reset,
+        limit,
+        reason: "a custom rate-limit header",
+        shown,
+    })
 }
 
 /// A reset header: an epoch when above 10^9, else delta-seconds.

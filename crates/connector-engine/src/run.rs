@@ -324,7 +324,7 @@ pub fn needed_streams(plan: &Plan, selected: &[String]) -> Result<(Vec<String>, 
 /// Runs a sync to the end. Stream failures are reported in the summary, not
 /// as an `Err`; `Err` is for problems before any request.
 pub async fn sync(
-    plan: Plan,
+    mut plan: Plan,
     mut dest: Box<dyn Destination>,
     opts: SyncOptions,
 ) -> Result<SyncReport> {
@@ -340,6 +340,7 @@ pub async fn sync(
         },
     )?;
     let destination = dest.describe();
+    rt.resolve_base_url(&mut plan).await?;
 
     // Load state and decide, per selected stream, fresh start or resume.
     // A full refresh ignores the saved state; a preview must keep it as is.

@@ -41,7 +41,8 @@ impl Runtime {
                 concurrency,
                 plan.honor_headers.clone(),
             )
-            .with_live(opts.live.clone()),
+            .with_live(opts.live.clone())
+            .with_custom(plan.custom_rate_headers.clone()),
         );
         let client = crate::http::build_client(&plan.http).map_err(EngineError::Plan)?;
         let http = Arc::new(HttpClient::new(
@@ -67,6 +68,33 @@ impl Runtime {
             concurrency,
             quotas,
         })
+    }
+
+    /// Points `plan` at the base URL its token response names (Salesforce's
+    /// `instance_url`), before any request: the scheme, host and port come
+    /// from there, the path from `base_url`. A no-op for other auth.
+    pub async fn resolve_base_url(&self, plan: &mut Plan) -> Result<()> {
+        let Some(found) = self
+            .http
+            .token_base_url()
+            .await
+            .map_err(|e| EngineError::Auth(plan.redactor.redact(&e)))?
+        else {
+            return Ok(());
+        };
+        let instance = url::Url::parse(&found).map_err(|e| {
+            EngineError::Plan(format!(
+                "the oauth2 token response names the base URL `{found}`, which is not a URL: {e}"
+            ))
+        })?;
+        let mut base = instance.clone();
+        let prefix = instance.path().trim_end_matches('/');
+        base.set_path(&format!("{prefix}{}", plan.base_url.path()));
+        base.set_query(None);
+        tracing::info!("the token response names the API's base URL: {base}");
+        self.http.set_origin(&base);
+        plan.base_url = base;
+        Ok(())
     }
 
     /// A stream's own quota, if it declares one.

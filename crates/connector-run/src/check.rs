@@ -27,6 +27,7 @@ fn auth_templates(auth: &Auth) -> Vec<&str> {
             v
         }
         Auth::CustomHeader { value, .. } => vec![value.as_str()],
+        Auth::Headers { headers } => headers.values().map(|t| t.as_str()).collect(),
         Auth::Oauth2 {
             client_id,
             client_secret,
@@ -41,14 +42,7 @@ fn auth_templates(auth: &Auth) -> Vec<&str> {
 }
 
 fn auth_type(auth: &Auth) -> &'static str {
-    match auth {
-        Auth::None => "none",
-        Auth::Bearer { .. } => "bearer",
-        Auth::ApiKey { .. } => "api_key",
-        Auth::Basic { .. } => "basic",
-        Auth::CustomHeader { .. } => "custom_header",
-        Auth::Oauth2 { .. } => "oauth2",
-    }
+    auth.type_name()
 }
 
 /// Where the user sets every config key a template reads.
@@ -172,13 +166,14 @@ pub fn run(global: &Global, args: &CheckArgs) -> Outcome {
         }
     };
     let order = parents_first(&loaded.plan, &order);
-    let prober = match StreamProber::new(loaded.plan, global.verbose) {
+    let mut prober = match StreamProber::new(loaded.plan, global.verbose) {
         Ok(p) => p,
         Err(e) => {
             return Err(Failure::Usage(format!("{e}")));
         }
     };
     let runtime = crate::context::runtime()?;
+    runtime.block_on(prober.resolve_base_url())?;
     let base_url = prober.plan().redactor.url(&prober.plan().base_url);
     let mut results: HashMap<String, Checked> = HashMap::new();
     let mut failed = 0;

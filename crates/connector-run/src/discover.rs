@@ -37,13 +37,14 @@ pub fn run(global: &Global, args: &DiscoverArgs) -> Outcome {
     };
     let order = parents_first(&loaded.plan, &order);
     let name = loaded.spec.name.clone();
-    let prober = match StreamProber::new(loaded.plan, global.verbose) {
+    let mut prober = match StreamProber::new(loaded.plan, global.verbose) {
         Ok(p) => p,
         Err(e) => {
             return Err(Failure::Usage(format!("{e}")));
         }
     };
     let runtime = crate::context::runtime()?;
+    runtime.block_on(prober.resolve_base_url())?;
     // First record of each stream sampled so far, for its children.
     let mut firsts: HashMap<String, Option<Value>> = HashMap::new();
     let mut schemas = Map::new();

@@ -290,3 +290,152 @@ fn same_origin_redirects_are_followed_and_bodies_are_gzipped() {
         "responses arrived gzipped and were decoded"
     );
 }
+
+/// Datadog's two keys as one `headers` block: both arrive, both are
+/// secrets (never in the -vv output), and neither goes to another origin.
+#[test]
+fn several_secret_headers() {
+    let server = MockServer::start(MockConfig::default());
+    let yaml = spec(&server.url()).replace("PATH", "datadog").replace(
+        "client_secret: { secret: true }",
+        "client_secret: { secret: true }\n  app_key: { secret: true }",
+    ) + "auth: { type: headers, headers: { DD-API-KEY: \"{{ config.api_key }}\", DD-APPLICATION-KEY: \"{{ config.app_key }}\" } }\n";
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "authy", &yaml);
+    let mut env = SECRETS.to_vec();
+    env.push(("CONNECTOR_AUTHY_APP_KEY", mock_api::DD_APPLICATION_KEY));
+    let out = run(tmp.path(), &["sync", "authy", "--dest", "jsonl:out", "-vv"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read_jsonl(&tmp.path().join("out"), "items").len(), 250);
+    let logs = stderr(&out);
+    assert!(!logs.contains(mock_api::DD_APPLICATION_KEY) && !logs.contains(mock_api::API_KEY), "{logs}");
+    assert_eq!(server.counters().auth_failures, 0);
+
+    // A wrong application key is Datadog's 403, an error that names it.
+    env.pop();
+    env.push(("CONNECTOR_AUTHY_APP_KEY", "wrong-app-key"));
+    let out = run(tmp.path(), &["sync", "authy", "--dest", "jsonl:bad"], &env);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("403"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("wrong-app-key"), "{}", stderr(&out));
+}
+
+/// `client_secret_basic`: the client authenticates with HTTP Basic, so the
+/// secret is not in the form; `token_headers` go to the token endpoint only.
+#[test]
+fn oauth2_client_secret_basic_and_token_headers() {
+    let server = MockServer::start(MockConfig::default());
+    let base = server.url();
+    let yaml = spec(&base).replace("PATH", "oauth2") + &format!(
+        "auth: {{ type: oauth2, grant_type: client_credentials, token_url: \"{base}/oauth/token\", client_id: \"{{{{ config.client_id }}}}\", client_secret: \"{{{{ config.client_secret }}}}\", client_auth: client_secret_basic, token_headers: {{ X-Tenant: acme }} }}\n"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "authy", &yaml);
+    let out = run(tmp.path(), &["sync", "authy", "--dest", "jsonl:out"], SECRETS);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read_jsonl(&tmp.path().join("out"), "items").len(), 250);
+    let reqs = server.requests();
+    let token: Vec<_> = reqs.iter().filter(|r| r.path == "/oauth/token").collect();
+    assert_eq!(token.len(), 1);
+    let body = token[0].body.clone().unwrap_or_default();
+    assert!(!body.contains("client_secret") && !body.contains(mock_api::CLIENT_SECRET), "{body}");
+    assert!(token[0].header("authorization").is_some_and(|a| a.starts_with("Basic ")));
+    assert_eq!(token[0].header("x-tenant"), Some("acme"));
+    assert!(
+        reqs.iter()
+            .filter(|r| r.path == "/auth/oauth2")
+            .all(|r| r.header("x-tenant").is_none() && r.header("authorization").is_some_and(|a| a.starts_with("Bearer "))),
+        "the API gets the access token, not the token endpoint's headers"
+    );
+}
+
+/// Salesforce: the token response names the org's own host
+/// (`instance_url`); requests go there with the access token, the login
+/// host gets only the client credentials, and the base_url's own host is
+/// never contacted.
+#[test]
+fn oauth2_token_response_names_the_base_url() {
+    let server = MockServer::start(MockConfig::default().oauth_salesforce(true));
+    let login = server.url();
+    let yaml = spec("https://placeholder.invalid")
+        .replace("PATH", "oauth2")
+        .replace("client_secret: { secret: true }", "client_secret: { secret: true }\n  refresh: { secret: true }")
+        + &format!(
+            "auth: {{ type: oauth2, grant_type: refresh_token, token_url: \"{login}/oauth/token\", client_id: \"{{{{ config.client_id }}}}\", client_secret: \"{{{{ config.client_secret }}}}\", refresh_token: \"{{{{ config.refresh }}}}\", base_url_path: $.instance_url }}\n"
+        );
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "authy", &yaml);
+    let mut env = SECRETS.to_vec();
+    env.push(("CONNECTOR_AUTHY_REFRESH", mock_api::REFRESH_TOKEN));
+    let out = run(tmp.path(), &["sync", "authy", "--dest", "jsonl:out"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read_jsonl(&tmp.path().join("out"), "items").len(), 250);
+    let reqs = server.requests();
+    let data: Vec<_> = reqs.iter().filter(|r| r.path == "/auth/oauth2").collect();
+    assert!(!data.is_empty());
+    assert!(data.iter().all(|r| r.origin == Origin::Other), "the org's host serves the API");
+    assert!(data.iter().all(|r| r.header("authorization").is_some_and(|a| a.starts_with("Bearer "))));
+    let token: Vec<_> = reqs.iter().filter(|r| r.path == "/oauth/token").collect();
+    assert!(token.iter().all(|r| r.origin == Origin::Main && r.header("authorization").is_none()));
+    assert!(
+        data.iter().all(|r| !r.body.clone().unwrap_or_default().contains(mock_api::CLIENT_SECRET)
+            && !r.uri.contains(mock_api::CLIENT_SECRET)),
+        "the client secret goes to the login host only"
+    );
+    // `check` finds the org's host too.
+    let out = run(tmp.path(), &["check", "authy"], &env);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
+
+/// A provider that rotates refresh tokens voids each one it replaces: the
+/// new one is used for the next refresh in the run and kept in
+/// `refresh_token_file` (mode 0600), which the next run reads first.
+#[test]
+fn oauth2_rotated_refresh_tokens_are_kept_in_a_file() {
+    let server = MockServer::start(
+        MockConfig::default()
+            .oauth_rotate_refresh_tokens(true)
+            .oauth_token_ttl(Duration::from_secs(3600)),
+    );
+    let base = server.url();
+    let tmp = tempfile::tempdir().unwrap();
+    let kept = tmp.path().join("refresh_token");
+    let yaml = spec(&base).replace("PATH", "oauth2").replace(
+        "client_secret: { secret: true }",
+        "client_secret: { secret: true }\n  refresh: { secret: true }",
+    ) + &format!(
+        "auth: {{ type: oauth2, grant_type: refresh_token, token_url: \"{base}/oauth/token\", client_id: \"{{{{ config.client_id }}}}\", client_secret: \"{{{{ config.client_secret }}}}\", refresh_token: \"{{{{ config.refresh }}}}\", refresh_token_file: \"{}\" }}\n",
+        kept.display()
+    );
+    write_spec(tmp.path(), "authy", &yaml);
+    let mut env = SECRETS.to_vec();
+    env.push(("CONNECTOR_AUTHY_REFRESH", mock_api::REFRESH_TOKEN));
+    for run_no in 1..=3 {
+        let out = run(
+            tmp.path(),
+            &["sync", "authy", "--dest", &format!("jsonl:out{run_no}"), "-vv"],
+            &env,
+        );
+        assert!(out.status.success(), "run {run_no}: {}", stderr(&out));
+        assert_eq!(read_jsonl(&tmp.path().join(format!("out{run_no}")), "items").len(), 250);
+        let saved = std::fs::read_to_string(&kept).unwrap();
+        let saved = saved.trim();
+        assert!(saved.starts_with("refresh-") && saved != mock_api::REFRESH_TOKEN, "{saved}");
+        assert!(!stderr(&out).contains(saved), "the rotated token is a secret");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+    assert_eq!(server.counters().tokens_issued, 3, "each run refreshed with the kept token");
+
+    // Without the file, a second run has only the voided token: it fails,
+    // naming the token endpoint's answer.
+    let yaml = yaml.replace(&format!(", refresh_token_file: \"{}\"", kept.display()), "");
+    write_spec(tmp.path(), "authy", &yaml);
+    let out = run(tmp.path(), &["sync", "authy", "--dest", "jsonl:x"], &env);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("invalid_grant"), "{}", stderr(&out));
+}

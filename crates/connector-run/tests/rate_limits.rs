@@ -285,3 +285,60 @@ streams:
     let fast = times("/gen/page");
     assert!(fast.last().unwrap() < slow.last().unwrap());
 }
+
+/// An API's own rate-limit headers, declared in `custom_headers`: the run
+/// paces itself as it does for `X-RateLimit-*` (at most 2 refusals).
+fn undeclared_custom(headers: HeaderStyle, rate_limit: &str) -> u64 {
+    let limit = RateLimitMode::new(10, Duration::from_millis(500))
+        .algorithm(RateLimitAlgorithm::FixedWindow)
+        .headers(headers);
+    let server = MockServer::start(MockConfig {
+        generated_records: 300,
+        rate_limit: Some(limit),
+        ..MockConfig::default()
+    });
+    let yaml = spec(&server.url(), rate_limit, ", statuses: [429, 500, 502, 503, 504]");
+    sync_exact(&server, &yaml, &["offset"], &[]);
+    let c = server.counters();
+    eprintln!("{headers:?}: {} refusals in {} requests", c.rate_limited, c.main_requests);
+    c.rate_limited
+}
+
+#[test]
+fn shopify_call_limit_header() {
+    let declared = "{ max_concurrency: 2, custom_headers: [ { used_of_limit: X-Shopify-Shop-Api-Call-Limit, window: 500ms } ] }";
+    assert!(undeclared_custom(HeaderStyle::Shopify, declared) <= 2);
+    // Unread, the same headers leave only the 429s to learn from.
+    assert!(undeclared_custom(HeaderStyle::Shopify, "{ max_concurrency: 2 }") > 2);
+}
+
+#[test]
+fn hubspot_remaining_header() {
+    let declared = "{ max_concurrency: 2, custom_headers: [ { remaining: X-HubSpot-RateLimit-Remaining, limit: X-HubSpot-RateLimit-Max, window: 500ms } ] }";
+    assert!(undeclared_custom(HeaderStyle::HubSpot, declared) <= 2);
+    assert!(undeclared_custom(HeaderStyle::HubSpot, "{ max_concurrency: 2 }") > 2);
+}
+
+/// A large budget is not spread thin: GitHub's 5,000 an hour leaves a
+/// short sync at full speed (no pacing waits), where spreading the budget
+/// over the hour would space requests 0.7 s apart.
+#[test]
+fn a_large_remaining_budget_is_not_paced() {
+    let limit = RateLimitMode::new(5000, Duration::from_secs(3600))
+        .algorithm(RateLimitAlgorithm::FixedWindow)
+        .headers(HeaderStyle::XRateLimit);
+    let server = MockServer::start(MockConfig {
+        generated_records: 300,
+        rate_limit: Some(limit),
+        ..MockConfig::default()
+    });
+    let yaml = spec(&server.url(), "{ max_concurrency: 2 }", "");
+    let out = sync_exact(&server, &yaml, &["offset"], &[]);
+    assert_eq!(server.counters().rate_limited, 0);
+    assert!(
+        stdout(&out).contains("rate-limit waits: 0 ") || stderr(&out).contains("rate-limit waits: 0 "),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}

@@ -1,7 +1,7 @@
 //! Auth schemes, one `type` each. Credentials are templates over `config`
 //! (`{{ config.api_token }}`): secrets never sit in the YAML itself.
 
-use crate::{HumanDuration, Template};
+use crate::{HumanDuration, JsonPath, Template};
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,31 @@ pub enum Auth {
         /// Extra form fields sent to the token endpoint. Templates.
         #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
         extra_params: IndexMap<String, Template>,
+        /// How the client authenticates to the token endpoint:
+        /// `client_secret_post` (id and secret as form fields) or
+        /// `client_secret_basic` (HTTP Basic, RFC 6749 §2.3.1). Default
+        /// `client_secret_post`.
+        #[serde(default, skip_serializing_if = "ClientAuth::is_post")]
+        client_auth: ClientAuth,
+        /// Extra headers sent to the token endpoint (and only there).
+        /// Templates.
+        #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+        token_headers: IndexMap<String, Template>,
+        /// JSONPath to a URL in the token response whose scheme, host and
+        /// port replace `base_url`'s, e.g. `$.instance_url` (Salesforce); the
+        /// path of `base_url` is kept. Requests then go to that origin with
+        /// the access token; the token endpoint gets only the client
+        /// credentials. Default: `base_url` as written.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base_url_path: Option<JsonPath>,
+        /// A file that keeps the refresh token when the provider rotates it
+        /// (a new `refresh_token` in a token response, which voids the old
+        /// one): read at the start when it exists, where it wins over
+        /// `refresh_token`, and replaced atomically (mode 0600) each time a
+        /// new token arrives. Template, e.g. `{{ config.refresh_token_file }}`.
+        /// Without it a rotated token serves the rest of the run only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refresh_token_file: Option<Template>,
     },
     /// One header built from a template, e.g. `Authorization: Token {{ config.key }}`.
     CustomHeader {
@@ -71,6 +96,30 @@ pub enum Auth {
         /// Header value. Template.
         value: Template,
     },
+    /// Several credential headers, e.g. Datadog's `DD-API-KEY` and
+    /// `DD-APPLICATION-KEY`; each is a secret, sent only to the API's origin.
+    Headers {
+        /// Header names and values. Templates, e.g.
+        /// `DD-API-KEY: "{{ config.api_key }}"`.
+        headers: IndexMap<String, Template>,
+    },
+}
+
+/// How an OAuth 2.0 client authenticates to the token endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` as form fields of the token request.
+    #[default]
+    ClientSecretPost,
+    /// HTTP Basic with the client id and secret.
+    ClientSecretBasic,
+}
+
+impl ClientAuth {
+    fn is_post(&self) -> bool {
+        *self == ClientAuth::ClientSecretPost
+    }
 }
 
 fn default_refresh_before() -> HumanDuration {
@@ -104,6 +153,7 @@ impl Auth {
             Auth::Basic { .. } => "basic",
             Auth::Oauth2 { .. } => "oauth2",
             Auth::CustomHeader { .. } => "custom_header",
+            Auth::Headers { .. } => "headers",
         }
     }
 }

@@ -41,13 +41,13 @@ mod suggest;
 pub mod template_functions;
 mod values;
 
-pub use auth::{ApiKeyLocation, Auth, OAuthGrant};
+pub use auth::{ApiKeyLocation, Auth, ClientAuth, OAuthGrant};
 pub use config::{ConfigParam, ConfigType};
 pub use connector::Spec;
 pub use diagnostic::{Diagnostic, Pos, Severity};
 pub use incremental::{CursorType, Incremental, Windows};
 pub use pagination::{Pagination, StopConditions, TokenLocation};
-pub use rate_limit::{RateLimit, RateLimitHeaders};
+pub use rate_limit::{CustomRateHeaders, RateLimit, RateLimitHeaders};
 pub use records::{Expand, InvalidRecords, Records, Transform};
 pub use reference::reference_markdown;
 pub use retry::{Action, ResponseAction, Retry};

@@ -542,6 +542,9 @@ impl<'a> Meaning<'a> {
                 refresh_before,
                 extra_params,
                 grant_type,
+                token_headers,
+                base_url_path,
+                refresh_token_file,
                 ..
             } => {
                 self.template(token_url, Scope::Connection, &["auth", "token_url"], None);
@@ -562,8 +565,43 @@ impl<'a> Meaning<'a> {
                 for (k, v) in extra_params {
                     self.template(v, Scope::Connection, &["auth", "extra_params", k], None);
                 }
+                for (k, v) in token_headers {
+                    self.template(v, Scope::Connection, &["auth", "token_headers", k], None);
+                }
+                if let Some(p) = base_url_path {
+                    self.jsonpath(p, &["auth", "base_url_path"]);
+                }
+                if let Some(f) = refresh_token_file {
+                    self.template(f, Scope::Connection, &["auth", "refresh_token_file"], None);
+                    if *grant_type != crate::OAuthGrant::RefreshToken {
+                        self.err(
+                            self.at(&["auth", "refresh_token_file"]),
+                            "`refresh_token_file` keeps a rotated refresh token, but the grant is `client_credentials`",
+                            Some("remove it, or use `grant_type: refresh_token`".into()),
+                        );
+                    }
+                }
             }
             Auth::CustomHeader { value, .. } => self.credential(value, &["auth", "value"]),
+            Auth::Headers { headers } => {
+                if headers.is_empty() {
+                    self.err(
+                        self.at(&["auth", "headers"]),
+                        "`headers` names no header",
+                        Some("e.g. `headers: { DD-API-KEY: \"{{ config.api_key }}\" }`".into()),
+                    );
+                }
+                for (k, v) in headers {
+                    if !is_header_name(k) {
+                        self.err(
+                            self.at(&["auth", "headers", k]),
+                            format!("`{k}` is not a valid header name"),
+                            Some("header names are letters, digits and `-`".into()),
+                        );
+                    }
+                    self.credential(v, &["auth", "headers", k]);
+                }
+            }
         }
     }
 
@@ -578,6 +616,62 @@ impl<'a> Meaning<'a> {
             if v == Some(0) {
                 let p: Vec<&str> = path.iter().copied().chain([field]).collect();
                 self.err(self.at(&p), format!("`{field}` must be at least 1"), None);
+            }
+        }
+        if path.first() == Some(&"streams") && !r.custom_headers.is_empty() {
+            let p: Vec<&str> = path.iter().copied().chain(["custom_headers"]).collect();
+            self.err(
+                self.at(&p),
+                "`custom_headers` describe the whole API's budget: they belong in the connector's `rate_limit`",
+                Some("move them to the top-level `rate_limit` block".into()),
+            );
+        }
+        for (i, c) in r.custom_headers.iter().enumerate() {
+            let idx = i.to_string();
+            let at: Vec<&str> = path
+                .iter()
+                .copied()
+                .chain(["custom_headers", idx.as_str()])
+                .collect();
+            let budget = c.remaining.is_some() || c.used_of_limit.is_some();
+            if c.remaining.is_some() && c.used_of_limit.is_some() {
+                self.err(
+                    self.at(&at),
+                    "give `remaining` or `used_of_limit`, not both",
+                    None,
+                );
+            }
+            if !budget && c.wait.is_none() {
+                self.err(
+                    self.at(&at),
+                    "a custom rate-limit header entry needs `remaining`, `used_of_limit` or `wait`",
+                    Some("e.g. `{ remaining: X-HubSpot-RateLimit-Remaining, window: 10s }`".into()),
+                );
+            }
+            if budget && c.reset.is_none() && c.window.is_none() {
+                self.err(
+                    self.at(&at),
+                    "the budget needs to know when it renews: give `reset` (a header) or `window` (a duration)",
+                    Some("e.g. `window: 10s`".into()),
+                );
+            }
+            if let Some(w) = &c.window {
+                let p: Vec<&str> = at.iter().copied().chain(["window"]).collect();
+                self.duration(w, &p);
+            }
+            for (field, name) in [
+                ("remaining", &c.remaining),
+                ("used_of_limit", &c.used_of_limit),
+                ("limit", &c.limit),
+                ("reset", &c.reset),
+                ("wait", &c.wait),
+            ] {
+                if let Some(n) = name
+                    && !is_header_name(n)
+                {
+                    let p: Vec<&str> = at.iter().copied().chain([field]).collect();
+                    self.err(self.at(&p), format!("`{n}` is not a valid header name"), None);
+                }
             }
         }
     }
@@ -1151,4 +1245,13 @@ mod tests {
             vec!["config.page_size"]
         );
     }
+}
+
+/// A header name as HTTP allows it (RFC 9110 token characters), checked
+/// without an HTTP crate: connector-spec does no IO.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

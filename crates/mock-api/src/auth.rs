@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::generated::{after_page, offset_page};
 use crate::state::AppState;
 use crate::util::{Params, base64_decode, json, lock};
-use crate::{API_KEY, BASIC_PASS, BASIC_USER, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, TOKEN};
+use crate::{API_KEY, BASIC_PASS, BASIC_USER, CLIENT_ID, CLIENT_SECRET, DD_APPLICATION_KEY, TOKEN};
 
 /// `/auth/*` and `/redirect/same` (data endpoints: they get latency, rate limits and faults).
 pub(crate) fn protected_routes() -> Router<AppState> {
@@ -28,6 +28,7 @@ pub(crate) fn protected_routes() -> Router<AppState> {
         .route("/auth/api_key_query", get(api_key_query))
         .route("/auth/basic", get(basic))
         .route("/auth/custom", get(custom))
+        .route("/auth/datadog", get(datadog))
         .route("/auth/oauth2", get(oauth2))
         .route("/auth/redirect_other", get(redirect_other))
         .route("/auth/next_other", get(next_other))
@@ -148,6 +149,25 @@ async fn custom(State(st): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery)
             "missing or invalid X-Custom-Auth header",
         )
     }
+}
+
+/// Datadog's two keys: `DD-API-KEY` and `DD-APPLICATION-KEY`; Datadog
+/// answers a missing or wrong one with `403 {"errors": ["Forbidden"]}`.
+async fn datadog(State(st): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    if header_str(&h, "dd-api-key") == Some(API_KEY)
+        && header_str(&h, "dd-application-key") == Some(DD_APPLICATION_KEY)
+    {
+        serve(&st, q.as_deref())
+    } else {
+        st.shared.log.count(|c| c.auth_failures += 1);
+        json(StatusCode::FORBIDDEN, &json!({ "errors": ["Forbidden"] }))
+    }
+}
+
+/// `GET /auth/oauth2`, also served by the other origin (a token answer's
+/// `instance_url`).
+pub(crate) async fn oauth2_route(st: State<AppState>, h: HeaderMap, q: RawQuery) -> Response {
+    oauth2(st, h, q).await
 }
 
 async fn oauth2(State(st): State<AppState>, h: HeaderMap, RawQuery(q): RawQuery) -> Response {
@@ -303,7 +323,8 @@ async fn token(State(st): State<AppState>, h: HeaderMap, body: Bytes) -> Respons
                     "client authentication failed",
                 );
             }
-            if field("refresh_token") != Some(REFRESH_TOKEN) {
+            let current = lock(&st.shared.refresh_token).clone();
+            if field("refresh_token") != Some(current.as_str()) {
                 return oauth_error(
                     &st,
                     StatusCode::BAD_REQUEST,
@@ -337,14 +358,35 @@ async fn token(State(st): State<AppState>, h: HeaderMap, body: Bytes) -> Respons
         .collect();
     lock(&st.shared.tokens).insert(token.clone(), Instant::now());
     st.shared.log.count(|c| c.tokens_issued += 1);
-    let mut resp = json(
-        StatusCode::OK,
-        &json!({
+    let config = &st.shared.config;
+    let mut body = if config.oauth_salesforce {
+        // Salesforce's answer: the org's own host, and no `expires_in`.
+        json!({
+            "access_token": token,
+            "instance_url": st.shared.other_url,
+            "id": "https://login.salesforce.com/id/00Dxx0000001gPLEAY/005xx000001SwiUAAS",
+            "token_type": "Bearer",
+            "issued_at": "1700000000000",
+            "signature": "0CmxinZir53Yex7nE0TD+zMpvIWYGb/bdJh6XfOH6EQ=",
+        })
+    } else {
+        json!({
             "access_token": token,
             "token_type": "Bearer",
-            "expires_in": st.shared.config.oauth_token_ttl.as_secs(),
-        }),
-    );
+            "expires_in": config.oauth_token_ttl.as_secs(),
+        })
+    };
+    if config.oauth_rotate_refresh_tokens && field("grant_type") == Some("refresh_token") {
+        let next: String = rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(24)
+            .map(char::from)
+            .collect();
+        let next = format!("refresh-{next}");
+        *lock(&st.shared.refresh_token) = next.clone();
+        body["refresh_token"] = Value::String(next);
+    }
+    let mut resp = json(StatusCode::OK, &body);
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp

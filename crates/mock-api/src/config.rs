@@ -45,6 +45,12 @@ pub struct MockConfig {
     pub faults: FaultConfig,
     /// `expires_in` of tokens issued by `POST /oauth/token`; tokens older than this get 401.
     pub oauth_token_ttl: Duration,
+    /// Each `refresh_token` grant answers a new refresh token and voids the
+    /// one it used (rotation, as Xero, QuickBooks and Zoho do).
+    pub oauth_rotate_refresh_tokens: bool,
+    /// Token responses in Salesforce's shape: `instance_url` (the other
+    /// origin's URL), `id`, `issued_at`, `signature`, and no `expires_in`.
+    pub oauth_salesforce: bool,
     /// Port of the main listener on 127.0.0.1; 0 picks a free one.
     pub port: u16,
     /// Port of the second ("other origin") listener; 0 picks a free one.
@@ -71,6 +77,8 @@ impl Default for MockConfig {
             rate_limit: None,
             faults: FaultConfig::default(),
             oauth_token_ttl: Duration::from_secs(3600),
+            oauth_rotate_refresh_tokens: false,
+            oauth_salesforce: false,
             port: 0,
             other_port: 0,
         }
@@ -159,6 +167,18 @@ impl MockConfig {
         self
     }
 
+    /// Sets [`MockConfig::oauth_rotate_refresh_tokens`].
+    pub fn oauth_rotate_refresh_tokens(mut self, yes: bool) -> Self {
+        self.oauth_rotate_refresh_tokens = yes;
+        self
+    }
+
+    /// Sets [`MockConfig::oauth_salesforce`].
+    pub fn oauth_salesforce(mut self, yes: bool) -> Self {
+        self.oauth_salesforce = yes;
+        self
+    }
+
     /// Sets [`MockConfig::oauth_token_ttl`].
     pub fn oauth_token_ttl(mut self, ttl: Duration) -> Self {
         self.oauth_token_ttl = ttl;
@@ -239,6 +259,12 @@ pub enum HeaderStyle {
     Ietf,
     /// `Retry-After: <HTTP-date>` on 429.
     RetryAfterHttpDate,
+    /// Shopify's REST Admin API: `X-Shopify-Shop-Api-Call-Limit: USED/LIMIT` on every data
+    /// response, and `Retry-After: 2.0` on 429.
+    Shopify,
+    /// HubSpot: `X-HubSpot-RateLimit-Max`, `-Remaining` and `-Interval-Milliseconds` on every
+    /// data response; a 429 carries only those and HubSpot's error body.
+    HubSpot,
 }
 
 /// Random, seeded fault injection on data requests.

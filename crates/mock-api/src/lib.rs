@@ -102,8 +102,12 @@ pub const BASIC_PASS: &str = "p4ss";
 pub const CLIENT_ID: &str = "client-1";
 /// OAuth 2 client secret for `POST /oauth/token`.
 pub const CLIENT_SECRET: &str = "client-s3cret";
-/// Refresh token accepted by `POST /oauth/token` with `grant_type=refresh_token`.
+/// Refresh token accepted by `POST /oauth/token` with `grant_type=refresh_token`
+/// (the first one, when [`MockConfig::oauth_rotate_refresh_tokens`] is set).
 pub const REFRESH_TOKEN: &str = "refresh-abc";
+/// Application key of `/auth/datadog` (`DD-APPLICATION-KEY`, with
+/// `DD-API-KEY: <API_KEY>`).
+pub const DD_APPLICATION_KEY: &str = "dd-app-9f8e7d6c5b4a";
 /// Secret key accepted by the Stripe imitation `/stripe/v1/customers`
 /// (`Authorization: Bearer <key>`, or HTTP basic with the key as user name).
 pub const STRIPE_KEY: &str = "sk_test_4eC39HqLyjWDarjtT1zdp7dc";
@@ -184,6 +188,7 @@ impl MockServer {
             rate: Default::default(),
             faults: faults::FaultInjector::new(&config.faults),
             tokens: Mutex::new(HashMap::new()),
+            refresh_token: Mutex::new(REFRESH_TOKEN.to_string()),
             config,
         });
 

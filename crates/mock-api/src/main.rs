@@ -24,7 +24,7 @@ OPTIONS:
   --latency-ms N           delay before each data response
   --rate-limit N/s         rate limit, e.g. 10/s, 100/m, 5/2s, 3/500ms
   --rate-limit-algo A      fixed (default) | bucket
-  --rate-limit-headers H   retry-after (default) | http-date | x-ratelimit | ietf | none
+  --rate-limit-headers H   retry-after (default) | http-date | x-ratelimit | ietf | shopify | hubspot | none
   --github-403             refuse with 403 + X-RateLimit-Remaining: 0 instead of 429
   --fault-rate F           probability 0..1 of a fault per data request
   --fault-kinds LIST       comma-separated: 500,502,503,drop,slow[:ms],truncated,garbage,html
@@ -121,6 +121,8 @@ fn parse_args(args: Vec<String>) -> Result<Option<MockConfig>, String> {
                     "http-date" => HeaderStyle::RetryAfterHttpDate,
                     "x-ratelimit" => HeaderStyle::XRateLimit,
                     "ietf" => HeaderStyle::Ietf,
+                    "shopify" => HeaderStyle::Shopify,
+                    "hubspot" => HeaderStyle::HubSpot,
                     v => return Err(format!("--rate-limit-headers: unknown `{v}`")),
                 }
             }

@@ -212,13 +212,45 @@ pub(crate) fn add_headers(mode: &RateLimitMode, d: &Decision, headers: &mut Head
                 ),
             );
         }
+        HeaderStyle::Shopify => {
+            let used = u64::from(mode.limit).saturating_sub(u64::from(d.remaining));
+            set(
+                headers,
+                "x-shopify-shop-api-call-limit",
+                format!("{used}/{}", mode.limit),
+            );
+        }
+        HeaderStyle::HubSpot => {
+            set(headers, "x-hubspot-ratelimit-max", mode.limit.to_string());
+            set(headers, "x-hubspot-ratelimit-remaining", d.remaining.to_string());
+            set(
+                headers,
+                "x-hubspot-ratelimit-interval-milliseconds",
+                mode.window.as_millis().to_string(),
+            );
+        }
         HeaderStyle::None | HeaderStyle::RetryAfter | HeaderStyle::RetryAfterHttpDate => {}
     }
 }
 
 /// The answer to a refused request: 429 (or GitHub's 403) with the configured headers.
 pub(crate) fn refused(mode: &RateLimitMode, d: &Decision) -> Response {
-    let mut resp = if mode.github_403 {
+    let mut resp = if mode.headers == HeaderStyle::HubSpot {
+        json(
+            StatusCode::TOO_MANY_REQUESTS,
+            &json!({
+                "status": "error",
+                "message": "You have reached your secondly limit.",
+                "errorType": "RATE_LIMIT",
+                "policyName": "SECONDLY",
+            }),
+        )
+    } else if mode.headers == HeaderStyle::Shopify {
+        json(
+            StatusCode::TOO_MANY_REQUESTS,
+            &json!({ "errors": "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service." }),
+        )
+    } else if mode.github_403 {
         json(
             StatusCode::FORBIDDEN,
             &json!({
@@ -241,6 +273,9 @@ pub(crate) fn refused(mode: &RateLimitMode, d: &Decision) -> Response {
         HeaderStyle::RetryAfterHttpDate => {
             let at = UNIX_EPOCH + Duration::from_secs(epoch_after(d.retry_after));
             set(headers, "retry-after", httpdate::fmt_http_date(at));
+        }
+        HeaderStyle::Shopify => {
+            set(headers, "retry-after", format!("{:.1}", d.retry_after.as_secs_f64().max(0.1)));
         }
         _ => {}
     }

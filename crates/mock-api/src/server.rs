@@ -76,6 +76,8 @@ pub(crate) fn main_router(state: AppState) -> Router {
 pub(crate) fn other_router(state: AppState) -> Router {
     Router::new()
         .nest("/gen", generated::routes())
+        // The org's own host of a Salesforce-style token answer (`oauth_salesforce`).
+        .route("/auth/oauth2", axum::routing::get(crate::auth::oauth2_route))
         .route_layer(from_fn_with_state(state.clone(), faults::data_middleware))
         .nest("/hostile", hostile::routes())
         .fallback(not_found)

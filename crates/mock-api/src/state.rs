@@ -36,6 +36,9 @@ pub(crate) struct Shared {
     pub(crate) faults: FaultInjector,
     /// Issued OAuth access tokens and when they were issued.
     pub(crate) tokens: Mutex<HashMap<String, Instant>>,
+    /// The refresh token `POST /oauth/token` accepts now (it changes with
+    /// each use when refresh tokens rotate).
+    pub(crate) refresh_token: Mutex<String>,
     pub(crate) main_url: String,
     pub(crate) other_url: String,
 }

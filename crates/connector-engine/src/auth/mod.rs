@@ -10,6 +10,7 @@ mod api_key;
 mod basic;
 mod bearer;
 mod custom_header;
+mod headers;
 mod none;
 mod oauth2;
 
@@ -48,7 +49,7 @@ impl AuthPlan {
     /// `user:password`, a prefixed key) is registered with `redactor`, and
     /// so is every access token obtained later.
     pub fn compile(auth: &Auth, ctx: &Context, redactor: &crate::Redactor) -> Result<AuthPlan> {
-        let compiled = Self::compile_inner(auth, ctx)?;
+        let compiled = Self::compile_inner(auth, ctx, redactor)?;
         if let AuthPlan::Static(s) = &compiled {
             for (name, v) in s.headers.iter().chain(&s.query) {
                 let v = v.expose_secret();
@@ -72,7 +73,7 @@ impl AuthPlan {
         }
     }
 
-    fn compile_inner(auth: &Auth, ctx: &Context) -> Result<AuthPlan> {
+    fn compile_inner(auth: &Auth, ctx: &Context, redactor: &crate::Redactor) -> Result<AuthPlan> {
         let mut b = TemplatesBuilder::default();
         let render =
             |b: &mut TemplatesBuilder, t: &connector_spec::Template| -> Result<SecretString> {
@@ -106,7 +107,13 @@ impl AuthPlan {
             Auth::CustomHeader { name, value } => {
                 AuthPlan::Static(custom_header::compile(name, render(&mut b, value)?))
             }
-            Auth::Oauth2 { .. } => AuthPlan::OAuth2(OAuth2Plan::compile(auth, ctx)?),
+            Auth::Headers { headers } => AuthPlan::Static(headers::compile(
+                headers
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), render(&mut b, v)?)))
+                    .collect::<Result<_>>()?,
+            )),
+            Auth::Oauth2 { .. } => AuthPlan::OAuth2(OAuth2Plan::compile(auth, ctx, redactor)?),
         })
     }
 }
@@ -141,6 +148,15 @@ impl Authenticator {
                 ));
                 Ok(())
             }
+        }
+    }
+
+    /// The API's base URL named by the token response, if the auth says
+    /// where to find one.
+    pub async fn base_url(&self, http: &reqwest::Client) -> Result<Option<String>, String> {
+        match self {
+            Authenticator::Static(_) => Ok(None),
+            Authenticator::OAuth2(o) => o.base_url(http).await,
         }
     }
 

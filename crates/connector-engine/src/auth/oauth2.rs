@@ -1,11 +1,22 @@
 //! `type: oauth2`: client_credentials and refresh_token grants. The access
 //! token is fetched on first use, cached, refreshed `refresh_before` ahead of
 //! its expiry, and dropped after a 401 so the request can retry once.
+//!
+//! The client authenticates to the token endpoint in the form
+//! (`client_secret_post`) or with HTTP Basic (`client_secret_basic`), with
+//! any `token_headers`. A provider that rotates refresh tokens sends a new
+//! one with each access token; it replaces the old one for the rest of the
+//! run and, with `refresh_token_file`, in that file (written atomically,
+//! mode 0600), which the next run reads first. A token response may also
+//! name the API's own base URL (`base_url_path`, Salesforce's
+//! `instance_url`).
 
 use crate::error::Result;
 use crate::template::{Context, TemplatesBuilder, render_once};
 use connector_spec::Auth;
 use secrecy::{ExposeSecret, SecretString};
+use serde_json_path::JsonPath;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -24,6 +35,18 @@ pub enum Grant {
     RefreshToken,
 }
 
+/// How the client authenticates to the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthMethod {
+    /// Id and secret as form fields.
+    Post,
+    /// HTTP Basic.
+    Basic,
+}
+
+/// The name under which a rotated refresh token is registered.
+pub const OAUTH2_REFRESH_TOKEN: &str = "oauth2_refresh_token";
+
 /// The token endpoint's settings, compiled once.
 #[derive(Debug, Clone)]
 pub struct OAuth2Plan {
@@ -35,6 +58,12 @@ pub struct OAuth2Plan {
     scopes: Vec<String>,
     refresh_before: Duration,
     extra: Vec<(String, String)>,
+    client_auth: ClientAuthMethod,
+    token_headers: Vec<(String, SecretString)>,
+    /// Where the token response names the API's base URL.
+    pub base_url_path: Option<(JsonPath, String)>,
+    /// Keeps a rotated refresh token between runs.
+    refresh_token_file: Option<PathBuf>,
 }
 
 /// One run's oauth2 client: the settings and the cached token.
@@ -47,10 +76,17 @@ pub struct OAuth2Client {
     /// Each access token is registered, so it is masked everywhere and
     /// sealed out of saved state.
     redactor: crate::Redactor,
+    /// The refresh token in use: the configured one until the provider
+    /// rotates it.
+    refresh_token: std::sync::Mutex<Option<SecretString>>,
+    /// The API's base URL named by the last token response (`base_url_path`).
+    base_url: std::sync::Mutex<Option<String>>,
 }
 
 impl OAuth2Plan {
-    pub fn compile(auth: &Auth, ctx: &Context) -> Result<OAuth2Plan> {
+    /// Compiles the block; a `refresh_token_file` that exists is read now
+    /// and its token wins over `refresh_token`.
+    pub fn compile(auth: &Auth, ctx: &Context, redactor: &crate::Redactor) -> Result<OAuth2Plan> {
         let Auth::Oauth2 {
             grant_type,
             token_url,
@@ -60,6 +96,10 @@ impl OAuth2Plan {
             scopes,
             refresh_before,
             extra_params,
+            client_auth,
+            token_headers,
+            base_url_path,
+            refresh_token_file,
         } = auth
         else {
             unreachable!("compile is called for oauth2 only")
@@ -69,6 +109,31 @@ impl OAuth2Plan {
             let c = b.add_text(t.as_str())?;
             render_once(&b, &c, ctx)
         };
+        let refresh_token_file = refresh_token_file
+            .as_ref()
+            .map(|t| render(t).map(PathBuf::from))
+            .transpose()?;
+        let mut refresh = refresh_token
+            .as_ref()
+            .map(&mut render)
+            .transpose()?
+            .map(SecretString::from);
+        if let Some(f) = &refresh_token_file
+            && let Some(kept) = read_refresh_token(f)?
+        {
+            redactor.register(OAUTH2_REFRESH_TOKEN, kept.expose_secret());
+            refresh = Some(kept);
+        }
+        let base_url_path = base_url_path
+            .as_ref()
+            .map(|p| {
+                JsonPath::parse(p.as_str())
+                    .map(|jp| (jp, p.as_str().to_string()))
+                    .map_err(|e| {
+                        crate::EngineError::Plan(format!("auth.base_url_path `{}`: {e}", p.as_str()))
+                    })
+            })
+            .transpose()?;
         Ok(OAuth2Plan {
             grant: match grant_type {
                 connector_spec::OAuthGrant::ClientCredentials => Grant::ClientCredentials,
@@ -77,11 +142,7 @@ impl OAuth2Plan {
             token_url: render(token_url)?,
             client_id: render(client_id)?,
             client_secret: SecretString::from(render(client_secret)?),
-            refresh_token: refresh_token
-                .as_ref()
-                .map(&mut render)
-                .transpose()?
-                .map(SecretString::from),
+            refresh_token: refresh,
             scopes: scopes.clone(),
             refresh_before: refresh_before
                 .parse()
@@ -90,6 +151,16 @@ impl OAuth2Plan {
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), render(v)?)))
                 .collect::<Result<_>>()?,
+            client_auth: match client_auth {
+                connector_spec::ClientAuth::ClientSecretPost => ClientAuthMethod::Post,
+                connector_spec::ClientAuth::ClientSecretBasic => ClientAuthMethod::Basic,
+            },
+            token_headers: token_headers
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), SecretString::from(render(v)?))))
+                .collect::<Result<_>>()?,
+            base_url_path,
+            refresh_token_file,
         })
     }
 
@@ -106,7 +177,19 @@ impl OAuth2Client {
             cached: Mutex::new(None),
             fetched: AtomicU64::new(0),
             redactor,
+            refresh_token: std::sync::Mutex::new(plan.refresh_token.clone()),
+            base_url: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The API's base URL named by the token response, fetching a token
+    /// first when none was fetched yet. `None` without `base_url_path`.
+    pub async fn base_url(&self, http: &reqwest::Client) -> Result<Option<String>, String> {
+        if self.plan.base_url_path.is_none() {
+            return Ok(None);
+        }
+        self.token(http).await?;
+        Ok(self.base_url.lock().unwrap().clone())
     }
 
     pub fn tokens_fetched(&self) -> u64 {
@@ -144,16 +227,18 @@ impl OAuth2Client {
             Grant::ClientCredentials => form.push(("grant_type", "client_credentials".into())),
             Grant::RefreshToken => {
                 form.push(("grant_type", "refresh_token".into()));
-                if let Some(rt) = &self.plan.refresh_token {
+                if let Some(rt) = self.refresh_token.lock().unwrap().as_ref() {
                     form.push(("refresh_token", rt.expose_secret().to_string()));
                 }
             }
         }
-        form.push(("client_id", self.plan.client_id.clone()));
-        form.push((
-            "client_secret",
-            self.plan.client_secret.expose_secret().to_string(),
-        ));
+        if self.plan.client_auth == ClientAuthMethod::Post {
+            form.push(("client_id", self.plan.client_id.clone()));
+            form.push((
+                "client_secret",
+                self.plan.client_secret.expose_secret().to_string(),
+            ));
+        }
         if !self.plan.scopes.is_empty() {
             form.push(("scope", self.plan.scopes.join(" ")));
         }
@@ -163,10 +248,17 @@ impl OAuth2Client {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
             .finish();
-        let resp = http
+        let mut req = http
             .post(&self.plan.token_url)
             .header("Content-Type", "application/x-www-form-urlencoded")
-            .header("Accept", "application/json")
+            .header("Accept", "application/json");
+        if self.plan.client_auth == ClientAuthMethod::Basic {
+            req = req.header("Authorization", basic_credentials(&self.plan));
+        }
+        for (k, v) in &self.plan.token_headers {
+            req = req.header(k.as_str(), v.expose_secret());
+        }
+        let resp = req
             .body(body)
             .send()
             .await
@@ -198,11 +290,112 @@ impl OAuth2Client {
         self.fetched.fetch_add(1, Ordering::Relaxed);
         self.redactor
             .register(crate::secret::OAUTH2_ACCESS_TOKEN, token);
+        if let Some(new) = json.get("refresh_token").and_then(|t| t.as_str()) {
+            self.rotated(new)?;
+        }
+        if let Some((path, text)) = &self.plan.base_url_path {
+            let url = path
+                .query(&json)
+                .first()
+                .and_then(|v| v.as_str())
+                .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+                .ok_or_else(|| {
+                    format!("the oauth2 token response has no URL at `base_url_path` `{text}`")
+                })?;
+            *self.base_url.lock().unwrap() = Some(url.to_string());
+        }
         Ok((
             SecretString::from(token.to_string()),
             Duration::from_secs(ttl),
         ))
     }
+}
+
+impl OAuth2Client {
+    /// The provider sent a refresh token: when it is new, it replaces the
+    /// old one (which it voids) and is kept in `refresh_token_file`.
+    fn rotated(&self, new: &str) -> Result<(), String> {
+        if self.plan.grant != Grant::RefreshToken || new.is_empty() {
+            return Ok(());
+        }
+        let mut current = self.refresh_token.lock().unwrap();
+        if current.as_ref().is_some_and(|c| c.expose_secret() == new) {
+            return Ok(());
+        }
+        self.redactor.register(OAUTH2_REFRESH_TOKEN, new);
+        *current = Some(SecretString::from(new.to_string()));
+        match &self.plan.refresh_token_file {
+            Some(f) => write_refresh_token(f, new).map_err(|e| {
+                format!(
+                    "the provider rotated the refresh token, and keeping it in {} failed: {e}; the old one no longer works",
+                    f.display()
+                )
+            }),
+            None => {
+                tracing::warn!(
+                    "the oauth2 provider rotated the refresh token; it serves this run only: set `refresh_token_file` to keep it for the next"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `Basic base64(id:secret)`, each form-urlencoded first (RFC 6749 §2.3.1).
+fn basic_credentials(plan: &OAuth2Plan) -> String {
+    use base64::Engine;
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let raw = format!(
+        "{}:{}",
+        enc(&plan.client_id),
+        enc(plan.client_secret.expose_secret())
+    );
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+/// The refresh token a previous run kept, if the file exists.
+fn read_refresh_token(path: &Path) -> Result<Option<SecretString>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => Ok(Some(SecretString::from(text.trim().to_string()))),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(crate::EngineError::Config(format!(
+            "cannot read refresh_token_file {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Replaces the file's content atomically: a temporary file (mode 0600)
+/// renamed over it, so a crash leaves the old token or the new, never half.
+fn write_refresh_token(path: &Path, token: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("refresh_token"),
+        std::process::id()
+    ));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp)?;
+    f.write_all(token.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(test)]

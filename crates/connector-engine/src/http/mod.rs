@@ -76,7 +76,8 @@ pub enum Fetched {
 
 pub struct HttpClient {
     pub client: reqwest::Client,
-    origin: url::Origin,
+    /// The API's origin: `base_url`'s, or the one a token response named.
+    origin: std::sync::RwLock<url::Origin>,
     pub auth: Authenticator,
     pub limiter: Arc<RateLimiter>,
     pub redactor: Redactor,
@@ -174,7 +175,7 @@ impl HttpClient {
     ) -> Self {
         HttpClient {
             client,
-            origin: base.origin(),
+            origin: std::sync::RwLock::new(base.origin()),
             auth,
             limiter,
             redactor,
@@ -183,9 +184,21 @@ impl HttpClient {
         }
     }
 
+    /// Moves the API to another origin (the one a token response named):
+    /// from now on it, and only it, receives credentials.
+    pub fn set_origin(&self, base: &Url) {
+        *self.origin.write().unwrap() = base.origin();
+    }
+
+    /// The API's base URL named by the token response (`base_url_path`),
+    /// fetching a token when none was fetched yet.
+    pub async fn token_base_url(&self) -> Result<Option<String>, String> {
+        self.auth.base_url(&self.client).await
+    }
+
     /// True when `url` belongs to the API's origin and may receive credentials.
     pub fn is_api_origin(&self, url: &Url) -> bool {
-        url.origin() == self.origin
+        url.origin() == *self.origin.read().unwrap()
     }
 
     /// Fetches one page with the retry policy; `stats` counts requests and retries.
