@@ -5,11 +5,13 @@
 //! The probing itself is the engine's (`connector_engine::probe`); this
 //! module decides what the responses mean and writes the spec.
 
+mod incremental;
 mod inputs;
 mod paging;
 mod rate;
 mod records;
 mod render;
+mod response_state;
 
 use crate::cli::Global;
 use crate::cli::InitArgs;
@@ -46,13 +48,18 @@ fn is_name(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// The stream name: the last literal path segment in snake_case.
+/// The stream name: the last literal path segment in snake_case, without
+/// a `.json` or `.xml` extension.
 fn stream_name(path: &str) -> String {
     let segment = path
         .split('/')
         .rev()
         .find(|s| !s.is_empty() && !s.contains("{{") && !s.contains("}}"))
         .unwrap_or("");
+    let segment = [".json", ".xml"]
+        .iter()
+        .find_map(|ext| segment.strip_suffix(ext))
+        .unwrap_or(segment);
     let mut name = String::new();
     for c in segment.chars() {
         if c.is_ascii_alphanumeric() {
@@ -163,7 +170,26 @@ pub fn run(global: &Global, args: &InitArgs) -> Outcome {
     };
     let (paging, trials) = runtime.block_on(paging::detect(&prober, &inputs.probe_headers, &f));
     let rate = rate::find(&first);
-    let stream = stream_name(&inputs.path);
+    let query: Vec<(String, String)> = inputs
+        .probe_url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let taken: Vec<&str> = inputs.config.iter().map(|c| c.key.as_str()).collect();
+    let incremental = incremental::find(
+        &query,
+        &inputs.params,
+        &recs,
+        &taken,
+        &paging.value.managed_params(),
+    );
+    let bound = incremental
+        .as_ref()
+        .and_then(|c| c.value.as_ref())
+        .map(|p| p.param.as_str());
+    let kept = response_state::find(&body, &paging.value, bound, &inputs.path);
+    // Named after what the body calls its records (`tickets`), else the path.
+    let stream = records::entity_name(&records.value).unwrap_or_else(|| stream_name(&inputs.path));
     let text = render::render(&render::Draft {
         name: &args.name,
         stream: &stream,
@@ -174,6 +200,8 @@ pub fn run(global: &Global, args: &InitArgs) -> Outcome {
         key: &key,
         paging: &paging,
         rate: &rate,
+        incremental: incremental.as_ref(),
+        kept: &kept,
     });
     // Belt and braces: never write a spec that does not load.
     if let Err(diags) = connector_spec::parse(&text, &path.display().to_string()) {
@@ -194,8 +222,22 @@ pub fn run(global: &Global, args: &InitArgs) -> Outcome {
         return Ok(EXIT_FAILURE);
     }
     if !global.quiet {
+        let mut more: Vec<String> = Vec::new();
+        if let Some(p) = incremental.as_ref().and_then(|c| c.value.as_ref()) {
+            more.push(format!(
+                "incremental on `{}`, the bound sent as `{}`",
+                p.cursor_field, p.param
+            ));
+        }
+        for k in &kept {
+            more.push(format!(
+                "response_state `{}` from `{}` (the comment says how to send it back)",
+                k.name,
+                records::json_path(&k.path)
+            ));
+        }
         summary(
-            &path, args, &stream, &inputs, &records, &key, &paging, trials,
+            &path, args, &stream, &inputs, &records, &key, &paging, trials, &more,
         );
     }
     Ok(EXIT_OK)
@@ -211,6 +253,7 @@ fn summary(
     key: &Choice<Option<String>>,
     paging: &Choice<connector_spec::Pagination>,
     trials: usize,
+    more: &[String],
 ) {
     crate::outln!(
         "wrote {} ({} request{})",
@@ -246,6 +289,9 @@ fn summary(
             c.key
         );
     }
+    for m in more {
+        crate::outln!("  {m}");
+    }
     crate::outln!(
         "  next: connector-run check {0} && connector-run sync {0}",
         args.name
@@ -263,5 +309,6 @@ mod tests {
         assert_eq!(stream_name("/v1/Sales-Orders/"), "sales_orders");
         assert_eq!(stream_name("/"), "records");
         assert_eq!(stream_name("/2024"), "records");
+        assert_eq!(stream_name("/api/v2/tickets.json"), "tickets");
     }
 }

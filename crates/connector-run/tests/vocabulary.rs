@@ -448,3 +448,94 @@ streams:
     assert!(fresh.contains(&("acme/api".into(), 5)), "{fresh:?}");
     assert!(fresh.contains(&("acme/web".into(), 7)), "{fresh:?}");
 }
+
+/// One record per label of each GitHub issue, with the issue's number and
+/// id copied in.
+#[test]
+fn expand_makes_one_record_per_nested_item() {
+    let server = MockServer::start(MockConfig::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = format!(
+        r#"
+version: 1
+name: github
+config:
+  token: {{ secret: true }}
+base_url: "{}"
+auth: {{ type: bearer, token: "{{{{ config.token }}}}" }}
+pagination: {{ type: link_header }}
+streams:
+  issues:
+    path: /repos/acme/api/issues
+    params: {{ state: all, per_page: "100" }}
+    primary_key: id
+  issue_labels:
+    path: /repos/acme/api/issues
+    params: {{ state: all, per_page: "100" }}
+    primary_key: [issue_id, name]
+    records:
+      expand: {{ path: labels, copy: {{ issue_number: number, issue_id: id }} }}
+      remove_fields: [url, node_id]
+"#,
+        server.url()
+    );
+    write_spec(tmp.path(), "github", &spec);
+    let env = [("CONNECTOR_GITHUB_TOKEN", mock_api::GITHUB_TOKEN)];
+    let o = run(tmp.path(), &["sync", "github", "--dest", "jsonl:out"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let issues = read_jsonl(&tmp.path().join("out"), "issues");
+    let labels = read_jsonl(&tmp.path().join("out"), "issue_labels");
+    let expected: usize = issues.iter().map(|i| i["labels"].as_array().unwrap().len()).sum();
+    assert!(expected > 0);
+    assert_eq!(labels.len(), expected);
+    let with_labels = issues.iter().find(|i| !i["labels"].as_array().unwrap().is_empty()).unwrap();
+    let first = labels.iter().find(|l| l["issue_id"] == with_labels["id"]).unwrap();
+    assert_eq!(first["issue_number"], with_labels["number"]);
+    assert_eq!(first["name"], with_labels["labels"][0]["name"]);
+    assert!(first.get("url").is_none() && first.get("color").is_some(), "{first}");
+}
+
+/// Flattening lifts a nested object's fields; `default` fills a missing
+/// field; a cursor may be a dotted path into the record.
+#[test]
+fn flatten_default_and_a_nested_cursor_field() {
+    let server = MockServer::start(MockConfig::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = format!(
+        r#"
+version: 1
+name: gen
+base_url: "{}"
+pagination: {{ type: offset, page_size: 50, stop: {{ total_path: $.total }} }}
+streams:
+  flat:
+    path: /gen/offset
+    records:
+      path: $.data
+      flatten: [nested]
+      add_fields:
+        colour: "{{{{ record.colour | default('none') }}}}"
+  by_nested:
+    path: /gen/offset
+    primary_key: id
+    records: {{ path: $.data }}
+    incremental:
+      cursor_field: nested.x
+      cursor_type: integer
+      start_value: "200"
+"#,
+        server.url()
+    );
+    write_spec(tmp.path(), "gen", &spec);
+    let o = run(tmp.path(), &["validate", "gen"], &[]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = run(tmp.path(), &["sync", "gen", "--dest", "jsonl:out"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let flat = read_jsonl(&tmp.path().join("out"), "flat");
+    assert_eq!(flat.len(), 250);
+    assert!(flat.iter().all(|r| r.get("nested").is_none() && r["x"] == r["id"] && r["colour"] == "none"));
+    // Records from `nested.x` 200 on, and the cursor is the largest.
+    assert_eq!(ids(&read_jsonl(&tmp.path().join("out"), "by_nested")), (200..=250).collect::<Vec<u64>>());
+    let state = read_state(&tmp.path().join("out/_state.json"));
+    assert_eq!(state["streams"]["by_nested"]["cursor"], 250, "{state}");
+}

@@ -413,6 +413,59 @@ impl<'a> Meaning<'a> {
                         Some("add an `incremental:` block with a `cursor_field`, or `response_state`".into()),
                     );
                 }
+                ("state", Some(rest))
+                    if stream.is_some_and(|s| {
+                        let name = rest.split('.').next().unwrap_or(rest);
+                        !(name == "cursor" && s.incremental.is_some())
+                            && !s.response_state.contains_key(name)
+                            && (s.incremental.is_some() || !s.response_state.is_empty())
+                    }) =>
+                {
+                    let s = stream.expect("checked above");
+                    let name = rest.split('.').next().unwrap_or(rest);
+                    let mut known: Vec<&str> = s.response_state.keys().map(String::as_str).collect();
+                    if s.incremental.is_some() {
+                        known.insert(0, "cursor");
+                    }
+                    let h = hint(name, known.iter().copied()).unwrap_or_else(|| {
+                        format!(
+                            "the stream's state holds {}; keep a value of the response with `response_state: {{ {name}: $.path }}`",
+                            known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                        )
+                    });
+                    self.err(
+                        pos,
+                        format!("`state.{name}` is used in `{text}` but the stream keeps no `{name}`"),
+                        Some(h),
+                    );
+                }
+                ("partition", Some(rest))
+                    if stream.is_some_and(|s| {
+                        s.partitions
+                            .as_ref()
+                            .is_some_and(|p| rest.split('.').next() != Some(p.name.as_str()))
+                    }) =>
+                {
+                    let as_name = &stream.expect("checked above").partitions.as_ref().expect("checked above").name;
+                    let name = rest.split('.').next().unwrap_or(rest);
+                    self.err(
+                        pos,
+                        format!("`partition.{name}` is used in `{text}`, but the partitions are named `{as_name}`"),
+                        Some(format!("write `{{{{ partition.{as_name} }}}}`, or set `as: {name}`")),
+                    );
+                }
+                ("window", Some(rest))
+                    if !matches!(rest.split('.').next(), Some("start" | "end"))
+                        && stream.is_some_and(|s| {
+                            s.incremental.as_ref().is_some_and(|i| i.windows.is_some())
+                        }) =>
+                {
+                    self.err(
+                        pos,
+                        format!("`window.{rest}` is used in `{text}`; a window has `start` and `end`"),
+                        Some("write `{{ window.start }}` or `{{ window.end }}`".into()),
+                    );
+                }
                 ("partition", _) if stream.is_some_and(|s| s.partitions.is_none()) => {
                     self.err(
                         pos,

@@ -10,7 +10,7 @@ use serde_json::Value;
 use url::Url;
 
 /// A config parameter to declare.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConfigEntry {
     pub key: String,
     /// `string`, `integer` or `boolean`.

@@ -14,6 +14,8 @@
 mod candidates;
 mod verdict;
 
+pub(crate) use candidates::{body_token, cursor_params, end_marker, looks_like_url};
+
 use super::Choice;
 use super::records::{Keys, at, json_path};
 use connector_engine::probe::{ProbeResponse, Prober};
@@ -223,12 +225,12 @@ pub async fn detect(
             // Name the other kinds the first response suggested: beside a
             // confirmed strong signal only other strong signals, not the
             // guesses tried on bare arrays.
-            if c.paging.type_name() != paging.type_name() && (c.strong || !won.strong) {
-                untried.push(format!(
-                    "{} — {} (not tried)",
-                    c.paging.type_name(),
-                    c.evidence
-                ));
+            let other = format!("{} — {} (not tried)", c.paging.type_name(), c.evidence);
+            if c.paging.type_name() != paging.type_name()
+                && (c.strong || !won.strong)
+                && !untried.contains(&other)
+            {
+                untried.push(other);
             }
             continue;
         }
@@ -237,11 +239,14 @@ pub async fn detect(
             continue;
         };
         if requests >= MAX_TRIALS {
-            untried.push(format!(
+            let other = format!(
                 "{} — {} (not tried: at most {MAX_TRIALS} confirmation requests)",
                 c.paging.type_name(),
                 c.evidence
-            ));
+            );
+            if !untried.contains(&other) {
+                untried.push(other);
+            }
             continue;
         }
         requests += 1;

@@ -146,6 +146,19 @@ pub fn find(body: &Value) -> Choice<Keys> {
     choice
 }
 
+/// The name of what the records are, when the body says it: a top-level
+/// array under a name that is not one of the usual generic ones
+/// (`{"tickets": […]}`, `{"channels": […]}`), in snake_case.
+pub fn entity_name(keys: &[String]) -> Option<String> {
+    let [name] = keys else { return None };
+    let generic = RECORD_KEYS.iter().any(|k| k.eq_ignore_ascii_case(name));
+    let snake = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    (!generic && snake).then(|| name.clone())
+}
+
 /// A record's identity on a page: its key value, or the whole record.
 pub fn identity(record: &Value, key: Option<&str>) -> String {
     match key.and_then(|k| record.get(k)) {
@@ -233,6 +246,10 @@ mod tests {
             json_path(&["@odata.nextLink".into()]),
             "$['@odata.nextLink']"
         );
+        assert_eq!(entity_name(&["tickets".into()]).as_deref(), Some("tickets"));
+        assert_eq!(entity_name(&["data".into()]), None);
+        assert_eq!(entity_name(&["data".into(), "users".into()]), None);
+        assert_eq!(entity_name(&["@odata.x".into()]), None);
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! derived from the spec type's serialization (see [`pagination`]).
 
 use super::Choice;
-use super::inputs::{AuthChoice, Inputs};
+use super::incremental::Proposal;
+use super::inputs::{AuthChoice, ConfigEntry, Inputs};
 use super::rate::RateFinding;
 use super::records::{Keys, json_path};
+use super::response_state::Kept;
 use connector_spec::Pagination;
 use serde_json::{Map, Value};
 use std::fmt::Write;
@@ -27,6 +29,11 @@ pub struct Draft<'a> {
     pub key: &'a Choice<Option<String>>,
     pub paging: &'a Choice<Pagination>,
     pub rate: &'a RateFinding,
+    /// The `incremental:` block, or why there is none (when the URL has a
+    /// time bound); nothing is said when it has none.
+    pub incremental: Option<&'a Choice<Option<Proposal>>>,
+    /// Values kept for the next run.
+    pub kept: &'a [Kept],
 }
 
 /// A YAML scalar: plain when that is unambiguous, else double-quoted
@@ -295,7 +302,12 @@ pub fn render(d: &Draft) -> String {
     out.push('\n');
 
     let _ = writeln!(out, "config:");
-    for c in &i.config {
+    let extra = d
+        .incremental
+        .and_then(|c| c.value.as_ref())
+        .and_then(|p| p.config.as_ref());
+    let config: Vec<&ConfigEntry> = i.config.iter().chain(extra).collect();
+    for c in config {
         let _ = writeln!(out, "  {}:", c.key);
         if c.kind != "string" {
             let _ = writeln!(out, "    type: {}", c.kind);
@@ -345,7 +357,12 @@ pub fn render(d: &Draft) -> String {
     let _ = writeln!(out, "streams:");
     let _ = writeln!(out, "  {}:", d.stream);
     let _ = writeln!(out, "    path: {}", scalar(&i.path));
-    let managed = d.paging.value.managed_params();
+    let mut managed = d.paging.value.managed_params();
+    let proposal = d.incremental.and_then(|c| c.value.as_ref());
+    if let Some(p) = proposal {
+        // `incremental.param` sends it.
+        managed.push(p.param.as_str());
+    }
     let params: Vec<&(String, String)> = i
         .params
         .iter()
@@ -361,7 +378,63 @@ pub fn render(d: &Draft) -> String {
     if let Some(k) = &d.key.value {
         let _ = writeln!(out, "    primary_key: {}", scalar(k));
     }
+    if let Some(c) = d.incremental {
+        explain(&mut out, 4, "incremental", c, None);
+        if let Some(p) = &c.value {
+            incremental(&mut out, p);
+        }
+    }
+    if !d.kept.is_empty() {
+        for k in d.kept {
+            comment(
+                &mut out,
+                4,
+                &format!("response_state: {}. {}", k.why, k.usage.0),
+            );
+            for line in &k.usage.1 {
+                let _ = writeln!(out, "    #       {line}");
+            }
+        }
+        let _ = writeln!(out, "    response_state:");
+        for k in d.kept {
+            let _ = writeln!(
+                out,
+                "      {}: {}",
+                scalar(&k.name),
+                scalar(&json_path(&k.path))
+            );
+        }
+    }
     out
+}
+
+/// The stream's `incremental:` block, with the `windows` it could use as a
+/// comment.
+fn incremental(out: &mut String, p: &Proposal) {
+    let _ = writeln!(out, "    incremental:");
+    let _ = writeln!(out, "      cursor_field: {}", scalar(&p.cursor_field));
+    if let Some(t) = p.cursor_type {
+        let _ = writeln!(out, "      cursor_type: {t}");
+    }
+    let _ = writeln!(out, "      start_value: {}", scalar(&p.start_value));
+    let _ = writeln!(out, "      param: {}", scalar(&p.param));
+    if let Some(f) = p.cursor_format {
+        let _ = writeln!(out, "      cursor_format: {}", scalar(f));
+    }
+    if let Some(f) = p.request_format {
+        let _ = writeln!(out, "      request_format: {}", scalar(f));
+    }
+    if let Some(end) = &p.windows_end_param {
+        comment(
+            out,
+            6,
+            &format!(
+                "windows: the URL gives both ends of a range (`{}` and `{end}`). To read it a day at a time, one partition per day (they run concurrently and resume one by one), uncomment `windows` and send each window's end in `params` as `{end}: \"{{{{ window.end }}}}\"`; the range then runs to `windows.end` (default: now) rather than to the URL's `{end}`.",
+                p.param
+            ),
+        );
+        let _ = writeln!(out, "      # windows: {{ step: 1d }}");
+    }
 }
 
 #[cfg(test)]

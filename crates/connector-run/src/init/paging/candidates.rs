@@ -24,6 +24,9 @@ const NEXT_URL_PATHS: &[&[&str]] = &[
     &["next_url"],
     &["nextLink"],
     &["next_link"],
+    &["after_url"],
+    &["afterUrl"],
+    &["paging", "next", "link"],
 ];
 
 /// Body paths of next-page tokens.
@@ -42,6 +45,9 @@ const CURSOR_PATHS: &[&[&str]] = &[
     &["continuation_token"],
     &["continuationToken"],
     &["paging", "cursors", "after"],
+    &["paging", "next", "after"],
+    &["after_cursor"],
+    &["afterCursor"],
     &["next"],
     &["scroll_id"],
 ];
@@ -64,6 +70,23 @@ const HAS_MORE_PATHS: &[&[&str]] = &[
     &["more"],
     &["meta", "has_more"],
     &["pagination", "has_more"],
+];
+
+/// Body paths of "this is the last page" booleans: Zendesk's
+/// `end_of_stream`, Salesforce's `done`, Spring's `last`.
+const END_PATHS: &[&[&str]] = &[
+    &["end_of_stream"],
+    &["endOfStream"],
+    &["done"],
+    &["is_last"],
+    &["isLast"],
+    &["is_last_page"],
+    &["isLastPage"],
+    &["last_page"],
+    &["lastPage"],
+    &["last"],
+    &["meta", "end_of_stream"],
+    &["pagination", "is_last"],
 ];
 
 /// Body fields that mean page numbers.
@@ -92,7 +115,7 @@ const SIZE_PARAMS: &[&str] = &[
 ];
 
 /// A next-page reference rather than an opaque token.
-fn looks_like_url(s: &str) -> bool {
+pub(crate) fn looks_like_url(s: &str) -> bool {
     s.starts_with("http://")
         || s.starts_with("https://")
         || s.starts_with('/')
@@ -101,7 +124,7 @@ fn looks_like_url(s: &str) -> bool {
 }
 
 /// Query parameter names under which a token read from `name` is sent back.
-fn cursor_params(name: &str) -> Vec<&'static str> {
+pub(crate) fn cursor_params(name: &str) -> Vec<&'static str> {
     match name.to_ascii_lowercase().as_str() {
         "next_page_token" | "x-next-page-token" => vec!["page_token"],
         "nextpagetoken" => vec!["pageToken"],
@@ -112,14 +135,68 @@ fn cursor_params(name: &str) -> Vec<&'static str> {
         "after" => vec!["after"],
         "scroll_id" => vec!["scroll_id"],
         "next_cursor" | "nextcursor" => vec!["cursor", "next_cursor"],
+        "after_cursor" | "aftercursor" => vec!["cursor", "after_cursor"],
         "next" => vec!["cursor", "next"],
         _ => vec!["cursor"],
     }
 }
 
+/// How a body says whether pages follow, besides its next URL or token
+/// going away: a "more follow" flag (`has_more_path`) or an end flag
+/// (`stop_path`), with the evidence for the comment.
+pub(crate) fn end_flag(body: &Value) -> Option<(StopConditions, String)> {
+    let boolean = |paths: &[&[&str]]| {
+        paths
+            .iter()
+            .map(|p| keys(p))
+            .find(|p| at(body, p).is_some_and(Value::is_boolean))
+    };
+    if let Some(p) = boolean(HAS_MORE_PATHS) {
+        let stop = StopConditions {
+            has_more_path: Some(spec_path(&p)),
+            ..StopConditions::default()
+        };
+        return Some((stop, format!(" and a `{}` flag", json_path(&p))));
+    }
+    let p = boolean(END_PATHS)?;
+    let stop = StopConditions {
+        stop_path: Some(spec_path(&p)),
+        ..StopConditions::default()
+    };
+    Some((
+        stop,
+        format!(
+            " and an end flag `{}` (paging stops once it is `true`)",
+            json_path(&p)
+        ),
+    ))
+}
+
+/// The end flag of [`end_flag`] when it is a `stop_path`: the API marks its
+/// last page rather than leaving the next token out of it.
+pub(crate) fn end_marker(body: &Value) -> Option<String> {
+    end_flag(body).and_then(|(s, _)| s.stop_path.map(|p| p.as_str().to_string()))
+}
+
+/// A next-page token in the body: its member path and value.
+pub(crate) fn body_token(body: &Value) -> Option<(Vec<String>, String)> {
+    CURSOR_PATHS.iter().find_map(|p| {
+        let path = keys(p);
+        match at(body, &path) {
+            Some(Value::String(s)) if !s.is_empty() && !looks_like_url(s) => {
+                Some((path, s.clone()))
+            }
+            Some(Value::Number(n)) => Some((path, n.to_string())),
+            _ => None,
+        }
+    })
+}
+
 /// Every candidate the first response suggests, strongest first.
 pub fn all(f: &First) -> Vec<Candidate> {
     let mut out = Vec::new();
+    let flag = end_flag(f.body);
+    let (stop, more) = flag.unwrap_or_default();
     if let Some(next) = f.resp.link("next") {
         out.push(Candidate {
             paging: Pagination::LinkHeader {
@@ -144,8 +221,11 @@ pub fn all(f: &First) -> Vec<Candidate> {
                     continue;
                 };
                 out.push(Candidate {
-                    paging: next_url(&path),
-                    evidence: format!("the body has a next-page URL at `{}`", json_path(&path)),
+                    paging: next_url(&path, &stop),
+                    evidence: format!(
+                        "the body has a next-page URL at `{}`{more}",
+                        json_path(&path)
+                    ),
                     trial: Some(Trial {
                         url,
                         shown: format!("the URL in `{}`", json_path(&path)),
@@ -158,7 +238,7 @@ pub fn all(f: &First) -> Vec<Candidate> {
             }
             Some(Value::Null) if !f.records_at.is_empty() => {
                 out.push(Candidate {
-                    paging: next_url(&path),
+                    paging: next_url(&path, &stop),
                     evidence: format!(
                         "the body has `{}: null`, a next-page URL field that is empty on this page (it looks like the only page, so this could not be followed)",
                         json_path(&path)
@@ -176,10 +256,10 @@ pub fn all(f: &First) -> Vec<Candidate> {
     out
 }
 
-fn next_url(path: &[String]) -> Pagination {
+fn next_url(path: &[String], stop: &StopConditions) -> Pagination {
     Pagination::NextUrl {
         next_url_path: spec_path(path),
-        stop: StopConditions::default(),
+        stop: stop.clone(),
     }
 }
 
@@ -188,22 +268,12 @@ type TokenAt = (Option<JsonPath>, Option<String>);
 
 fn cursor_candidates(f: &First) -> Vec<Candidate> {
     let n1 = f.records.len();
-    let has_more = HAS_MORE_PATHS
-        .iter()
-        .map(|p| keys(p))
-        .find(|p| at(f.body, p).is_some_and(Value::is_boolean));
-    let mut found: Option<(TokenAt, String, String)> = None; // token source, value, name
-    for p in CURSOR_PATHS {
-        let path = keys(p);
-        let token = match at(f.body, &path) {
-            Some(Value::String(s)) if !s.is_empty() && !looks_like_url(s) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => continue,
-        };
-        let name = p.last().unwrap_or(&"cursor").to_string();
-        found = Some(((Some(spec_path(&path)), None), token, name));
-        break;
-    }
+    let (stop, more) = end_flag(f.body).unwrap_or_default();
+    // token source, value, name
+    let mut found: Option<(TokenAt, String, String)> = body_token(f.body).map(|(path, token)| {
+        let name = path.last().cloned().unwrap_or_else(|| "cursor".into());
+        ((Some(spec_path(&path)), None), token, name)
+    });
     if found.is_none() {
         found = f
             .resp
@@ -224,10 +294,6 @@ fn cursor_candidates(f: &First) -> Vec<Candidate> {
             h.as_deref().unwrap_or_default()
         ),
     };
-    let more = has_more
-        .as_ref()
-        .map(|p| format!(" and a `{}` flag", json_path(p)))
-        .unwrap_or_default();
     // Try a page size too, unless the URL already sets one.
     let size_given = SIZE_PARAMS
         .iter()
@@ -254,10 +320,7 @@ fn cursor_candidates(f: &First) -> Vec<Candidate> {
                     send_in: TokenLocation::Query,
                     size_param: size_sent.as_ref().map(|s| s.0.clone()),
                     page_size: IntOrTemplate::Int(size_sent.as_ref().map_or(PAGE_SIZE, |s| s.1)),
-                    stop: StopConditions {
-                        has_more_path: has_more.as_deref().map(spec_path),
-                        ..StopConditions::default()
-                    },
+                    stop: stop.clone(),
                 },
                 evidence: format!("{where_}{more}"),
                 trial: Some(Trial {
