@@ -259,3 +259,39 @@ fn init_time_range_proposes_incremental_and_windows() {
 
     insta::assert_snapshot!("init_time_range", stable(&yaml, tmp.path()));
 }
+
+/// Shopify's and HubSpot's own rate-limit headers become `custom_headers`
+/// (init's `validate` accepts them). HubSpot's interval is in its headers,
+/// so that sync then paces itself by them (at most 2 refusals); Shopify's
+/// bucket drains in 20 s on every plan, which is what init writes, so the
+/// mock's faster bucket is not synced here (`rate_limits.rs` covers the
+/// pacing).
+#[test]
+fn init_reads_shopify_and_hubspot_rate_headers() {
+    use mock_api::{HeaderStyle, RateLimitAlgorithm, RateLimitMode};
+    for (style, expect) in [
+        (HeaderStyle::Shopify, "- { used_of_limit: X-Shopify-Shop-Api-Call-Limit, window: 20s }"),
+        (HeaderStyle::HubSpot, "- { remaining: X-HubSpot-RateLimit-Remaining, limit: X-HubSpot-RateLimit-Max, window: 500ms }"),
+    ] {
+        let server = MockServer::start(MockConfig {
+            generated_records: 300,
+            rate_limit: Some(
+                RateLimitMode::new(10, std::time::Duration::from_millis(500))
+                    .algorithm(RateLimitAlgorithm::FixedWindow)
+                    .headers(style),
+            ),
+            ..MockConfig::default()
+        });
+        let tmp = tempfile::tempdir().unwrap();
+        let url = format!("{}/gen/offset?limit=5", server.url());
+        let yaml = init(tmp.path(), "shop", &url, &[]);
+        assert!(yaml.contains("  custom_headers:\n    ") && yaml.contains(expect), "{style:?}:\n{yaml}");
+        if style == HeaderStyle::HubSpot {
+            let before = server.counters().rate_limited;
+            let got = sync(tmp.path(), "shop", "out", "offset", &[]);
+            assert_eq!(unique_ids(&got), 300);
+            let refused = server.counters().rate_limited - before;
+            assert!(refused <= 2, "{refused} refusals");
+        }
+    }
+}

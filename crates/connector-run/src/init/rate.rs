@@ -1,7 +1,9 @@
 //! Rate limits announced by the first response. Only the IETF
 //! `RateLimit-Policy` header states a window, so only it becomes a
-//! `requests:` quota; the other dialects are honoured by the engine anyway
-//! and are named in a comment.
+//! `requests:` quota; the standard dialects are honoured by the engine
+//! anyway and are named in a comment; an API's own dialect that init knows
+//! (Shopify's call limit, HubSpot's headers) becomes a `custom_headers`
+//! entry.
 
 use connector_engine::probe::ProbeResponse;
 
@@ -10,7 +12,40 @@ use connector_engine::probe::ProbeResponse;
 pub struct RateFinding {
     /// A quota for `rate_limit.requests`, when the server states one.
     pub requests: Option<String>,
+    /// A `rate_limit.custom_headers` entry (flow YAML), for a dialect the
+    /// engine reads only when told.
+    pub custom: Option<String>,
     pub why: String,
+}
+
+/// Shopify's and HubSpot's own headers, as a `custom_headers` entry.
+fn custom_dialect(resp: &ProbeResponse) -> Option<(String, String)> {
+    if let Some(v) = resp.header("x-shopify-shop-api-call-limit") {
+        return Some((
+            "{ used_of_limit: X-Shopify-Shop-Api-Call-Limit, window: 20s }".into(),
+            format!(
+                "the first response had `X-Shopify-Shop-Api-Call-Limit: {v}` (used/limit of Shopify's leaky bucket, which drains in about 20s), read through `custom_headers`"
+            ),
+        ));
+    }
+    if let Some(v) = resp.header("x-hubspot-ratelimit-remaining") {
+        let window = resp
+            .header("x-hubspot-ratelimit-interval-milliseconds")
+            .and_then(|ms| ms.trim().parse::<u64>().ok())
+            .map(|ms| format!("{ms}ms"))
+            .unwrap_or_else(|| "10s".into());
+        let limit = resp
+            .header("x-hubspot-ratelimit-max")
+            .map(|_| ", limit: X-HubSpot-RateLimit-Max")
+            .unwrap_or_default();
+        return Some((
+            format!("{{ remaining: X-HubSpot-RateLimit-Remaining{limit}, window: {window} }}"),
+            format!(
+                "the first response had `X-HubSpot-RateLimit-Remaining: {v}` with an interval of {window}, read through `custom_headers`"
+            ),
+        ));
+    }
+    None
 }
 
 /// `q=5` and `w=1` of the first policy item; the older draft writes `100;w=60`.
@@ -50,6 +85,13 @@ fn quoted(headers: &[(&str, &str)]) -> String {
 }
 
 pub fn find(resp: &ProbeResponse) -> RateFinding {
+    if let Some((custom, why)) = custom_dialect(resp) {
+        return RateFinding {
+            requests: None,
+            custom: Some(custom),
+            why,
+        };
+    }
     let get = |name: &'static str, shown: &'static str| resp.header(name).map(|v| (shown, v));
     if let Some((shown, v)) = get("ratelimit-policy", "RateLimit-Policy")
         && let Some((q, w)) = policy(v)
@@ -61,11 +103,14 @@ pub fn find(resp: &ProbeResponse) -> RateFinding {
                 quoted(&[(shown, v)])
             ),
             requests: Some(r),
+            custom: None,
         };
     }
     let seen: Vec<(&str, &str)> = [
         get("x-ratelimit-limit", "X-RateLimit-Limit"),
         get("x-ratelimit-remaining", "X-RateLimit-Remaining"),
+        get("x-rate-limit-limit", "X-Rate-Limit-Limit"),
+        get("x-rate-limit-remaining", "X-Rate-Limit-Remaining"),
         get("ratelimit-limit", "RateLimit-Limit"),
         get("ratelimit", "RateLimit"),
         get("ratelimit-policy", "RateLimit-Policy"),
@@ -77,11 +122,14 @@ pub fn find(resp: &ProbeResponse) -> RateFinding {
     if seen.is_empty() {
         return RateFinding {
             requests: None,
+            custom: None,
             why: "none announced — no `X-RateLimit-*`, `RateLimit*` or `Retry-After` header on the first response; server rate-limit headers are honoured by default if they appear".into(),
         };
     }
     let limit = resp
         .header("x-ratelimit-limit")
+        .or_else(|| resp.header("x-rate-limit-limit"))
+        .or_else(|| resp.header("x-rate-limit"))
         .or_else(|| resp.header("ratelimit-limit"))
         .and_then(|v| v.trim().parse::<u64>().ok());
     let example = limit
@@ -89,6 +137,7 @@ pub fn find(resp: &ProbeResponse) -> RateFinding {
         .unwrap_or_default();
     RateFinding {
         requests: None,
+        custom: None,
         why: format!(
             "the first response had {}; the engine honours these headers by default, but they do not state the window, so no quota is written: add `rate_limit: {{ requests: … }}` from the API's docs{example}",
             quoted(&seen)

@@ -333,9 +333,15 @@ pub fn render(d: &Draft) -> String {
     auth(&mut out, i);
 
     comment(&mut out, 0, &format!("rate_limit: {}.", d.rate.why));
-    if let Some(r) = &d.rate.requests {
+    if d.rate.requests.is_some() || d.rate.custom.is_some() {
         let _ = writeln!(out, "rate_limit:");
+    }
+    if let Some(r) = &d.rate.requests {
         let _ = writeln!(out, "  requests: {}", scalar(r));
+    }
+    if let Some(c) = &d.rate.custom {
+        let _ = writeln!(out, "  custom_headers:");
+        let _ = writeln!(out, "    - {c}");
     }
     out.push('\n');
 
