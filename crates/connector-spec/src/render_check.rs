@@ -70,6 +70,8 @@ pub(crate) const FILTERS: &[&str] = &[
     "base64encode",
     "base64decode",
     "regex_search",
+    "max",
+    "min",
 ];
 
 /// Functions templates know, for did-you-mean hints.

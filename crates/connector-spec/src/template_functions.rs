@@ -13,6 +13,7 @@
 //! | `timestamp(value)` | function, filter | a datetime as epoch seconds |
 //! | `base64encode(value)`, `base64decode(value)` | function, filter | base64 (standard alphabet) |
 //! | `regex_search(value, pattern)` | function, filter | the first capture group of `pattern` in `value` (or the whole match), else none |
+//! | `max(a, b, …)`, `min(a, b, …)` | function | the largest or smallest argument, or item of one list (ISO datetimes of one format compare as text) |
 //!
 //! minijinja's own `default` filter gives a value for missing keys:
 //! `{{ record.name | default("unknown") }}`.
@@ -20,6 +21,7 @@
 use crate::datetime::parse_datetime;
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use minijinja::value::Rest;
 use minijinja::{Environment, Error, ErrorKind, Value};
 
 /// Where `now` comes from.
@@ -188,6 +190,25 @@ pub fn register(env: &mut Environment<'static>, clock: Clock) {
     };
     env.add_function("regex_search", regex_search);
     env.add_filter("regex_search", regex_search);
+    env.add_function("max", |args: Rest<Value>| extreme(args, std::cmp::Ordering::Greater));
+    env.add_function("min", |args: Rest<Value>| extreme(args, std::cmp::Ordering::Less));
+}
+
+/// `max(a, b, …)` / `min(…)`, or of one list: the largest or smallest value
+/// (as Airbyte's macros; ISO dates of one format compare as text).
+fn extreme(args: Rest<Value>, want: std::cmp::Ordering) -> Result<Value, Error> {
+    let values: Vec<Value> = match args.as_slice() {
+        [one] if one.kind() == minijinja::value::ValueKind::Seq => one.try_iter()?.collect(),
+        many => many.to_vec(),
+    };
+    let mut best: Option<Value> = None;
+    for v in values {
+        best = match best {
+            Some(b) if v.partial_cmp(&b) != Some(want) => Some(b),
+            _ => Some(v),
+        };
+    }
+    best.ok_or_else(|| bad("max()/min() of nothing".into()))
 }
 
 #[cfg(test)]
@@ -229,5 +250,8 @@ mod tests {
             "7"
         );
         assert_eq!(render("{{ 'abc' | regex_search('z') is none }}"), "True");
+        assert_eq!(render("{{ max('2024-01-02', '2024-03-01') }}"), "2024-03-01");
+        assert_eq!(render("{{ min(3, 1, 2) }}"), "1");
+        assert_eq!(render("{{ max([4, 9, 2]) }}"), "9");
     }
 }
