@@ -70,8 +70,6 @@ pub(crate) const FILTERS: &[&str] = &[
     "base64encode",
     "base64decode",
     "regex_search",
-    "max",
-    "min",
 ];
 
 /// Functions templates know, for did-you-mean hints.
@@ -89,6 +87,8 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "base64encode",
     "base64decode",
     "regex_search",
+    "max",
+    "min",
 ];
 
 /// A value of unknown shape: any field is another one, and it renders as
