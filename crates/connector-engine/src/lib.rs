@@ -19,6 +19,7 @@
 
 pub mod auth;
 pub mod cancel;
+pub mod cassette;
 pub mod config;
 pub mod destination;
 mod error;

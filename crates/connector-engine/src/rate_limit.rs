@@ -165,6 +165,8 @@ pub struct RateLimiter {
     in_flight: Arc<Semaphore>,
     /// Most requests in flight: the reserve is at least twice this.
     concurrency: u32,
+    /// Responses come from cassettes: no quota or pause is waited for.
+    no_waits: bool,
     pub stats: WaitStats,
     live: Option<Arc<crate::stats::LiveRun>>,
 }
@@ -210,6 +212,7 @@ impl RateLimiter {
             custom: Vec::new(),
             in_flight: Arc::new(Semaphore::new(max_concurrency.max(1) as usize)),
             concurrency: max_concurrency.max(1),
+            no_waits: false,
             stats: WaitStats::default(),
             live: None,
         }
@@ -230,6 +233,9 @@ impl RateLimiter {
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
+        if self.no_waits {
+            return Ok((permit, Duration::ZERO));
+        }
         let mut waited = self.wait_for_pause(max_wait).await?;
         let quota = self.quota.lock().unwrap().clone();
         if let Some(q) = quota {
@@ -266,6 +272,12 @@ impl RateLimiter {
             waited += wait;
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Never waits (a replay: the cassettes' answers come at once).
+    pub fn without_waits(mut self, yes: bool) -> Self {
+        self.no_waits = yes;
+        self
     }
 
     /// Reads an API's own rate-limit headers too.

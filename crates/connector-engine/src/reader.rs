@@ -174,6 +174,7 @@ impl<'a> PartitionReader<'a> {
             raw_path: self.raw_path.clone(),
             quota: self.quota.clone(),
             form: self.sp.form_body,
+            stream: Arc::from(self.stream.as_str()),
         };
         PageCall {
             page_no,

@@ -51,6 +51,8 @@ pub struct SyncOptions {
     pub live: Option<Arc<crate::stats::LiveRun>>,
     /// Stops the run from outside (signals); a closed output stops it too.
     pub cancel: Option<Arc<Cancel>>,
+    /// Records every exchange (`--record`), or replays cassettes (`--replay`).
+    pub tape: Option<Arc<crate::cassette::Tape>>,
 }
 
 impl SyncOptions {
@@ -337,6 +339,7 @@ pub async fn sync(
             rate: opts.rate_limit.map(Rate::from),
             verbose: opts.verbose,
             live: opts.live.clone(),
+            tape: opts.tape.clone(),
         },
     )?;
     let destination = dest.describe();

@@ -21,6 +21,8 @@ pub struct RuntimeOptions {
     pub verbose: u8,
     /// Filled with rate-limit pauses for a progress display.
     pub live: Option<Arc<crate::stats::LiveRun>>,
+    /// Records every exchange, or replays cassettes instead of the network.
+    pub tape: Option<Arc<crate::cassette::Tape>>,
 }
 
 pub struct Runtime {
@@ -42,18 +44,20 @@ impl Runtime {
                 plan.honor_headers.clone(),
             )
             .with_live(opts.live.clone())
-            .with_custom(plan.custom_rate_headers.clone()),
+            .with_custom(plan.custom_rate_headers.clone())
+            .without_waits(opts.tape.as_ref().is_some_and(|t| t.is_replay())),
         );
         let client = crate::http::build_client(&plan.http).map_err(EngineError::Plan)?;
         let http = Arc::new(HttpClient::new(
             client,
             &plan.base_url,
-            plan.auth.start(&plan.redactor),
+            plan.auth.start(&plan.redactor, opts.tape.clone()),
             limiter.clone(),
             plan.redactor.clone(),
             opts.verbose,
             plan.http.max_response_size,
-        ));
+        )
+        .with_tape(opts.tape.clone()));
         let quotas = plan
             .streams
             .values()

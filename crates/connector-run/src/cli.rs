@@ -73,6 +73,9 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Run a connector as an Airbyte source: spec, check, discover, read.
     Airbyte(AirbyteArgs),
+    /// Replay a connector's cassettes (`tests/cassettes/NAME/`) and compare
+    /// each stream's records with the expected ones; offline.
+    Test(TestArgs),
 }
 
 #[derive(Args, Debug)]
@@ -123,6 +126,28 @@ pub struct SyncArgs {
     /// Print the first request of each stream (auth as `***`) and exit; nothing is sent.
     #[arg(long)]
     pub dry_run: bool,
+    /// Write every request and response of the run to `DIR/<stream>.jsonl`
+    /// (a cassette), secrets masked.
+    #[arg(long, value_name = "DIR", conflicts_with = "replay")]
+    pub record: Option<PathBuf>,
+    /// Answer requests from the cassettes in DIR instead of the network;
+    /// nothing waits. A request they do not hold is an error.
+    #[arg(long, value_name = "DIR")]
+    pub replay: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Connector name (`connectors/NAME.yaml`) or path to a spec file.
+    pub connector: String,
+    /// The cassettes. Default: `tests/cassettes/NAME/` beside the connectors folder.
+    #[arg(long, value_name = "DIR")]
+    pub cassettes: Option<PathBuf>,
+    /// Write each scenario's `expected/` from this run instead of comparing.
+    #[arg(long)]
+    pub update: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Args, Debug)]

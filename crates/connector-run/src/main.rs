@@ -23,6 +23,7 @@ mod list;
 mod logging;
 mod output;
 mod progress;
+mod replay_test;
 mod state;
 mod summary;
 mod sync;
@@ -93,6 +94,15 @@ impl Failure {
     }
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Usage(m) | Failure::Spec(m) => f.write_str(m),
+            Failure::Engine(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// A command's result: its exit code, or why it failed.
 pub type Outcome = Result<u8, Failure>;
 
@@ -139,5 +149,6 @@ fn try_main() -> Outcome {
         cli::Command::Completions(args) => completions::run(&args),
         // Failures are protocol messages (TRACE) on stdout, not `error:` lines.
         cli::Command::Airbyte(args) => Ok(airbyte::run(&cli.global, args)),
+        cli::Command::Test(args) => replay_test::run(&cli.global, &args),
     }
 }

@@ -46,6 +46,11 @@ pub fn run(global: &Global, args: SyncArgs) -> Outcome {
         write_mode,
         schemas,
     })?;
+    let tape = match (&args.record, &args.replay) {
+        (Some(dir), _) => Some(Arc::new(connector_engine::cassette::Tape::record(dir)?)),
+        (None, Some(dir)) => Some(Arc::new(connector_engine::cassette::Tape::replay(dir)?)),
+        (None, None) => None,
+    };
     let live = connector_engine::stats::LiveRun::new();
     let cancel = Arc::new(Cancel::default());
     let order: Vec<String> = plan.streams.keys().cloned().collect();
@@ -59,6 +64,7 @@ pub fn run(global: &Global, args: SyncArgs) -> Outcome {
         verbose: global.verbose,
         live: Some(live.clone()),
         cancel: Some(cancel.clone()),
+        tape,
     };
     let runtime = context::runtime()?;
     let progress = crate::progress::Progress::start(live, order, global.quiet);

@@ -63,12 +63,17 @@ impl AuthPlan {
         Ok(compiled)
     }
 
-    /// The authenticator of one run: a fresh token cache for oauth2.
-    pub fn start(&self, redactor: &crate::Redactor) -> Authenticator {
+    /// The authenticator of one run: a fresh token cache for oauth2, whose
+    /// token requests go through `tape` when the run records or replays.
+    pub fn start(
+        &self,
+        redactor: &crate::Redactor,
+        tape: Option<std::sync::Arc<crate::cassette::Tape>>,
+    ) -> Authenticator {
         match self {
             AuthPlan::Static(s) => Authenticator::Static(s.clone()),
             AuthPlan::OAuth2(p) => {
-                Authenticator::OAuth2(Box::new(OAuth2Client::new(p, redactor.clone())))
+                Authenticator::OAuth2(Box::new(OAuth2Client::new(p, redactor.clone()).with_tape(tape)))
             }
         }
     }

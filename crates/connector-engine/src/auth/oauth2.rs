@@ -81,6 +81,8 @@ pub struct OAuth2Client {
     refresh_token: std::sync::Mutex<Option<SecretString>>,
     /// The API's base URL named by the last token response (`base_url_path`).
     base_url: std::sync::Mutex<Option<String>>,
+    /// Records the token exchanges, or answers them from cassettes.
+    tape: Option<std::sync::Arc<crate::cassette::Tape>>,
 }
 
 impl OAuth2Plan {
@@ -179,7 +181,14 @@ impl OAuth2Client {
             redactor,
             refresh_token: std::sync::Mutex::new(plan.refresh_token.clone()),
             base_url: std::sync::Mutex::new(None),
+            tape: None,
         }
+    }
+
+    /// Records or replays the token exchanges.
+    pub fn with_tape(mut self, tape: Option<std::sync::Arc<crate::cassette::Tape>>) -> Self {
+        self.tape = tape;
+        self
     }
 
     /// The API's base URL named by the token response, fetching a token
@@ -248,27 +257,61 @@ impl OAuth2Client {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
             .finish();
-        let mut req = http
-            .post(&self.plan.token_url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .header("Accept", "application/json");
-        if self.plan.client_auth == ClientAuthMethod::Basic {
-            req = req.header("Authorization", basic_credentials(&self.plan));
-        }
-        for (k, v) in &self.plan.token_headers {
-            req = req.header(k.as_str(), v.expose_secret());
-        }
-        let resp = req
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| format!("oauth2 token request failed: {e}"))?;
-        let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| format!("oauth2 token response: {e}"))?;
+        let recorded = match (&self.tape, url::Url::parse(&self.plan.token_url)) {
+            (Some(_), Ok(u)) => Some(crate::cassette::recorded_request(
+                &self.redactor,
+                "POST",
+                &u,
+                Some(body.as_bytes()),
+            )),
+            _ => None,
+        };
+        let (status, headers, bytes) = match (self.tape.as_deref(), &recorded) {
+            (Some(crate::cassette::Tape::Replay(player)), Some(r)) => {
+                let answer = player.answer(r)?;
+                (
+                    reqwest::StatusCode::from_u16(answer.status)
+                        .unwrap_or(reqwest::StatusCode::INTERNAL_SERVER_ERROR),
+                    answer.header_map(),
+                    bytes::Bytes::from(answer.body_bytes()),
+                )
+            }
+            _ => {
+                let mut req = http
+                    .post(&self.plan.token_url)
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .header("Accept", "application/json");
+                if self.plan.client_auth == ClientAuthMethod::Basic {
+                    req = req.header("Authorization", basic_credentials(&self.plan));
+                }
+                for (k, v) in &self.plan.token_headers {
+                    req = req.header(k.as_str(), v.expose_secret());
+                }
+                let resp = req
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| format!("oauth2 token request failed: {e}"))?;
+                let status = resp.status();
+                let headers = resp.headers().clone();
+                let bytes = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| format!("oauth2 token response: {e}"))?;
+                (status, headers, bytes)
+            }
+        };
+        let record = |redactor: &crate::Redactor| -> Result<(), String> {
+            if let (Some(crate::cassette::Tape::Record(rec)), Some(r)) =
+                (self.tape.as_deref(), recorded.clone())
+            {
+                rec.write(redactor, crate::cassette::AUTH_CASSETTE, r, status.as_u16(), &headers, &bytes)
+                    .map_err(|e| format!("recording the token exchange failed: {e}"))?;
+            }
+            Ok(())
+        };
         if !status.is_success() {
+            record(&self.redactor)?;
             return Err(format!(
                 "oauth2 token endpoint answered {status}: {}; check client_id, client_secret and refresh_token",
                 crate::http::excerpt(&bytes)
@@ -293,6 +336,8 @@ impl OAuth2Client {
         if let Some(new) = json.get("refresh_token").and_then(|t| t.as_str()) {
             self.rotated(new)?;
         }
+        // Written once the tokens are registered, so they are masked.
+        record(&self.redactor)?;
         if let Some((path, text)) = &self.plan.base_url_path {
             let url = path
                 .query(&json)
@@ -315,7 +360,8 @@ impl OAuth2Client {
     /// The provider sent a refresh token: when it is new, it replaces the
     /// old one (which it voids) and is kept in `refresh_token_file`.
     fn rotated(&self, new: &str) -> Result<(), String> {
-        if self.plan.grant != Grant::RefreshToken || new.is_empty() {
+        let replayed = self.tape.as_ref().is_some_and(|t| t.is_replay());
+        if self.plan.grant != Grant::RefreshToken || new.is_empty() || replayed {
             return Ok(());
         }
         let mut current = self.refresh_token.lock().unwrap();

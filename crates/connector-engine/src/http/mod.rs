@@ -48,6 +48,8 @@ pub struct PageRequest {
     pub quota: Option<Arc<crate::rate_limit::StreamQuota>>,
     /// Send `body` form-encoded (`application/x-www-form-urlencoded`).
     pub form: bool,
+    /// The stream the request is for (a recorded exchange's cassette).
+    pub stream: Arc<str>,
 }
 
 /// A successful response with its parsed body.
@@ -83,6 +85,8 @@ pub struct HttpClient {
     pub redactor: Redactor,
     verbose: u8,
     max_response_size: u64,
+    /// Records every exchange, or answers from cassettes instead of the network.
+    tape: Option<Arc<crate::cassette::Tape>>,
 }
 
 /// Settings for building the client.
@@ -181,7 +185,19 @@ impl HttpClient {
             redactor,
             verbose,
             max_response_size,
+            tape: None,
         }
+    }
+
+    /// Records or replays this client's exchanges.
+    pub fn with_tape(mut self, tape: Option<Arc<crate::cassette::Tape>>) -> Self {
+        self.tape = tape;
+        self
+    }
+
+    /// True when responses come from cassettes: nothing waits.
+    pub fn is_replay(&self) -> bool {
+        self.tape.as_ref().is_some_and(|t| t.is_replay())
     }
 
     /// Moves the API to another origin (the one a token response named):
@@ -274,6 +290,7 @@ impl HttpClient {
             // over the computed backoff.
             let sleep = match &wait {
                 Some(_) => Duration::ZERO,
+                None if self.is_replay() => Duration::ZERO,
                 None => policy.backoff(attempt - 1).min(policy.max_wait),
             };
             tracing::warn!(
@@ -307,8 +324,8 @@ impl HttpClient {
             }
         };
         let waited = match &req.quota {
-            Some(q) => waited + q.acquire().await,
-            None => waited,
+            Some(q) if !self.is_replay() => waited + q.acquire().await,
+            _ => waited,
         };
         stats
             .waited_ms
@@ -317,18 +334,6 @@ impl HttpClient {
             Ok(x) => x,
             Err(outcome) => return outcome,
         };
-        let mut rb = self.client.request(req.method.clone(), url.clone());
-        for (k, v) in &headers {
-            rb = rb.header(k.as_str(), v.as_str());
-        }
-        if let Some(body) = body {
-            let ct = if req.form {
-                "application/x-www-form-urlencoded"
-            } else {
-                "application/json"
-            };
-            rb = rb.header("Content-Type", ct).body(body);
-        }
         let started = Instant::now();
         stats.requests.fetch_add(1, Ordering::Relaxed);
         if self.verbose >= 2 {
@@ -349,39 +354,87 @@ impl HttpClient {
                 shown.join(", ")
             );
         }
-        let resp = match rb.send().await {
-            Ok(r) => r,
-            Err(e) => {
-                drop(permit);
-                return transport_error(&e, policy);
+        let recorded = self.tape.as_ref().map(|_| {
+            crate::cassette::recorded_request(&self.redactor, req.method.as_str(), &url, body.as_deref())
+        });
+        let (status, final_url, resp_headers, server_wait, body) = match self.tape.as_deref() {
+            Some(crate::cassette::Tape::Replay(player)) => {
+                let answer = match player.answer(recorded.as_ref().expect("made for a tape")) {
+                    Ok(a) => a,
+                    Err(message) => {
+                        return Outcome::Fail {
+                            message,
+                            kind: FetchErrorKind::Other,
+                            status: None,
+                        };
+                    }
+                };
+                let headers = answer.header_map();
+                let server_wait = self.limiter.observe(answer.status, &headers);
+                let body = bytes::Bytes::from(answer.body_bytes());
+                (answer.status, url.clone(), headers, server_wait, body)
+            }
+            _ => {
+                let mut rb = self.client.request(req.method.clone(), url.clone());
+                for (k, v) in &headers {
+                    rb = rb.header(k.as_str(), v.as_str());
+                }
+                if let Some(body) = body {
+                    let ct = if req.form {
+                        "application/x-www-form-urlencoded"
+                    } else {
+                        "application/json"
+                    };
+                    rb = rb.header("Content-Type", ct).body(body);
+                }
+                let resp = match rb.send().await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        drop(permit);
+                        return transport_error(&e, policy);
+                    }
+                };
+                let status = resp.status().as_u16();
+                let final_url = resp.url().clone();
+                let resp_headers = resp.headers().clone();
+                let server_wait = self.limiter.observe(status, &resp_headers);
+                let body = match self.read_body(resp, self.max_response_size).await {
+                    Ok(b) => b,
+                    Err(outcome) => {
+                        drop(permit);
+                        return match outcome {
+                            Outcome::Retry { reason, .. } if !policy.on_connection_error => {
+                                Outcome::Fail {
+                                    message: reason,
+                                    kind: FetchErrorKind::Body,
+                                    status: Some(status),
+                                }
+                            }
+                            Outcome::Fail { message, kind, .. } => Outcome::Fail {
+                                message,
+                                kind,
+                                status: Some(status),
+                            },
+                            other => other,
+                        };
+                    }
+                };
+                if let (Some(crate::cassette::Tape::Record(rec)), Some(r)) =
+                    (self.tape.as_deref(), recorded)
+                    && let Err(e) = rec.write(&self.redactor, &req.stream, r, status, &resp_headers, &body)
+                {
+                    return Outcome::Fail {
+                        message: format!("recording the exchange failed: {e}"),
+                        kind: FetchErrorKind::Other,
+                        status: Some(status),
+                    };
+                }
+                (status, final_url, resp_headers, server_wait, body)
             }
         };
-        let status = resp.status().as_u16();
-        let final_url = resp.url().clone();
-        let resp_headers = resp.headers().clone();
-        let server_wait = self.limiter.observe(status, &resp_headers);
         if status == 429 {
             stats.http_429.fetch_add(1, Ordering::Relaxed);
         }
-        let body = match self.read_body(resp, self.max_response_size).await {
-            Ok(b) => b,
-            Err(outcome) => {
-                drop(permit);
-                return match outcome {
-                    Outcome::Retry { reason, .. } if !policy.on_connection_error => Outcome::Fail {
-                        message: reason,
-                        kind: FetchErrorKind::Body,
-                        status: Some(status),
-                    },
-                    Outcome::Fail { message, kind, .. } => Outcome::Fail {
-                        message,
-                        kind,
-                        status: Some(status),
-                    },
-                    other => other,
-                };
-            }
-        };
         drop(permit);
         stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
         tracing::info!(
