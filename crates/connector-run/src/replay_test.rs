@@ -13,6 +13,9 @@
 //! - `expected/<stream>.jsonl`, the records each stream must give, and
 //!   `expected/outcome.txt`, each stream's status and error.
 //!
+//! The top folder must hold a cassette for every stream; a subfolder runs
+//! the streams it holds cassettes for.
+//!
 //! `--update` writes `expected/` from the run instead of comparing.
 
 use crate::cli::{Global, TestArgs};
@@ -45,7 +48,7 @@ pub fn run(global: &Global, args: &TestArgs) -> Outcome {
     let mut failed = 0;
     for (name, path) in &scenarios {
         let shown = if name.is_empty() { "default" } else { name.as_str() };
-        match scenario(&spec, path, args) {
+        match scenario(&spec, path, args, name.is_empty()) {
             Ok(Verdict::Same(summary)) => crate::outln!("{} {shown}: ok ({summary})", spec.name),
             Ok(Verdict::Updated(summary)) => {
                 crate::outln!("{} {shown}: expected/ written ({summary})", spec.name)
@@ -131,9 +134,18 @@ fn sources(spec: &Spec, dir: &Path, args: &TestArgs) -> Result<ConfigSources, Fa
     Ok(sources)
 }
 
-fn scenario(spec: &Spec, dir: &Path, args: &TestArgs) -> Result<Verdict, Failure> {
+/// Replays one scenario; `main` (the top folder) must hold a cassette for
+/// every stream.
+fn scenario(spec: &Spec, dir: &Path, args: &TestArgs, main: bool) -> Result<Verdict, Failure> {
     let plan = Plan::compile(spec, &sources(spec, dir, args)?, None)?;
-    let streams: Vec<String> = plan.streams.keys().cloned().collect();
+    // The main scenario runs every stream; another one the streams it has
+    // cassettes for (with their parents).
+    let has = |s: &String| dir.join(format!("{s}.json")).exists() || dir.join(format!("{s}.jsonl")).exists();
+    let streams: Vec<String> = if main {
+        plan.streams.keys().cloned().collect()
+    } else {
+        plan.streams.keys().filter(|s| has(s)).cloned().collect()
+    };
     let out = std::env::temp_dir().join(format!(
         "connector-run-test-{}-{}",
         std::process::id(),
@@ -150,12 +162,25 @@ fn scenario(spec: &Spec, dir: &Path, args: &TestArgs) -> Result<Verdict, Failure
         },
     )?;
     let opts = SyncOptions {
+        streams: streams.clone(),
         // One partition at a time: records come in a stable order.
         concurrency: Some(1),
         full_refresh: true,
         tape: Some(Arc::new(Tape::replay(dir)?)),
         ..Default::default()
     };
+    // The main scenario covers every stream: each has a cassette of its own.
+    if main {
+        let missing: Vec<&String> = streams.iter().filter(|s| !has(s)).collect();
+        if !missing.is_empty() {
+            let names: Vec<String> = missing.iter().map(|s| format!("`{s}`")).collect();
+            return Ok(Verdict::Differs(format!(
+                "  no cassette for {} in {} (`<stream>.json` or `.jsonl`)",
+                names.join(", "),
+                dir.display()
+            )));
+        }
+    }
     let report = context::runtime()?.block_on(connector_engine::sync(plan, dest, opts));
     let report = report.map_err(Failure::Engine)?;
     let outcome = outcome(&report, dir);
@@ -207,7 +232,7 @@ fn write(path: &Path, text: &str) -> Result<(), Failure> {
     std::fs::write(path, text).map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))
 }
 
-/// Each stream's status, one a line, with the cassette folder's path
+/// Each stream's records, requests, retries and status, one a line, with the cassette folder's path
 /// written as `<cassettes>` so the file does not depend on where it runs.
 fn outcome(report: &SyncReport, dir: &Path) -> String {
     let mut out = String::new();
@@ -216,7 +241,10 @@ fn outcome(report: &SyncReport, dir: &Path) -> String {
             Some(e) => format!("FAILED: {}", e.replace(&dir.display().to_string(), "<cassettes>")),
             None => "ok".into(),
         };
-        out.push_str(&format!("{}: {} records, {status}\n", s.stream, s.records));
+        out.push_str(&format!(
+            "{}: {} records, {} requests, {} retries ({} 429s), {status}\n",
+            s.stream, s.records, s.requests, s.retries, s.http_429
+        ));
     }
     out
 }

@@ -163,7 +163,7 @@ fn the_test_command_compares_replayed_records_with_the_expected_ones() {
     assert_eq!(stdout(&o).trim(), "rec default: expected/ written (items 250)");
     assert_eq!(
         std::fs::read_to_string(cassettes.join("expected/outcome.txt")).unwrap(),
-        "items: 250 records, ok\n"
+        "items: 250 records, 7 requests, 0 retries (0 429s), ok\n"
     );
     let o = run(tmp.path(), &["test", "rec"], &[]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
@@ -196,7 +196,7 @@ fn the_test_command_compares_replayed_records_with_the_expected_ones() {
     let o = run(tmp.path(), &["test", "rec", "--update"], &[]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let outcome = std::fs::read_to_string(auth.join("expected/outcome.txt")).unwrap();
-    assert!(outcome.starts_with("items: 0 records, FAILED: ") && outcome.contains("401"), "{outcome}");
+    assert!(outcome.starts_with("items: 0 records, 1 requests, 0 retries (0 429s), FAILED: ") && outcome.contains("401"), "{outcome}");
     let o = run(tmp.path(), &["test", "rec"], &[]);
     assert!(o.status.success(), "{}", stdout(&o));
     assert!(stdout(&o).contains("rec auth_error: ok (items 0)"), "{}", stdout(&o));
