@@ -137,6 +137,8 @@ pub fn resolve(spec: &Spec, sources: &ConfigSources) -> Result<ResolvedConfig> {
                 };
                 problems.push(format!("missing required `{key}`: set ${env_var}, `--set {key}=…` or put it in --config{hint}"));
             }
+            // Declared, optional, unset: `none` in templates.
+            values.insert(key.clone(), Value::Null);
             continue;
         };
         match coerce(&raw, param.kind) {

@@ -28,6 +28,9 @@ fn auth_templates(auth: &Auth) -> Vec<&str> {
         }
         Auth::CustomHeader { value, .. } => vec![value.as_str()],
         Auth::Headers { headers } => headers.values().map(|t| t.as_str()).collect(),
+        Auth::Select { value, options } => std::iter::once(value.as_str())
+            .chain(options.values().flat_map(auth_templates))
+            .collect(),
         Auth::Oauth2 {
             client_id,
             client_secret,

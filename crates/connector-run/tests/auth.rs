@@ -439,3 +439,55 @@ fn oauth2_rotated_refresh_tokens_are_kept_in_a_file() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("invalid_grant"), "{}", stderr(&out));
 }
+
+/// `select` picks an auth block by config: the token when given, else the
+/// client-credentials grant (Microsoft Graph's two ways in).
+#[test]
+fn select_picks_an_auth_block_by_config() {
+    let server = MockServer::start(MockConfig::default());
+    let base = server.url();
+    let yaml = spec(&base)
+        .replace("token: { secret: true }", "token: { secret: true, required: false }")
+        .replace("path: /auth/PATH", "path: \"/auth/{{ 'bearer' if config.token else 'oauth2' }}\"")
+        + &format!(
+            r#"auth:
+  type: select
+  value: "{{{{ 'token' if config.token else 'app' }}}}"
+  options:
+    token: {{ type: bearer, token: "{{{{ config.token }}}}" }}
+    app: {{ type: oauth2, grant_type: client_credentials, token_url: "{base}/oauth/token", client_id: "{{{{ config.client_id }}}}", client_secret: "{{{{ config.client_secret }}}}" }}
+"#
+        );
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "authy", &yaml);
+    let o = run(tmp.path(), &["validate", "authy"], &[]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    // With the token: bearer, no token request.
+    let o = run(tmp.path(), &["sync", "authy", "--dest", "jsonl:a"], SECRETS);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_jsonl(&tmp.path().join("a"), "items").len(), 250);
+    assert_eq!(server.counters().tokens_issued, 0);
+    // Without it: the client-credentials grant.
+    let no_token: Vec<(&str, &str)> = SECRETS
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "CONNECTOR_AUTHY_TOKEN")
+        .collect();
+    let o = run(tmp.path(), &["sync", "authy", "--dest", "jsonl:b"], &no_token);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_jsonl(&tmp.path().join("b"), "items").len(), 250);
+    assert_eq!(server.counters().tokens_issued, 1);
+
+    // A value that names no option is a config error before any request.
+    let bad = yaml.replace("'token' if config.token else 'app'", "'tokn' if config.token else 'app'");
+    write_spec(tmp.path(), "authy", &bad);
+    server.clear_requests();
+    let o = run(tmp.path(), &["sync", "authy", "--dest", "jsonl:c"], SECRETS);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("auth.value renders to `tokn`, which is not one of the options (token, app)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(server.requests().is_empty());
+}

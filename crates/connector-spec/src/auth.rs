@@ -96,6 +96,16 @@ pub enum Auth {
         /// Header value. Template.
         value: Template,
     },
+    /// One of several auth blocks, picked by a value from config: e.g. a
+    /// token when the user has one, else the client-credentials grant.
+    Select {
+        /// A template over `config` that renders to the name of one of
+        /// `options`, e.g. `{{ 'token' if config.access_token else 'app' }}`
+        /// (an optional parameter without a value is `none`).
+        value: Template,
+        /// The auth blocks, by name. Each is any auth block but `select`.
+        options: IndexMap<String, Auth>,
+    },
     /// Several credential headers, e.g. Datadog's `DD-API-KEY` and
     /// `DD-APPLICATION-KEY`; each is a secret, sent only to the API's origin.
     Headers {
@@ -154,6 +164,7 @@ impl Auth {
             Auth::Oauth2 { .. } => "oauth2",
             Auth::CustomHeader { .. } => "custom_header",
             Auth::Headers { .. } => "headers",
+            Auth::Select { .. } => "select",
         }
     }
 }

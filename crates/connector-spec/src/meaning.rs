@@ -577,14 +577,23 @@ impl<'a> Meaning<'a> {
     }
 
     fn auth(&mut self) {
-        match &self.spec.auth {
+        let spec = self.spec;
+        self.auth_block(&spec.auth, &["auth"]);
+    }
+
+    /// Checks one auth block at `base` (`auth`, or `auth.options.<name>`).
+    fn auth_block(&mut self, auth: &Auth, base: &[&str]) {
+        let p = |rest: &[&str]| -> Vec<String> {
+            base.iter().chain(rest).map(|s| s.to_string()).collect()
+        };
+        match auth {
             Auth::None => {}
-            Auth::Bearer { token } => self.credential(token, &["auth", "token"]),
-            Auth::ApiKey { value, .. } => self.credential(value, &["auth", "value"]),
+            Auth::Bearer { token } => self.credential(token, &refs(&p(&["token"]))),
+            Auth::ApiKey { value, .. } => self.credential(value, &refs(&p(&["value"]))),
             Auth::Basic { username, password } => {
-                self.template(username, Scope::Connection, &["auth", "username"], None);
-                if let Some(p) = password {
-                    self.credential(p, &["auth", "password"]);
+                self.template(username, Scope::Connection, &refs(&p(&["username"])), None);
+                if let Some(pw) = password {
+                    self.credential(pw, &refs(&p(&["password"])));
                 }
             }
             Auth::Oauth2 {
@@ -600,46 +609,68 @@ impl<'a> Meaning<'a> {
                 refresh_token_file,
                 ..
             } => {
-                self.template(token_url, Scope::Connection, &["auth", "token_url"], None);
-                self.template(client_id, Scope::Connection, &["auth", "client_id"], None);
-                self.credential(client_secret, &["auth", "client_secret"]);
+                self.template(token_url, Scope::Connection, &refs(&p(&["token_url"])), None);
+                self.template(client_id, Scope::Connection, &refs(&p(&["client_id"])), None);
+                self.credential(client_secret, &refs(&p(&["client_secret"])));
                 match (grant_type, refresh_token) {
                     (crate::OAuthGrant::RefreshToken, None) => {
                         self.err(
-                            self.at(&["auth"]),
+                            self.at(base),
                             "the `refresh_token` grant needs `refresh_token`",
                             Some("e.g. `refresh_token: \"{{ config.refresh_token }}\"`".into()),
                         );
                     }
-                    (_, Some(rt)) => self.credential(rt, &["auth", "refresh_token"]),
+                    (_, Some(rt)) => self.credential(rt, &refs(&p(&["refresh_token"]))),
                     _ => {}
                 }
-                self.duration(refresh_before, &["auth", "refresh_before"]);
+                self.duration(refresh_before, &refs(&p(&["refresh_before"])));
                 for (k, v) in extra_params {
-                    self.template(v, Scope::Connection, &["auth", "extra_params", k], None);
+                    self.template(v, Scope::Connection, &refs(&p(&["extra_params", k])), None);
                 }
                 for (k, v) in token_headers {
-                    self.template(v, Scope::Connection, &["auth", "token_headers", k], None);
+                    self.template(v, Scope::Connection, &refs(&p(&["token_headers", k])), None);
                 }
-                if let Some(p) = base_url_path {
-                    self.jsonpath(p, &["auth", "base_url_path"]);
+                if let Some(jp) = base_url_path {
+                    self.jsonpath(jp, &refs(&p(&["base_url_path"])));
                 }
                 if let Some(f) = refresh_token_file {
-                    self.template(f, Scope::Connection, &["auth", "refresh_token_file"], None);
+                    self.template(f, Scope::Connection, &refs(&p(&["refresh_token_file"])), None);
                     if *grant_type != crate::OAuthGrant::RefreshToken {
                         self.err(
-                            self.at(&["auth", "refresh_token_file"]),
+                            self.at(&refs(&p(&["refresh_token_file"]))),
                             "`refresh_token_file` keeps a rotated refresh token, but the grant is `client_credentials`",
                             Some("remove it, or use `grant_type: refresh_token`".into()),
                         );
                     }
                 }
             }
-            Auth::CustomHeader { value, .. } => self.credential(value, &["auth", "value"]),
+            Auth::CustomHeader { value, .. } => self.credential(value, &refs(&p(&["value"]))),
+            Auth::Select { value, options } => {
+                self.template(value, Scope::Connection, &refs(&p(&["value"])), None);
+                if options.is_empty() {
+                    self.err(
+                        self.at(base),
+                        "`select` has no `options`",
+                        Some("e.g. `options: { token: { type: bearer, token: \"{{ config.token }}\" } }`".into()),
+                    );
+                }
+                for (name, option) in options {
+                    let at = p(&["options", name]);
+                    if matches!(option, Auth::Select { .. }) {
+                        self.err(
+                            self.at(&refs(&at)),
+                            "an option of `select` cannot be another `select`",
+                            Some("list every choice in one `select`".into()),
+                        );
+                        continue;
+                    }
+                    self.auth_block(option, &refs(&at));
+                }
+            }
             Auth::Headers { headers } => {
                 if headers.is_empty() {
                     self.err(
-                        self.at(&["auth", "headers"]),
+                        self.at(&refs(&p(&["headers"]))),
                         "`headers` names no header",
                         Some("e.g. `headers: { DD-API-KEY: \"{{ config.api_key }}\" }`".into()),
                     );
@@ -647,12 +678,12 @@ impl<'a> Meaning<'a> {
                 for (k, v) in headers {
                     if !is_header_name(k) {
                         self.err(
-                            self.at(&["auth", "headers", k]),
+                            self.at(&refs(&p(&["headers", k]))),
                             format!("`{k}` is not a valid header name"),
                             Some("header names are letters, digits and `-`".into()),
                         );
                     }
-                    self.credential(v, &["auth", "headers", k]);
+                    self.credential(v, &refs(&p(&["headers", k])));
                 }
             }
         }
@@ -1307,4 +1338,9 @@ fn is_header_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A path of owned segments as the `&[&str]` the locator takes.
+fn refs(path: &[String]) -> Vec<&str> {
+    path.iter().map(String::as_str).collect()
 }

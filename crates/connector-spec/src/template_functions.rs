@@ -16,7 +16,10 @@
 //! | `max(a, b, …)`, `min(a, b, …)` | function | the largest or smallest argument, or item of one list (ISO datetimes of one format compare as text) |
 //!
 //! minijinja's own `default` filter gives a value for missing keys:
-//! `{{ record.name | default("unknown") }}`.
+//! `{{ record.name | default("unknown") }}`. A declared config parameter
+//! without a value is `none` (`{{ 'a' if config.token else 'b' }}`); `none`
+//! printed into text is empty, and a template that is one expression of
+//! `none` sends nothing (a parameter is left out).
 
 use crate::datetime::parse_datetime;
 use base64::Engine as _;
@@ -132,8 +135,17 @@ fn duration_secs(text: &str) -> Result<i64, Error> {
         .map_err(bad)
 }
 
-/// Registers every function and filter, with `now` from `clock`.
+/// Registers every function and filter, with `now` from `clock`; `none`
+/// printed into text (an optional config parameter without a value) is
+/// empty, not the word `none`.
 pub fn register(env: &mut Environment<'static>, clock: Clock) {
+    env.set_formatter(|out, state, value| {
+        if value.is_none() {
+            Ok(())
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
     env.add_function("now_utc", move || rfc3339(clock()));
     env.add_function("today_utc", move || clock().format("%Y-%m-%d").to_string());
     env.add_function("day_delta", move |days: i64| -> Result<String, Error> {

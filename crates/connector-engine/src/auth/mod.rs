@@ -4,7 +4,8 @@
 //! [`Authenticator`] from it, which for oauth2 holds the cached token.
 //!
 //! Credentials are attached only to requests for the API's own origin: a
-//! next-page URL or redirect to another host gets none.
+//! next-page URL or redirect to another host gets none. `select` picks one
+//! of its options by a value from config, once, when the plan compiles.
 
 mod api_key;
 mod basic;
@@ -119,6 +120,26 @@ impl AuthPlan {
                     .collect::<Result<_>>()?,
             )),
             Auth::Oauth2 { .. } => AuthPlan::OAuth2(OAuth2Plan::compile(auth, ctx, redactor)?),
+            Auth::Select { value, options } => {
+                let c = b.add_text(value.as_str())?;
+                let name = crate::template::render_once(&b, &c, ctx)?;
+                let name = name.trim();
+                match options.get(name) {
+                    Some(Auth::Select { .. }) => {
+                        return Err(crate::EngineError::Config(format!(
+                            "auth option `{name}` is another `select`"
+                        )));
+                    }
+                    Some(option) => Self::compile_inner(option, ctx, redactor)?,
+                    None => {
+                        let known: Vec<&str> = options.keys().map(String::as_str).collect();
+                        return Err(crate::EngineError::Config(format!(
+                            "auth.value renders to `{name}`, which is not one of the options ({}); check the config values it reads",
+                            known.join(", ")
+                        )));
+                    }
+                }
+            }
         })
     }
 }
