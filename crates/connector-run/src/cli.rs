@@ -76,6 +76,26 @@ pub enum Command {
     /// Replay a connector's cassettes (`tests/cassettes/NAME/`) and compare
     /// each stream's records with the expected ones; offline.
     Test(TestArgs),
+    /// Translate another tool's connector into ours: `import airbyte MANIFEST`.
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// What the file is: `airbyte`, a low-code `manifest.yaml` (`type: DeclarativeSource`).
+    #[arg(value_enum)]
+    pub kind: ImportKind,
+    /// The manifest file.
+    pub manifest: PathBuf,
+    /// Write the connector here. Default: stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Formats `import` reads.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportKind {
+    Airbyte,
 }
 
 #[derive(Args, Debug)]

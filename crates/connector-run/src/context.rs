@@ -31,8 +31,17 @@ pub fn sources(args: &ConfigArgs, with_env: bool) -> Result<ConfigSources, Failu
     Ok(sources)
 }
 
-/// Loads the spec of `connector` (a name in the connectors folder or a path).
+/// Loads the spec of `connector` (a name in the connectors folder or a
+/// path). An Airbyte low-code manifest is translated on the way.
 pub fn spec(global: &Global, connector: &str) -> Result<(PathBuf, Spec), Failure> {
+    let path = crate::connectors::resolve(&global.connectors_dir, connector);
+    if let Ok(bytes) = std::fs::read(&path)
+        && let Ok(text) = connector_spec::decode(&bytes, &path.display().to_string())
+        && connector_spec::airbyte::is_manifest(&text)
+    {
+        let spec = crate::import::load_manifest(&path, &text)?;
+        return Ok((path, spec));
+    }
     crate::connectors::load(&global.connectors_dir, connector).map_err(Failure::Spec)
 }
 

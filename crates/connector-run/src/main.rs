@@ -18,6 +18,7 @@ mod connectors;
 mod context;
 mod discover;
 mod dry_run;
+mod import;
 mod init;
 mod list;
 mod logging;
@@ -150,5 +151,6 @@ fn try_main() -> Outcome {
         // Failures are protocol messages (TRACE) on stdout, not `error:` lines.
         cli::Command::Airbyte(args) => Ok(airbyte::run(&cli.global, args)),
         cli::Command::Test(args) => replay_test::run(&cli.global, &args),
+        cli::Command::Import(args) => import::run(&cli.global, &args),
     }
 }

@@ -19,6 +19,7 @@
 //! assert!(errors.iter().any(|d| d.message.contains("unknown field `nme`")));
 //! ```
 
+pub mod airbyte;
 mod auth;
 mod config;
 mod connector;

@@ -11,6 +11,7 @@
 //! Benchmarks run only from here: `cargo test --workspace` runs this crate's
 //! unit tests (renderer, server, rusage, parsers), never a benchmark.
 
+mod airbyte_corpus;
 mod bench;
 mod data;
 mod measure;
@@ -29,6 +30,8 @@ commands:
   bench     run the benchmark scenarios of issue #8 and write bench/RESULTS.md
   serve     run the bench server in the foreground (for curl, perf, or the peer harness)
   profile   perf record connector-run syncing scenario 1 and print the top functions
+  airbyte-corpus [--cache DIR] [--list FILE] [--out FILE] [--dump DIR]
+            translate the pinned Airbyte manifests; write docs/airbyte-coverage.md
 
 bench options:
   --scenario NAME     only this scenario (repeatable): startup, throughput, streams,
@@ -120,6 +123,7 @@ fn main() -> ExitCode {
         "bench" => bench_cmd(&mut args, &all).and_then(|_| args.finish()),
         "serve" => serve_cmd(args),
         "profile" => profile_cmd(args),
+        "airbyte-corpus" => airbyte_corpus::main(args.rest.clone()),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())

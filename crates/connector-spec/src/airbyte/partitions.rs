@@ -1,0 +1,223 @@
+//! Partition routers → `parent` or `partitions`.
+//!
+//! `SubstreamPartitionRouter` with one parent stream → `parent: <name>`;
+//! the slice's `partition_field` reads the parent record's `parent_key`
+//! (`{{ stream_partition.parent_id }}` → `{{ parent.id }}`), and its
+//! `request_option` sends it. `ListPartitionRouter` → `partitions` over its
+//! `values` (a list, or a config list), `{{ stream_slice.<cursor_field> }}`
+//! → `{{ partition.<cursor_field> }}`. Several routers (a product of
+//! partitions), several parents, and grouping or union routers are blocked.
+
+use super::Cx;
+use super::config::snake;
+use super::interpolation::{self, Scope, Vars};
+use super::jinja;
+use super::notes::{Block, Res};
+use super::refs::{NodeExt, parameters_of};
+use super::requester::{Inject, request_option};
+use crate::node::{Node, Value};
+use serde_json::{Value as J, json};
+
+/// What a partition router gives its stream.
+#[derive(Debug, Default)]
+pub(crate) struct Router {
+    /// The parent stream's name in the manifest.
+    pub parent: Option<String>,
+    pub parent_pos: crate::Pos,
+    pub partitions: Option<J>,
+    pub slice: Vec<(String, String)>,
+    pub inject: Vec<(Inject, String)>,
+}
+
+fn name_of(cx: &mut Cx, stream: &Node) -> Res<String> {
+    let n = stream
+        .get("name")
+        .and_then(|n| n.scalar_text())
+        .unwrap_or_default();
+    let mut v = Vars::new(Scope::Connection, stream.pos);
+    v.params = parameters_of(stream);
+    let t = cx.tpl(&n, &v)?;
+    if t.is_empty() || t.contains("{{") {
+        return Err(Block::new(
+            stream.pos,
+            "stream without a literal name",
+            "the stream's name is not literal",
+        ));
+    }
+    Ok(t)
+}
+
+pub(crate) fn stream_name(cx: &mut Cx, stream: &Node) -> Res<String> {
+    name_of(cx, stream)
+}
+
+/// The partitions of a retriever's `partition_router`.
+pub(crate) fn router(cx: &mut Cx, node: &Node) -> Res<Router> {
+    let node = match &node.value {
+        Value::Seq(items) if items.len() == 1 => &items[0],
+        Value::Seq(items) if items.is_empty() => return Ok(Router::default()),
+        Value::Seq(_) => {
+            return Err(Block::new(
+                node.pos,
+                "several partition routers (a product of partitions)",
+                "a list of partition routers",
+            ));
+        }
+        _ => node,
+    };
+    let vars = {
+        let mut v = Vars::new(Scope::Connection, node.pos);
+        v.params = parameters_of(node);
+        v
+    };
+    let mut r = Router::default();
+    match node.type_name().unwrap_or("") {
+        "SubstreamPartitionRouter" => {
+            let configs = node
+                .get("parent_stream_configs")
+                .map(|c| c.items())
+                .unwrap_or(&[]);
+            let [cfg] = configs else {
+                return Err(Block::new(
+                    node.pos,
+                    "several parent streams",
+                    format!("{} parent streams", configs.len()),
+                ));
+            };
+            let stream = cfg.get("stream").ok_or_else(|| {
+                Block::new(cfg.pos, "parent config without a stream", "no `stream`")
+            })?;
+            if stream.type_name() == Some("StateDelegatingStream") {
+                // Its name is what the parent is known as.
+            }
+            r.parent = Some(name_of(cx, stream)?);
+            r.parent_pos = cfg.pos;
+            let cvars = Vars {
+                pos: cfg.pos,
+                params: parameters_of(cfg),
+                ..vars.clone()
+            };
+            let key = cfg
+                .get("parent_key")
+                .and_then(|n| n.scalar_text())
+                .unwrap_or_default();
+            let key = cx.tpl(&key, &cvars)?;
+            let field = cfg
+                .get("partition_field")
+                .and_then(|n| n.scalar_text())
+                .unwrap_or_default();
+            let field = cx.tpl(&field, &cvars)?;
+            if key.contains("{{") || field.contains("{{") || key.is_empty() {
+                return Err(Block::new(
+                    cfg.pos,
+                    "templated parent_key or partition_field",
+                    "parent_key or partition_field is a template",
+                ));
+            }
+            let mut expr = String::from("parent");
+            for k in key.split('/') {
+                if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !k.starts_with(|c: char| c.is_ascii_digit())
+                {
+                    expr.push('.');
+                    expr.push_str(k);
+                } else {
+                    expr.push_str(&format!("[{}]", jinja::quote_str(k)));
+                }
+            }
+            r.slice.push((field, expr.clone()));
+            if let Some(extra) = cfg.get("extra_fields")
+                && !extra.items().is_empty()
+            {
+                r.slice.push(("extra_fields".into(), "parent".into()));
+                cx.approx(
+                    extra.pos,
+                    "`extra_fields` read the parent record's fields directly (`parent.<field>`)",
+                );
+            }
+            if let Some(o) = cfg.get("request_option") {
+                let i = request_option(cx, o, &cvars)?;
+                r.inject.push((i, format!("{{{{ {expr} }}}}")));
+            }
+            if cfg.bool_at("incremental_dependency") == Some(true) {
+                cx.info(
+                    cfg.pos,
+                    "`incremental_dependency`: the parent is read in full for its children",
+                );
+            }
+            if cfg.get("lazy_read_pointer").is_some_and(|n| n.truthy()) {
+                return Err(Block::new(
+                    cfg.pos,
+                    "lazy_read_pointer (children read from the parent's records)",
+                    "lazy_read_pointer",
+                ));
+            }
+        }
+        "ListPartitionRouter" => {
+            let field = node
+                .get("cursor_field")
+                .and_then(|n| n.scalar_text())
+                .unwrap_or_default();
+            let field = cx.tpl(&field, &vars)?;
+            if field.contains("{{") || field.is_empty() {
+                return Err(Block::new(
+                    node.pos,
+                    "templated list partition field",
+                    "cursor_field is a template",
+                ));
+            }
+            let values = node.get("values").ok_or_else(|| {
+                Block::new(node.pos, "list partitions without values", "no `values`")
+            })?;
+            let template = match &values.value {
+                Value::Seq(_) => {
+                    let items: Vec<J> = values.items().iter().map(Node::to_json).collect();
+                    format!(
+                        "{{{{ {} }}}}",
+                        jinja::print(&interpolation::json_expr(&J::Array(items)))
+                    )
+                }
+                Value::Str(s) => cx.tpl(
+                    s,
+                    &Vars {
+                        pos: values.pos,
+                        ..vars.clone()
+                    },
+                )?,
+                _ => {
+                    return Err(Block::new(
+                        values.pos,
+                        "list partitions of a mapping",
+                        "`values` is not a list",
+                    ));
+                }
+            };
+            let template = template
+                .replace(" | default(none)", "")
+                .replace(" | default('')", "");
+            let name = snake(&field);
+            r.partitions = Some(json!({"values": template, "as": name}));
+            let ours = format!("partition.{name}");
+            r.slice.push((field, ours.clone()));
+            if let Some(o) = node.get("request_option") {
+                let i = request_option(cx, o, &vars)?;
+                r.inject.push((i, format!("{{{{ {ours} }}}}")));
+            }
+        }
+        t if t.starts_with("Custom") => {
+            return Err(Block::custom(
+                node.pos,
+                node.str_at("class_name").unwrap_or("?"),
+                t,
+            ));
+        }
+        t => {
+            return Err(Block::new(
+                node.pos,
+                format!("partition router {t}"),
+                format!("the partition router {t}"),
+            ));
+        }
+    }
+    Ok(r)
+}
