@@ -26,6 +26,7 @@ mod error;
 pub mod extract;
 pub mod http;
 pub mod incremental;
+pub mod learned_rate;
 pub mod infer;
 pub mod pagination;
 pub mod plan;

@@ -126,6 +126,9 @@ pub struct ServerWait {
     pub wait: Duration,
     /// The header, with the value as sent, e.g. `Retry-After: 3600`.
     pub header: String,
+    /// A rate-limit answer: every request of the run waits (the limiter
+    /// applies it). Otherwise (a 503 with `Retry-After`) only this request.
+    pub run_wide: bool,
 }
 
 /// A pause in force that is longer than the caller may wait.
@@ -165,6 +168,11 @@ pub struct RateLimiter {
     in_flight: Arc<Semaphore>,
     /// Most requests in flight: the reserve is at least twice this.
     concurrency: u32,
+    /// A rate learned from refusals without a budget.
+    learned: crate::learned_rate::LearnedRate,
+    /// A declared quota as `n` sends per window, checked on send times.
+    send_window: Option<(usize, Duration)>,
+    sent: Mutex<std::collections::VecDeque<Instant>>,
     /// Responses come from cassettes: no quota or pause is waited for.
     no_waits: bool,
     pub stats: WaitStats,
@@ -212,6 +220,9 @@ impl RateLimiter {
             custom: Vec::new(),
             in_flight: Arc::new(Semaphore::new(max_concurrency.max(1) as usize)),
             concurrency: max_concurrency.max(1),
+            learned: Default::default(),
+            send_window: rate.map(|r| (r.requests.max(1) as usize, r.per.mul_f64(JITTER_MARGIN))),
+            sent: Mutex::new(std::collections::VecDeque::new()),
             no_waits: false,
             stats: WaitStats::default(),
             live: None,
@@ -274,6 +285,63 @@ impl RateLimiter {
         }
     }
 
+    /// Learns a rate from refusals that say no budget (see `learned_rate`):
+    /// the quota follows it.
+    fn learn(&self, status: u16, wait: Option<&ServerWait>, sent_at: Instant) {
+        let changed = if status == 429 {
+            let resume = Instant::now() + wait.map(|w| w.wait).unwrap_or_default();
+            self.learned.refused(resume, sent_at)
+        } else if status < 400 {
+            self.learned.accepted()
+        } else {
+            None
+        };
+        if let Some(rate) = changed {
+            tracing::info!("server refused without a budget: pacing at {rate:.1} requests/s, learned from its 429s");
+            // Tenths of a request per 10 s: a rate below one a second stays exact.
+            let tenths = (rate * 10.0).round().max(1.0) as u32;
+            *self.quota.lock().unwrap() = governor_for(
+                Rate {
+                    requests: tenths,
+                    per: Duration::from_secs(10),
+                },
+                1,
+            );
+        }
+    }
+
+    /// Waits until sending now keeps the declared quota on what the server
+    /// sees: no window of the quota's length holds more sends than it
+    /// allows, however late the scheduler ran this task. Call right before
+    /// the request goes out.
+    pub async fn before_send(&self) {
+        let Some((n, per)) = self.send_window else {
+            return;
+        };
+        if self.no_waits {
+            return;
+        }
+        loop {
+            let wait = {
+                let mut sent = self.sent.lock().unwrap();
+                let now = Instant::now();
+                while sent.front().is_some_and(|t| now.duration_since(*t) >= per) {
+                    sent.pop_front();
+                }
+                if sent.len() < n {
+                    sent.push_back(now);
+                    None
+                } else {
+                    Some(per - now.duration_since(sent[0]))
+                }
+            };
+            match wait {
+                None => return,
+                Some(w) => tokio::time::sleep(w).await,
+            }
+        }
+    }
+
     /// Never waits (a replay: the cassettes' answers come at once).
     pub fn without_waits(mut self, yes: bool) -> Self {
         self.no_waits = yes;
@@ -319,17 +387,26 @@ impl RateLimiter {
     /// Reads a response's rate-limit headers. Returns the server's requested
     /// wait before retrying this request, if it named one.
     pub fn observe(&self, status: u16, headers: &HeaderMap) -> Option<ServerWait> {
-        let mut retry_after = None;
+        self.observe_sent(status, headers, Instant::now())
+    }
+
+    /// [`observe`](Self::observe) for a request sent at `sent_at`: a refusal
+    /// of a request sent before the learned rate last changed says nothing
+    /// about the new rate.
+    pub fn observe_sent(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        sent_at: Instant,
+    ) -> Option<ServerWait> {
+        // Asked-for waits; whether they hold the whole run is decided once
+        // it is known whether this is a rate-limit answer.
+        let mut asked: Vec<(Duration, &'static str, String)> = Vec::new();
         if self.honor.contains(&HeaderFamily::RetryAfter)
             && let Some(v) = header(headers, "retry-after")
             && let Some(wait) = parse_retry_after(v)
         {
-            let shown = format!("Retry-After: {}", v.trim());
-            self.pause(wait, "Retry-After", &shown);
-            retry_after = Some(ServerWait {
-                wait,
-                header: shown,
-            });
+            asked.push((wait, "Retry-After", format!("Retry-After: {}", v.trim())));
         }
         let mut budget: Option<Budget> = None;
         if self.honor.contains(&HeaderFamily::XRateLimit) {
@@ -396,16 +473,32 @@ impl RateLimiter {
                 && let Some(v) = header(headers, name)
                 && let Some(wait) = v.trim().parse::<f64>().ok().map(seconds)
             {
-                let shown = format!("{name}: {}", v.trim());
-                self.pause(wait, "a wait header", &shown);
-                retry_after.get_or_insert(ServerWait {
-                    wait,
-                    header: shown,
-                });
+                asked.push((wait, "a wait header", format!("{name}: {}", v.trim())));
             }
             if let Some(b) = custom_budget(c, headers) {
                 budget = Some(b);
             }
+        }
+        // A rate-limit answer slows the whole run: a 429, or GitHub's 403
+        // with nothing remaining. A fault's wait (a 503 with `Retry-After`)
+        // delays only its own request.
+        let exhausted = budget.as_ref().is_some_and(|b| b.remaining == 0);
+        let limited = status == 429 || (status == 403 && exhausted);
+        let mut retry_after = None;
+        for (wait, reason, shown) in asked {
+            if limited {
+                self.pause(wait, reason, &shown);
+            }
+            if retry_after.is_none() {
+                retry_after = Some(ServerWait {
+                    wait,
+                    header: shown,
+                    run_wide: limited,
+                });
+            }
+        }
+        if !self.declared && budget.is_none() {
+            self.learn(status, retry_after.as_ref(), sent_at);
         }
         if let Some(Budget {
             remaining: r,
@@ -424,6 +517,7 @@ impl RateLimiter {
                     retry_after = Some(ServerWait {
                         wait: left + WINDOW_END_MARGIN,
                         header: shown,
+                        run_wide: true,
                     });
                 }
             } else if !self.declared && !left.is_zero() && r <= self.reserve(limit) {

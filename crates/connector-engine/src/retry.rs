@@ -34,6 +34,8 @@ pub struct ResponseRule {
     pub status: Vec<u16>,
     pub body_contains: Option<String>,
     pub body_path: Option<serde_json_path::JsonPath>,
+    /// An expression over `response`, `status` and `headers`.
+    pub when: Option<(crate::template::Templates, crate::template::CompiledTemplate)>,
     pub action: Action,
 }
 
@@ -81,6 +83,15 @@ impl RetryPolicy {
                                 .map_err(|e| bad("response_actions.body_path", e.to_string()))
                         })
                         .transpose()?,
+                    when: a
+                        .when
+                        .as_deref()
+                        .map(|w| {
+                            let mut b = crate::template::TemplatesBuilder::default();
+                            let c = b.add_condition(w)?;
+                            Ok::<_, EngineError>((b.build(), c))
+                        })
+                        .transpose()?,
                     action: a.action.into(),
                 })
             })
@@ -110,14 +121,31 @@ impl RetryPolicy {
         Duration::from_secs_f64(rand::rng().random_range(0.0..ceiling.as_secs_f64()))
     }
 
-    /// The first rule matching a response, if any.
+    /// The first rule matching a response, if any. A `when` that fails to
+    /// evaluate does not match.
     pub fn action_for(
         &self,
         status: u16,
+        headers: &reqwest::header::HeaderMap,
         body: &[u8],
         json: Option<&serde_json::Value>,
     ) -> Option<Action> {
         self.rules.iter().find_map(|r| {
+            let when_ok = r.when.as_ref().is_none_or(|(templates, c)| {
+                let headers: std::collections::BTreeMap<&str, &str> = headers
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+                    .collect();
+                let ctx = minijinja::context! {
+                    response => crate::template::to_value(&json),
+                    status => status,
+                    headers => crate::template::to_value(&headers),
+                };
+                templates.test(c, &ctx).unwrap_or(false)
+            });
+            if !when_ok {
+                return None;
+            }
             let status_ok = r.status.is_empty() || r.status.contains(&status);
             let contains_ok = r
                 .body_contains

@@ -18,6 +18,12 @@ pub struct Templates {
     env: Arc<Environment<'static>>,
 }
 
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Templates")
+    }
+}
+
 /// A handle to a compiled template.
 #[derive(Debug, Clone)]
 pub struct CompiledTemplate {

@@ -342,3 +342,19 @@ fn a_large_remaining_budget_is_not_paced() {
         stderr(&out)
     );
 }
+
+/// A fault's `Retry-After` (a 503 while a server sheds load) delays only
+/// its own request: the run never pauses for it (no rate-limit waits), and
+/// every record arrives once. A 429's still pauses the run.
+#[test]
+fn a_faults_retry_after_delays_only_its_request() {
+    let server = MockServer::start(MockConfig {
+        faults: FaultConfig::first(3, vec![FaultKind::Status503RetryAfter]),
+        ..MockConfig::default()
+    });
+    let yaml = spec(&server.url(), "{ max_concurrency: 4 }", "");
+    let out = sync_exact(&server, &yaml, &["offset", "cursor"], &[]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains("rate-limit waits: 0 "), "{text}");
+    assert_eq!(server.counters().rate_limited, 0);
+}

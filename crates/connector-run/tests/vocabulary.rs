@@ -320,7 +320,7 @@ streams:
       page_size: 1
     retry:
       response_actions:
-        - {{ body_path: "$[?@.ok == false]", action: fail }}
+        - {{ when: "response.ok == false", action: fail }}
 "#,
         server.url()
     );
@@ -374,7 +374,11 @@ streams:
         &[("CONNECTOR_SLACK_TOKEN", "xoxb-wrong")],
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("channels"), "{}", stderr(&o));
+    let err = error_lines(&o);
+    assert!(
+        err.contains("stream `channels`") && err.contains("matched a `fail` response action") && err.contains("invalid_auth"),
+        "{err}"
+    );
     assert!(!stderr(&o).contains("xoxb-wrong"), "{}", stderr(&o));
 }
 

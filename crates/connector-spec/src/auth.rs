@@ -36,7 +36,9 @@ pub enum Auth {
     Basic {
         /// User name. Template.
         username: Template,
-        /// Password. Template. Default empty.
+        /// Password. Template. Default empty. A fixed text is allowed when
+        /// the user name reads config (Freshdesk's API key as the user name
+        /// and `X` as the password).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password: Option<Template>,
     },

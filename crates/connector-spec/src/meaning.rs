@@ -45,6 +45,8 @@ enum Scope {
     Record,
     /// A stop condition: `config`, `response`, `headers`, `page`.
     Stop,
+    /// A response action's condition: `response`, `status`, `headers`.
+    Response,
 }
 
 fn is_name(s: &str) -> bool {
@@ -327,7 +329,11 @@ impl<'a> Meaning<'a> {
         stream: Option<&Stream>,
         text: &str,
     ) {
-        let mut allowed = vec!["config"];
+        let mut allowed = if scope == Scope::Response {
+            vec!["response", "status", "headers"]
+        } else {
+            vec!["config"]
+        };
         if matches!(scope, Scope::Request | Scope::Record) {
             allowed.extend(["parent", "state", "page", "partition", "window"]);
         }
@@ -592,7 +598,11 @@ impl<'a> Meaning<'a> {
             Auth::ApiKey { value, .. } => self.credential(value, &refs(&p(&["value"]))),
             Auth::Basic { username, password } => {
                 self.template(username, Scope::Connection, &refs(&p(&["username"])), None);
-                if let Some(pw) = password {
+                // A fixed password beside a key in the user name is the
+                // API's convention (Freshdesk's `X`), not a credential.
+                if let Some(pw) = password
+                    && !(username.is_dynamic() && !pw.is_dynamic())
+                {
                     self.credential(pw, &refs(&p(&["password"])));
                 }
             }
@@ -782,14 +792,22 @@ impl<'a> Meaning<'a> {
             );
         }
         for (i, a) in r.response_actions.iter().enumerate() {
+            let idx = i.to_string();
             if let Some(p) = &a.body_path {
-                let idx = i.to_string();
                 let p2: Vec<&str> = path
                     .iter()
                     .copied()
                     .chain(["response_actions", idx.as_str(), "body_path"])
                     .collect();
                 self.jsonpath(p, &p2);
+            }
+            if let Some(w) = &a.when {
+                let p2: Vec<&str> = path
+                    .iter()
+                    .copied()
+                    .chain(["response_actions", idx.as_str(), "when"])
+                    .collect();
+                self.expression(w, Scope::Response, &p2, None);
             }
         }
     }

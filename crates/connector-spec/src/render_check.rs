@@ -210,6 +210,7 @@ pub(crate) fn render(
         window => Value::from_object(Anything),
         response => Value::from_object(Anything),
         headers => Value::from_object(Anything),
+        status => Value::from(200),
     };
     match env.render_str(source, ctx) {
         Ok(text) => Rendered::Text(text, config_only && exact),

@@ -69,9 +69,17 @@ pub struct ResponseAction {
     /// Matches when the body contains this text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_contains: Option<String>,
-    /// Matches when this JSONPath finds a value in the body.
+    /// Matches when this JSONPath finds a value in the body. A filter tests
+    /// the children of what it is applied to: `$[?@.ok == false]` never
+    /// matches the top-level `ok`; write `when: "response.ok == false"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_path: Option<JsonPath>,
+    /// Matches when this expression is true, over `response` (the JSON body;
+    /// `none` when it is not JSON), `status` and `headers` (lower-case
+    /// names), e.g. `response.ok == false` (Slack answers errors with HTTP
+    /// 200) or `response.success == false and response.error is defined`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
     /// What to do: `retry`, `ignore` (treat as an empty page), `fail` or `stop`
     /// (end the partition cleanly).
     pub action: Action,

@@ -334,6 +334,8 @@ pub enum FaultKind {
     Status502,
     /// `503` with a JSON error body.
     Status503,
+    /// `503` with `Retry-After: 1`, as a load balancer answers while it sheds load.
+    Status503RetryAfter,
     /// Close the TCP connection without writing a single byte.
     DropConnection,
     /// Wait this long, then answer normally.
@@ -354,6 +356,7 @@ impl FaultKind {
             FaultKind::Status500 => "status500",
             FaultKind::Status502 => "status502",
             FaultKind::Status503 => "status503",
+            FaultKind::Status503RetryAfter => "status503_retry_after",
             FaultKind::DropConnection => "drop_connection",
             FaultKind::Slow(_) => "slow",
             FaultKind::TruncatedBody => "truncated_body",
@@ -374,6 +377,7 @@ impl FaultKind {
             "500" | "status500" => FaultKind::Status500,
             "502" | "status502" => FaultKind::Status502,
             "503" | "status503" => FaultKind::Status503,
+            "503ra" | "status503_retry_after" => FaultKind::Status503RetryAfter,
             "drop" | "drop_connection" => FaultKind::DropConnection,
             "slow" => FaultKind::Slow(Duration::from_millis(match arg {
                 Some(a) => a.parse().ok()?,

@@ -90,6 +90,14 @@ async fn inject(kind: FaultKind, req: Request, next: Next) -> Response {
         FaultKind::Status500 => error(StatusCode::INTERNAL_SERVER_ERROR, "injected fault"),
         FaultKind::Status502 => error(StatusCode::BAD_GATEWAY, "injected fault"),
         FaultKind::Status503 => error(StatusCode::SERVICE_UNAVAILABLE, "injected fault"),
+        FaultKind::Status503RetryAfter => {
+            let mut resp = error(StatusCode::SERVICE_UNAVAILABLE, "injected fault");
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+            resp
+        }
         FaultKind::Slow(d) => {
             tokio::time::sleep(d).await;
             next.run(req).await

@@ -286,11 +286,13 @@ impl HttpClient {
             }
             stats.retrying.store(true, Ordering::Relaxed);
             stats.retries.fetch_add(1, Ordering::Relaxed);
-            // The server's wait (already applied run-wide by the limiter) wins
-            // over the computed backoff.
+            // The server's wait wins over the computed backoff.
             let sleep = match &wait {
-                Some(_) => Duration::ZERO,
-                None if self.is_replay() => Duration::ZERO,
+                _ if self.is_replay() => Duration::ZERO,
+                // A rate-limit answer's wait holds the whole run, in the limiter.
+                Some(w) if w.run_wide => Duration::ZERO,
+                // A fault's wait (a 503 with `Retry-After`) holds this request only.
+                Some(w) => w.wait,
                 None => policy.backoff(attempt - 1).min(policy.max_wait),
             };
             tracing::warn!(
@@ -387,6 +389,7 @@ impl HttpClient {
                     };
                     rb = rb.header("Content-Type", ct).body(body);
                 }
+                self.limiter.before_send().await;
                 let resp = match rb.send().await {
                     Ok(r) => r,
                     Err(e) => {
@@ -397,7 +400,7 @@ impl HttpClient {
                 let status = resp.status().as_u16();
                 let final_url = resp.url().clone();
                 let resp_headers = resp.headers().clone();
-                let server_wait = self.limiter.observe(status, &resp_headers);
+                let server_wait = self.limiter.observe_sent(status, &resp_headers, started);
                 let body = match self.read_body(resp, self.max_response_size).await {
                     Ok(b) => b,
                     Err(outcome) => {

@@ -40,7 +40,7 @@ pub fn resolve(
     policy: &RetryPolicy,
     wait: Option<ServerWait>,
 ) -> Resolution {
-    if let Some(action) = policy.action_for(status, body, json) {
+    if let Some(action) = policy.action_for(status, headers, body, json) {
         return match action {
             Action::Ignore => Resolution::Ignore,
             Action::Stop => Resolution::Stop,
