@@ -79,6 +79,21 @@ pub struct StreamPlan {
 }
 
 impl StreamPlan {
+    /// What templates read as `state`: the values kept from the last run's
+    /// responses (every declared name, `null` until saved) and the cursor.
+    pub fn state_value(
+        &self,
+        kept: impl IntoIterator<Item = (String, Value)>,
+        cursor: Option<Value>,
+    ) -> Value {
+        let mut state: serde_json::Map<String, Value> = kept.into_iter().collect();
+        for (k, _) in &self.response_state {
+            state.entry(k.clone()).or_insert(Value::Null);
+        }
+        state.insert("cursor".into(), cursor.unwrap_or(Value::Null));
+        Value::Object(state)
+    }
+
     /// Each partition (a parent record, a config value) keeps a cursor of
     /// its own: an incremental stream with `parent` or `partitions`. Windows
     /// share the stream's.
@@ -187,7 +202,7 @@ impl Plan {
         };
         let auth = AuthPlan::compile(auth, &ctx, &redactor)
             .map_err(|e| EngineError::Config(redactor.redact(&e.to_string())))?;
-        let connector_rate = compile_rate_limit(rate_limit, None)?;
+        let connector_rate = compile_rate_limit(rate_limit, None, &mut |t| once(&mut b, t))?;
 
         let mut compiled = IndexMap::new();
         for (name, s) in streams {
@@ -290,9 +305,12 @@ struct RateLimitPlan {
     custom: Vec<CustomHeaders>,
 }
 
+/// Compiles a `rate_limit` block; a quota written as a template (a plan's
+/// own limit from config) is rendered with `render` first.
 fn compile_rate_limit(
     r: &connector_spec::RateLimit,
     stream: Option<&str>,
+    render: &mut dyn FnMut(&str) -> Result<String>,
 ) -> Result<RateLimitPlan> {
     let connector_spec::RateLimit {
         requests,
@@ -302,11 +320,22 @@ fn compile_rate_limit(
         custom_headers,
     } = r;
     Ok(RateLimitPlan {
-        rate: requests
-            .as_ref()
-            .map(|r| r.parse().map(Rate::from))
-            .transpose()
-            .map_err(|e| plan_err(stream, format!("rate_limit.requests: {e}")))?,
+        rate: match requests {
+            None => None,
+            Some(r) if r.0.contains("{{") => {
+                let text = render(&r.0)?;
+                Some(
+                    connector_spec::parse_rate(&text)
+                        .map(Rate::from)
+                        .map_err(|e| plan_err(stream, format!("rate_limit.requests renders to {e}")))?,
+                )
+            }
+            Some(r) => Some(
+                r.parse()
+                    .map(Rate::from)
+                    .map_err(|e| plan_err(stream, format!("rate_limit.requests: {e}")))?,
+            ),
+        },
         burst: *burst,
         max_concurrency: *max_concurrency,
         honor: honor_headers
@@ -427,7 +456,7 @@ fn compile_stream(
         &crate::pagination::paths(pagination),
     );
     let rate = match rate_limit {
-        Some(r) => compile_rate_limit(r, n)?
+        Some(r) => compile_rate_limit(r, n, &mut |t| once(b, t))?
             .rate
             .map(|rate| (rate, r.burst.unwrap_or(1))),
         None => None,

@@ -262,7 +262,7 @@ pub fn first_request<'a>(
         })));
     }
     if sp.incremental.is_some() || !sp.response_state.is_empty() {
-        context.state = Some(to_value(&serde_json::json!({ "cursor": sent })));
+        context.state = Some(to_value(&sp.state_value([], sent.clone())));
     }
     let mut parts = plan
         .base_request(sp, &context.to_value())

@@ -599,7 +599,9 @@ fn custom_budget(c: &CustomHeaders, headers: &HeaderMap) -> Option<Budget> {
     } else {
         let name = c.used_of_limit.as_ref()?;
         let v = header(headers, name)?;
-        let (used, limit) = v.trim().split_once('/')?;
+        // `32/40`, or named: Salesforce's `Sforce-Limit-Info: api-usage=18/5000`.
+        let pair = v.trim().rsplit('=').next().unwrap_or(v).trim();
+        let (used, limit) = pair.split_once('/')?;
         let (used, limit): (u64, u64) = (used.trim().parse().ok()?, limit.trim().parse().ok()?);
         (limit.saturating_sub(used), Some(limit), format!("{name}: {}", v.trim()))
     };
@@ -623,9 +625,14 @@ fn custom_budget(c: &CustomHeaders, headers: &HeaderMap) -> Option<Budget> {
     })
 }
 
-/// A reset header: an epoch when above 10^9, else delta-seconds.
+/// A reset header: an epoch when above 10^9, else delta-seconds; or an
+/// RFC 3339 time (Jira's `X-RateLimit-Reset: 2024-05-01T12:00:00Z`).
 pub fn parse_reset(v: &str) -> Option<Duration> {
-    let n: f64 = v.trim().parse().ok()?;
+    let Ok(n) = v.trim().parse::<f64>() else {
+        let at = chrono::DateTime::parse_from_rfc3339(v.trim()).ok()?;
+        let left = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+        return Some(left.to_std().unwrap_or(Duration::ZERO).min(MAX_SERVER_WAIT));
+    };
     if n > 1e9 {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -689,6 +696,20 @@ mod tests {
             d <= Duration::from_secs(10) && d >= Duration::from_secs(8),
             "{d:?}"
         );
+        // Jira writes the reset as an RFC 3339 time.
+        let at = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc3339();
+        let d = parse_reset(&at).unwrap();
+        assert!(d <= Duration::from_secs(30) && d >= Duration::from_secs(28), "{d:?}");
+        // Salesforce names its pair: `api-usage=18/5000`.
+        let mut h = HeaderMap::new();
+        h.insert("sforce-limit-info", "api-usage=18/5000".parse().unwrap());
+        let c = CustomHeaders {
+            used_of_limit: Some("sforce-limit-info".into()),
+            window: Some(Duration::from_secs(86_400)),
+            ..Default::default()
+        };
+        let b = custom_budget(&c, &h).unwrap();
+        assert_eq!((b.remaining, b.limit), (4982, Some(5000)));
         assert_eq!(sf_param("\"default\";r=0;t=4", "t"), Some(4));
         assert_eq!(sf_param("\"default\";q=100;w=60", "q"), Some(100));
     }

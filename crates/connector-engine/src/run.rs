@@ -1075,18 +1075,12 @@ async fn run_partition(
         ..plan.context()
     };
     if sp.incremental.is_some() || !sp.response_state.is_empty() {
-        let mut state = serde_json::Map::new();
-        if let Some(values) = start.map(|s| &s.values) {
-            for (k, v) in values {
-                state.insert(k.clone(), plan.redactor.unseal_value(v));
-            }
-        }
-        // A declared name is always defined: `null` until a run saves it.
-        for (k, _) in &sp.response_state {
-            state.entry(k.clone()).or_insert(Value::Null);
-        }
-        state.insert("cursor".into(), sent_lower.clone().unwrap_or(Value::Null));
-        tctx.state = Some(to_value(&Value::Object(state)));
+        let kept = start
+            .map(|s| &s.values)
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), plan.redactor.unseal_value(v)));
+        tctx.state = Some(to_value(&sp.state_value(kept, sent_lower.clone())));
     }
     let mut base = plan
         .base_request(sp, &tctx.to_value())

@@ -338,7 +338,17 @@ pub fn is_sensitive_name(name: &str) -> bool {
     n == "authorization"
         || n == "cookie"
         || n == "proxy-authorization"
-        || SENSITIVE.iter().any(|s| n.contains(s))
+        || (SENSITIVE.iter().any(|s| n.contains(s)) && !is_position_name(&n))
+}
+
+/// Names of paging positions and sync tokens (`nextPageToken`, `$skiptoken`,
+/// `page_token`, `sync_token`, `continuation_token`): a place in a list, not
+/// a credential; masking them would hide which page failed. A secret value
+/// under such a name is still masked by value.
+fn is_position_name(lower: &str) -> bool {
+    ["page", "skip", "next", "sync", "continuation", "cursor", "delta"]
+        .iter()
+        .any(|p| lower.contains(p))
 }
 
 #[cfg(test)]
@@ -347,6 +357,16 @@ mod tests {
 
     fn r() -> Redactor {
         Redactor::new(vec![("api_key".into(), "hunter22/+ x".into())])
+    }
+
+    #[test]
+    fn paging_tokens_are_not_credentials() {
+        for name in ["nextPageToken", "$skiptoken", "page_token", "sync_token", "cursor_token"] {
+            assert!(!is_sensitive_name(name), "{name}");
+        }
+        for name in ["access_token", "api_key", "X-Auth-Token", "client_secret", "refresh_token"] {
+            assert!(is_sensitive_name(name), "{name}");
+        }
     }
 
     #[test]

@@ -68,8 +68,13 @@ fn show(plan: &Plan, stream: &str) -> Result<String, String> {
         plan.redactor.redact(&plan.http.user_agent)
     );
     if let Some(body) = &req.body {
-        let _ = writeln!(out, "Content-Type: application/json");
-        let text = serde_json::to_string_pretty(body).unwrap_or_default();
+        let text = if req.form {
+            let _ = writeln!(out, "Content-Type: application/x-www-form-urlencoded");
+            String::from_utf8_lossy(&connector_engine::http::encode_body(body, true)).into_owned()
+        } else {
+            let _ = writeln!(out, "Content-Type: application/json");
+            serde_json::to_string_pretty(body).unwrap_or_default()
+        };
         let _ = writeln!(out, "\n{}", plan.redactor.redact(&text));
     }
     Ok(out)

@@ -157,6 +157,13 @@ fn undeclared(headers: HeaderStyle, github_403: bool, max_refusals: u64) {
         c.main_requests,
         stderr(&out)
     );
+    // The summary counts every rate-limit answer, GitHub's 403s included.
+    let row = stderr(&out)
+        .lines()
+        .find(|l| l.starts_with("offset "))
+        .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .unwrap_or_default();
+    assert_eq!(row.get(5).map(String::as_str), Some(c.rate_limited.to_string().as_str()), "{row:?}");
 }
 
 #[test]
@@ -358,4 +365,28 @@ fn a_faults_retry_after_delays_only_its_request() {
     let text = format!("{}{}", stdout(&out), stderr(&out));
     assert!(text.contains("rate-limit waits: 0 "), "{text}");
     assert_eq!(server.counters().rate_limited, 0);
+}
+
+/// A quota that depends on the user's plan comes from config (Stripe's
+/// 100/s live against 25/s test mode): `requests` is a template.
+#[test]
+fn a_declared_limit_may_come_from_config() {
+    let limit = RateLimitMode::new(20, Duration::from_secs(1))
+        .algorithm(RateLimitAlgorithm::FixedWindow)
+        .headers(HeaderStyle::None);
+    let server = MockServer::start(MockConfig {
+        generated_records: 150,
+        rate_limit: Some(limit),
+        ..MockConfig::default()
+    });
+    let yaml = spec(
+        &server.url(),
+        "{ requests: \"{{ config.rps }}/s\", max_concurrency: 4 }",
+        "",
+    )
+    .replace("base_url:", "config:\n  rps: { type: integer, default: 50 }\nbase_url:");
+    // The default (50/s) is more than the server allows; the plan's 20 is not.
+    sync_exact(&server, &yaml, &["offset"], &["--set", "rps=20"]);
+    assert_eq!(server.counters().rate_limited, 0, "{:?}", server.counters());
+    assert!(busiest_window(&server, Duration::from_secs(1)) <= 20);
 }

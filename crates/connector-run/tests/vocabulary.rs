@@ -258,6 +258,14 @@ fn zendesk_export_resumes_from_the_saved_after_cursor() {
     let tmp = tempfile::tempdir().unwrap();
     write_spec(tmp.path(), "zendesk", &zendesk_spec(&server.url()));
     let env = [("CONNECTOR_ZENDESK_API_TOKEN", mock_api::ZENDESK_TOKEN)];
+    // The first request as a dry run shows it: a kept value not yet saved is none.
+    let o = run(tmp.path(), &["sync", "zendesk", "--dry-run"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("cursor.json?start_time=1704067200&per_page=100\n"),
+        "{}",
+        stdout(&o)
+    );
     let o = run(tmp.path(), &["sync", "zendesk", "--dest", "jsonl:out"], &env);
     assert!(o.status.success(), "{}", stderr(&o));
     let got = ids(&read_jsonl(&tmp.path().join("out"), "tickets"));
@@ -326,6 +334,12 @@ streams:
     );
     write_spec(tmp.path(), "slack", &spec);
     let env = [("CONNECTOR_SLACK_TOKEN", mock_api::SLACK_TOKEN)];
+    let o = run(tmp.path(), &["sync", "slack", "--dry-run"], &env);
+    assert!(
+        stdout(&o).contains("Content-Type: application/x-www-form-urlencoded\n\ntypes=public_channel%2Cprivate_channel&exclude_archived=true&limit=1"),
+        "{}",
+        stdout(&o)
+    );
     let o = run(tmp.path(), &["sync", "slack", "--dest", "jsonl:out"], &env);
     assert!(o.status.success(), "{}", stderr(&o));
     let got = read_jsonl(&tmp.path().join("out"), "channels");

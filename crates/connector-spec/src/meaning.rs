@@ -701,6 +701,11 @@ impl<'a> Meaning<'a> {
 
     fn rate_limit(&mut self, r: &RateLimit, path: &[&str]) {
         if let Some(rate) = &r.requests
+            && rate.0.contains("{{")
+        {
+            let p: Vec<&str> = path.iter().copied().chain(["requests"]).collect();
+            self.template(&crate::Template(rate.0.clone()), Scope::Connection, &p, None);
+        } else if let Some(rate) = &r.requests
             && let Err(e) = rate.parse()
         {
             let p: Vec<&str> = path.iter().copied().chain(["requests"]).collect();

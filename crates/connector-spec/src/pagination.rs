@@ -64,7 +64,9 @@ pub enum Pagination {
         /// Response header carrying the next token.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cursor_header: Option<String>,
-        /// Name under which the token is sent back. Default `cursor`.
+        /// Name under which the token is sent back. Default `cursor`. In a
+        /// body, a dotted name is a path into nested objects
+        /// (`pagination.starting_after`, Intercom's search).
         #[serde(default = "default_cursor_param")]
         cursor_param: String,
         /// Where the token is sent: `query`, `header` or `body`. Default `query`.

@@ -110,7 +110,9 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
-/// A request rate: `N/s`, `N/min`, `N/h`, or `N/<duration>` such as `100/15m`.
+/// A request rate: `N/s`, `N/min`, `N/h`, or `N/<duration>` such as `100/15m`;
+/// or a template over `config` that renders to one, for limits that depend
+/// on the plan, e.g. `{{ config.requests_per_second }}/s`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct Rate(pub String);

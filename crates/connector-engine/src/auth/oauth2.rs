@@ -111,10 +111,13 @@ impl OAuth2Plan {
             let c = b.add_text(t.as_str())?;
             render_once(&b, &c, ctx)
         };
+        // An optional config parameter left unset renders empty: no file.
         let refresh_token_file = refresh_token_file
             .as_ref()
-            .map(|t| render(t).map(PathBuf::from))
-            .transpose()?;
+            .map(|t| render(t))
+            .transpose()?
+            .filter(|p| !p.trim().is_empty())
+            .map(PathBuf::from);
         let mut refresh = refresh_token
             .as_ref()
             .map(&mut render)

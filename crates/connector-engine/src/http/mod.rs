@@ -22,6 +22,7 @@ mod send;
 pub use decode::{DecodeError, decode};
 pub use error::{FetchError, FetchErrorKind, chain as error_chain, classify};
 pub use resolve::{Resolution, resolve};
+pub use send::encode_body;
 
 use crate::auth::Authenticator;
 use crate::rate_limit::{RateLimiter, ServerWait, human};
@@ -435,7 +436,8 @@ impl HttpClient {
                 (status, final_url, resp_headers, server_wait, body)
             }
         };
-        if status == 429 {
+        // Rate-limit answers: 429s, and GitHub's 403 with nothing remaining.
+        if status == 429 || (status == 403 && server_wait.as_ref().is_some_and(|w| w.run_wide)) {
             stats.http_429.fetch_add(1, Ordering::Relaxed);
         }
         drop(permit);

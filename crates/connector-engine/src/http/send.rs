@@ -140,7 +140,7 @@ impl HttpClient {
 
 /// A body as sent: JSON, or form fields (`a=1&b=x`) from a flat object,
 /// nested values as JSON text.
-fn encode_body(body: &serde_json::Value, form: bool) -> Vec<u8> {
+pub fn encode_body(body: &serde_json::Value, form: bool) -> Vec<u8> {
     if !form {
         return serde_json::to_vec(body).unwrap_or_default();
     }

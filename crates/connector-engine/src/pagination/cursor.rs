@@ -181,9 +181,45 @@ impl Paginator for CursorPaginator {
     }
 }
 
+/// Sets a body field; a dotted name is a path into nested objects
+/// (Intercom's `pagination.starting_after`).
 fn set_body_field(parts: &mut RequestParts, name: &str, value: Value) {
-    let body = parts.body.get_or_insert_with(|| json!({}));
-    if let Value::Object(m) = body {
-        m.insert(name.to_string(), value);
+    let mut at = parts.body.get_or_insert_with(|| json!({}));
+    let mut segments = name.split('.').peekable();
+    while let Some(seg) = segments.next() {
+        let Value::Object(m) = at else { return };
+        if segments.peek().is_none() {
+            m.insert(seg.to_string(), value);
+            return;
+        }
+        at = m.entry(seg.to_string()).or_insert_with(|| json!({}));
+        if !at.is_object() {
+            *at = json!({});
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dotted_body_field_is_a_path_into_nested_objects() {
+        let mut parts = RequestParts {
+            url: url::Url::parse("https://x.test/search").unwrap(),
+            query: vec![],
+            headers: vec![],
+            body: Some(json!({ "query": { "field": "updated_at" }, "pagination": { "per_page": 150 } })),
+        };
+        set_body_field(&mut parts, "pagination.starting_after", json!("abc"));
+        set_body_field(&mut parts, "cursor", json!("top"));
+        assert_eq!(
+            parts.body.unwrap(),
+            json!({
+                "query": { "field": "updated_at" },
+                "pagination": { "per_page": 150, "starting_after": "abc" },
+                "cursor": "top"
+            })
+        );
     }
 }
