@@ -45,6 +45,8 @@ pub enum TimeFormat {
     Epoch,
     /// Epoch milliseconds.
     EpochMs,
+    /// Epoch microseconds.
+    EpochUs,
     /// A strftime format, read as UTC when it has no offset.
     Strftime(String),
 }
@@ -55,6 +57,7 @@ impl TimeFormat {
             "rfc3339" | "iso8601" => TimeFormat::Rfc3339,
             "epoch" | "%s" => TimeFormat::Epoch,
             "epoch_ms" => TimeFormat::EpochMs,
+            "epoch_us" => TimeFormat::EpochUs,
             other => TimeFormat::Strftime(other.to_string()),
         }
     }
@@ -66,6 +69,7 @@ impl TimeFormat {
             TimeFormat::Rfc3339 => v.as_str().and_then(parse_datetime),
             TimeFormat::Epoch => DateTime::from_timestamp(number()?, 0),
             TimeFormat::EpochMs => DateTime::from_timestamp_millis(number()?),
+            TimeFormat::EpochUs => DateTime::from_timestamp_micros(number()?),
             TimeFormat::Strftime(f) => {
                 let s = v.as_str()?;
                 DateTime::parse_from_str(s, f)
@@ -92,6 +96,7 @@ impl TimeFormat {
             TimeFormat::Rfc3339 => Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
             TimeFormat::Epoch => Value::from(t.timestamp()),
             TimeFormat::EpochMs => Value::from(t.timestamp_millis()),
+            TimeFormat::EpochUs => Value::from(t.timestamp_micros()),
             TimeFormat::Strftime(f) => Value::String(t.format(f).to_string()),
         }
     }
@@ -146,6 +151,7 @@ fn describe(f: &TimeFormat) -> String {
         TimeFormat::Rfc3339 => "rfc3339".into(),
         TimeFormat::Epoch => "epoch".into(),
         TimeFormat::EpochMs => "epoch_ms".into(),
+        TimeFormat::EpochUs => "epoch_us".into(),
         TimeFormat::Strftime(s) => s.clone(),
     }
 }
@@ -452,6 +458,16 @@ mod tests {
                 .unwrap()
                 .timestamp_millis(),
             1709650800123
+        );
+        p.format = Some(TimeFormat::parse("epoch_us"));
+        p.request_format = TimeFormat::EpochUs;
+        assert_eq!(
+            p.request_value(&json!(1709650800123456i64)).unwrap(),
+            json!(1709650800123456i64)
+        );
+        assert_eq!(
+            p.compare(&json!("1709650800123457"), &json!(1709650800123456i64)).unwrap(),
+            Ordering::Greater
         );
     }
 

@@ -70,12 +70,18 @@ pub struct StreamPlan {
     pub incremental: Option<CursorPlan>,
     /// What happens to a record that cannot be a row.
     pub on_invalid: OnInvalid,
-    /// One partition per value (`partitions`): the name and the values.
+    /// One partition per value (`partitions`): the name and the config
+    /// list's values (none when they all come from `partitions.from`).
     pub partitions: Option<(String, Vec<Value>)>,
+    /// Partitions from other streams' records (`partitions.from`): the
+    /// stream and the value template of each; deduplicated by value.
+    pub partitions_from: Vec<(String, CompiledTemplate)>,
     /// Values of the last response kept as state, by name.
     pub response_state: Vec<(String, serde_json_path::JsonPath)>,
     /// The body is sent form-encoded, not as JSON.
     pub form_body: bool,
+    /// Read for other streams only, unless named (`internal: true`).
+    pub internal: bool,
 }
 
 impl StreamPlan {
@@ -100,6 +106,40 @@ impl StreamPlan {
     pub fn per_partition_cursor(&self) -> bool {
         self.incremental.as_ref().is_some_and(|i| i.windows.is_none())
             && (self.parent.is_some() || self.partitions.is_some())
+    }
+
+    /// The streams whose records this one reads: `parent`, then the
+    /// `partitions.from` streams, without repeats.
+    pub fn parent_streams(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.parent.as_deref().into_iter().collect();
+        for (s, _) in &self.partitions_from {
+            if !out.contains(&s.as_str()) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// The partition a record of `parent` gives this stream through
+    /// `partitions.from` (none when the value renders to nothing), or
+    /// `Ok(None)` when `parent` is not one of its sources.
+    pub fn partition_from(
+        &self,
+        templates: &Templates,
+        parent: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<Option<(String, Value)>> {
+        let Some((as_name, _)) = &self.partitions else {
+            return Ok(None);
+        };
+        for (s, t) in &self.partitions_from {
+            if s == parent {
+                let v = templates.render_value(t, ctx)?;
+                let empty = v.is_null() || v.as_str().is_some_and(str::is_empty);
+                return Ok((!empty).then(|| (as_name.clone(), v)));
+            }
+        }
+        Ok(None)
     }
 
     /// True when the remaining pages may be fetched in parallel.
@@ -389,6 +429,7 @@ fn compile_stream(
         partitions,
         response_state,
         body_format,
+        internal,
     } = s;
     let n = Some(name);
     let pagination = spec.pagination_of(s);
@@ -416,20 +457,31 @@ fn compile_stream(
     };
     let paging = crate::pagination::compile(pagination, page_size.unwrap_or(0), b)
         .map_err(|e| plan_err(n, format!("pagination: {e}")))?;
-    let partitions = match partitions {
-        None => None,
+    let (partitions, partitions_from) = match partitions {
+        None => (None, Vec::new()),
         Some(p) => {
-            let rendered = once_value(b, p.values.as_str())?;
-            let Value::Array(values) = rendered else {
-                return Err(plan_err(
-                    n,
-                    format!(
-                        "partitions.values `{}` renders to {rendered}, not a list",
-                        p.values.as_str()
-                    ),
-                ));
+            let values = match &p.values {
+                None => Vec::new(),
+                Some(t) => {
+                    let rendered = once_value(b, t.as_str())?;
+                    let Value::Array(values) = rendered else {
+                        return Err(plan_err(
+                            n,
+                            format!(
+                                "partitions.values `{}` renders to {rendered}, not a list",
+                                t.as_str()
+                            ),
+                        ));
+                    };
+                    values
+                }
             };
-            Some((p.name.clone(), values))
+            let from = p
+                .from
+                .iter()
+                .map(|src| Ok((src.stream.clone(), b.add(src.value.as_str())?)))
+                .collect::<Result<Vec<_>>>()?;
+            (Some((p.name.clone(), values)), from)
         }
     };
     let body = match body {
@@ -482,7 +534,7 @@ fn compile_stream(
         children: spec
             .streams
             .iter()
-            .filter(|(_, c)| c.parent.as_deref() == Some(name))
+            .filter(|(_, c)| c.parent_streams().contains(&name))
             .map(|(k, _)| k.clone())
             .collect(),
         pagination_type: pagination.type_name(),
@@ -496,6 +548,7 @@ fn compile_stream(
         incremental,
         on_invalid: records.on_invalid.into(),
         partitions,
+        partitions_from,
         response_state: response_state
             .iter()
             .map(|(k, p)| {
@@ -505,6 +558,7 @@ fn compile_stream(
             })
             .collect::<Result<_>>()?,
         form_body: *body_format == connector_spec::BodyFormat::Form,
+        internal: *internal,
     })
 }
 

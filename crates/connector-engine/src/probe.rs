@@ -223,6 +223,7 @@ pub fn first_request<'a>(
         .ok_or_else(|| request_err(format!("no stream `{stream}`")))?;
     let mut context = Context {
         parent: match parent {
+            Parent::None if !sp.partitions_from.is_empty() => Some(minijinja::Value::from(())),
             Parent::None => None,
             Parent::Record(v) => Some(to_value(v)),
             Parent::Placeholder => {
@@ -242,6 +243,20 @@ pub fn first_request<'a>(
         .and_then(|(n, vs)| vs.first().map(|v| (n, v)))
     {
         context.partition = Some(to_value(&serde_json::json!({ n.as_str(): v })));
+    } else if let (Parent::Record(rec), Some(first)) = (&parent, sp.parent_streams().first()) {
+        // A union's first partition: the value the parent's record gives.
+        let ctx = Context {
+            parent: Some(to_value(*rec)),
+            ..plan.context()
+        };
+        if let Some((n, v)) = sp
+            .partition_from(&plan.templates, first, &ctx.to_value())
+            .map_err(|e| request_err(e.to_string()))?
+        {
+            context.partition = Some(to_value(&serde_json::json!({ n.as_str(): v })));
+        }
+    } else if matches!(parent, Parent::Placeholder) && !sp.partitions_from.is_empty() {
+        context.partition = Some(minijinja::Value::from_object(Placeholder("partition".into())));
     }
     let first_window = match (&sp.incremental, &lower) {
         (Some(inc), Some(l)) => inc

@@ -15,6 +15,8 @@ pub enum Action {
     Fail,
     /// End the partition cleanly.
     Stop,
+    /// Read the response as a page.
+    Success,
 }
 
 impl From<connector_spec::Action> for Action {
@@ -24,6 +26,7 @@ impl From<connector_spec::Action> for Action {
             connector_spec::Action::Ignore => Action::Ignore,
             connector_spec::Action::Fail => Action::Fail,
             connector_spec::Action::Stop => Action::Stop,
+            connector_spec::Action::Success => Action::Success,
         }
     }
 }

@@ -284,7 +284,11 @@ impl StreamRun {
 /// ones and their ancestors.
 pub fn needed_streams(plan: &Plan, selected: &[String]) -> Result<(Vec<String>, HashSet<String>)> {
     let selected: Vec<String> = if selected.is_empty() {
-        plan.streams.keys().cloned().collect()
+        plan.streams
+            .values()
+            .filter(|s| !s.internal)
+            .map(|s| s.name.clone())
+            .collect()
     } else {
         selected.to_vec()
     };
@@ -305,13 +309,10 @@ pub fn needed_streams(plan: &Plan, selected: &[String]) -> Result<(Vec<String>, 
         }
     }
     let mut needed: HashSet<String> = HashSet::new();
-    for s in &selected {
-        let mut cur = Some(s.clone());
-        while let Some(c) = cur {
-            if !needed.insert(c.clone()) {
-                break;
-            }
-            cur = plan.streams[&c].parent.clone();
+    let mut todo: Vec<String> = selected.clone();
+    while let Some(c) = todo.pop() {
+        if needed.insert(c.clone()) {
+            todo.extend(plan.streams[&c].parent_streams().into_iter().map(String::from));
         }
     }
     let order: Vec<String> = plan
@@ -442,14 +443,33 @@ pub async fn sync(
     let mut senders: HashMap<String, Vec<(String, mpsc::Sender<PartitionInput>)>> = HashMap::new();
     let mut receivers: HashMap<String, mpsc::Receiver<PartitionInput>> = HashMap::new();
     for name in &order {
-        if let Some(parent) = &ctx.plan.streams[name].parent {
-            let (tx, rx) = mpsc::channel(ctx.workers * 2);
-            senders
-                .entry(parent.clone())
-                .or_default()
-                .push((name.clone(), tx));
-            receivers.insert(name.clone(), rx);
+        let sp = &ctx.plan.streams[name];
+        let parents = sp.parent_streams();
+        if parents.is_empty() {
+            continue;
         }
+        let (tx, rx) = mpsc::channel(ctx.workers * 2);
+        for parent in parents {
+            senders
+                .entry(parent.to_string())
+                .or_default()
+                .push((name.clone(), tx.clone()));
+        }
+        // A union's config values join its parents' values.
+        if let Some((as_name, values)) = sp.partitions.clone().filter(|(_, v)| !v.is_empty()) {
+            tokio::spawn(async move {
+                for v in values {
+                    let input = PartitionInput {
+                        partition: Some((as_name.clone(), v)),
+                        ..Default::default()
+                    };
+                    if tx.send(input).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        receivers.insert(name.clone(), rx);
     }
     let mut tasks = tokio::task::JoinSet::new();
     for name in &order {
@@ -505,8 +525,15 @@ pub(crate) struct PartitionInput {
 }
 
 /// The partitions of a root stream that has more than one: a config
-/// list's values, or the windows of its incremental range.
-fn root_partitions(ctx: &RunCtx, name: &str) -> Result<Option<Vec<PartitionInput>>> {
+/// list's values, or the windows of its incremental range. A windowed
+/// parent with children has windows from its start, whatever its state:
+/// children see every parent record (the records before its bound are
+/// read for them, not written).
+fn root_partitions(
+    ctx: &RunCtx,
+    name: &str,
+    feeds_children: bool,
+) -> Result<Option<Vec<PartitionInput>>> {
     let sp = &ctx.plan.streams[name];
     if let Some((as_name, values)) = &sp.partitions {
         return Ok(Some(
@@ -525,7 +552,16 @@ fn root_partitions(ctx: &RunCtx, name: &str) -> Result<Option<Vec<PartitionInput
     if inc.windows.is_none() {
         return Ok(None);
     }
-    let (Some(lower), Some(upper)) = (&start.lower_bound, &start.upper_bound) else {
+    let from_start = match feeds_children {
+        true => inc.lower_bound(None).map_err(|e| EngineError::Stream {
+            stream: name.to_string(),
+            page: 0,
+            url: String::new(),
+            message: e,
+        })?,
+        false => None,
+    };
+    let (Some(lower), Some(upper)) = (from_start.as_ref().or(start.lower_bound.as_ref()), &start.upper_bound) else {
         return Ok(None);
     };
     let windows = inc.windows(lower, upper).map_err(|e| EngineError::Stream {
@@ -562,7 +598,7 @@ async fn run_stream(
         error: Mutex::new(None),
     });
     // A root stream's partitions: one, a config list's values, or windows.
-    let parents = match (parents, root_partitions(&ctx, &name)) {
+    let parents = match (parents, root_partitions(&ctx, &name, !children.is_empty())) {
         (Some(rx), _) => Some(rx),
         (None, Ok(None)) => None,
         (None, Ok(Some(inputs))) => {
@@ -591,14 +627,18 @@ async fn run_stream(
         }
         Some(rx) => {
             let rx = Arc::new(tokio::sync::Mutex::new(rx));
+            // A union of partitions: each distinct value once, the first wins.
+            let seen: Arc<Mutex<HashSet<String>>> = Default::default();
+            let union = !ctx.plan.streams[&name].partitions_from.is_empty();
             let mut workers = tokio::task::JoinSet::new();
             for _ in 0..ctx.workers {
-                let (ctx, rx, run, children, name) = (
+                let (ctx, rx, run, children, name, seen) = (
                     ctx.clone(),
                     rx.clone(),
                     run.clone(),
                     children.clone(),
                     name.clone(),
+                    seen.clone(),
                 );
                 workers.spawn(async move {
                     loop {
@@ -606,6 +646,12 @@ async fn run_stream(
                         let Some(input) = input else { break };
                         if run.failed.load(Ordering::Relaxed) || ctx.cancel.is_cancelled() {
                             continue; // drain, so the parent is never blocked
+                        }
+                        if union
+                            && let Some((_, v)) = &input.partition
+                            && !seen.lock().unwrap().insert(v.to_string())
+                        {
+                            continue;
                         }
                         if let Err(e) = run_partition(&ctx, &name, input, &children, &run).await {
                             ctx.failed(&run, e);
@@ -962,11 +1008,35 @@ impl Partition<'_> {
             (None, PageRecords::Raw(_)) => None,
         };
         for rec in fed.into_iter().flatten() {
-            for (_, tx) in self.children {
+            for (child, tx) in self.children {
+                let csp = &self.ctx.plan.streams[child];
+                let partition = if csp.partitions_from.is_empty() {
+                    None
+                } else {
+                    let tctx = Context {
+                        parent: Some(to_value(rec)),
+                        ..self.ctx.plan.context()
+                    };
+                    match csp.partition_from(&self.ctx.plan.templates, self.name, &tctx.to_value()) {
+                        Ok(Some(p)) => Some(p),
+                        Ok(None) => continue,
+                        Err(e) => {
+                            // As Airbyte's routers do: a record without the
+                            // value gives no partition; said, not silent.
+                            tracing::warn!(
+                                "stream {child}: a record of `{}` gives no partition: {}",
+                                self.name,
+                                self.ctx.plan.redactor.redact(&e.to_string())
+                            );
+                            continue;
+                        }
+                    }
+                };
                 // The child runner lives as long as its senders; a send fails
                 // only if it has stopped, and then there is nothing to feed.
                 let input = PartitionInput {
                     parent: Some(rec.clone()),
+                    partition,
                     ..Default::default()
                 };
                 let _ = tx.send(input).await;
@@ -1061,7 +1131,10 @@ async fn run_partition(
         _ => None,
     };
     let mut tctx = Context {
-        parent: parent.as_ref().map(to_value),
+        // A union's config values come from no record: `parent` is none.
+        parent: parent.as_ref().map(to_value).or_else(|| {
+            (!sp.partitions_from.is_empty()).then(|| minijinja::Value::from(()))
+        }),
         partition: partition
             .as_ref()
             .map(|(n, v)| to_value(&serde_json::json!({ n.as_str(): v }))),

@@ -182,7 +182,10 @@ pub fn run(global: &Global, args: &CheckArgs) -> Outcome {
     let mut failed = 0;
     for name in &order {
         let shown = selected.contains(name);
-        let parent = prober.plan().streams[name].parent.clone();
+        let parent = prober.plan().streams[name]
+            .parent_streams()
+            .first()
+            .map(|p| p.to_string());
         let parent_record = match parent.as_ref().map(|p| (p, results.get(p))) {
             None => None,
             Some((_, Some(Checked::Ok(s)))) if !s.records.is_empty() => Some(s.records[0].clone()),

@@ -101,9 +101,9 @@ pub fn parents_first(plan: &Plan, streams: &[String]) -> Vec<String> {
         let before = out.len();
         for s in streams {
             let ready = plan.streams[s]
-                .parent
-                .as_ref()
-                .is_none_or(|p| out.contains(p) || !streams.contains(p));
+                .parent_streams()
+                .iter()
+                .all(|p| out.iter().any(|o| o == p) || !streams.iter().any(|x| x == p));
             if ready && !out.contains(s) {
                 out.push(s.clone());
             }

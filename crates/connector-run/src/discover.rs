@@ -50,7 +50,10 @@ pub fn run(global: &Global, args: &DiscoverArgs) -> Outcome {
     let mut schemas = Map::new();
     let mut failed = 0;
     for stream in &order {
-        let parent = prober.plan().streams[stream].parent.clone();
+        let parent = prober.plan().streams[stream]
+            .parent_streams()
+            .first()
+            .map(|p| p.to_string());
         let parent_record = match &parent {
             None => None,
             Some(p) => match firsts.get(p) {

@@ -14,7 +14,7 @@ use std::fmt::Write;
 /// The text shown for one stream.
 fn show(plan: &Plan, stream: &str) -> Result<String, String> {
     let sp = &plan.streams[stream];
-    let parent = if sp.parent.is_some() {
+    let parent = if !sp.parent_streams().is_empty() {
         Parent::Placeholder
     } else {
         Parent::None
@@ -38,6 +38,14 @@ fn show(plan: &Plan, stream: &str) -> Result<String, String> {
         .replace("%7D", "}");
     let mut out = String::new();
     match &sp.parent {
+        None if !sp.partitions_from.is_empty() => {
+            let from: Vec<String> = sp.parent_streams().iter().map(|p| format!("`{p}`")).collect();
+            let _ = writeln!(
+                out,
+                "# {stream}: one request per distinct partition of {} records (and config values); {{partition.…}} and {{parent.…}} stand for them",
+                from.join(", ")
+            );
+        }
         Some(p) => {
             let _ = writeln!(
                 out,

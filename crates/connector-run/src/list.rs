@@ -46,8 +46,14 @@ fn describe(spec: &Spec) -> String {
         .iter()
         .map(|(name, s)| {
             let mut row = vec![name.clone()];
-            if let Some(p) = &s.parent {
-                row.push(format!("(parent: {p})"));
+            if s.internal {
+                row.push("(internal)".into());
+            }
+            let parents = s.parent_streams();
+            match parents.as_slice() {
+                [] => {}
+                [p] if s.parent.is_some() => row.push(format!("(parent: {p})")),
+                ps => row.push(format!("(partitions from: {})", ps.join(", "))),
             }
             row
         })

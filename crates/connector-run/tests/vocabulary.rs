@@ -557,3 +557,101 @@ streams:
     let state = read_state(&tmp.path().join("out/_state.json"));
     assert_eq!(state["streams"]["by_nested"]["cursor"], 250, "{state}");
 }
+
+/// Partitions from several sources (Airbyte's `UnionPartitionRouter`): the
+/// users of a config list, of every post and of every todo, each distinct
+/// user once: 10 requests for 10 users, however often each appears, and
+/// every post of each exactly once. The sources are `internal`: read for
+/// the partitions, not synced themselves.
+#[test]
+fn partitions_from_several_streams_are_their_union_each_value_once() {
+    let server = MockServer::start(MockConfig::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = format!(
+        r#"
+version: 1
+name: union
+config:
+  users: {{ type: array, default: [3, 1] }}
+base_url: "{}"
+pagination: {{ type: offset, offset_param: _start, limit_param: _limit, page_size: 30 }}
+streams:
+  posts:
+    path: /posts
+    primary_key: id
+    internal: true
+  todos:
+    path: /todos
+    primary_key: id
+    internal: true
+  user_posts:
+    path: "/users/{{{{ partition.user_id }}}}/posts"
+    pagination: {{ type: none }}
+    primary_key: id
+    partitions:
+      as: user_id
+      values: "{{{{ config.users }}}}"
+      from:
+        - {{ stream: posts, value: "{{{{ parent.userId }}}}" }}
+        - {{ stream: todos, value: "{{{{ parent.userId }}}}" }}
+    records:
+      add_fields: {{ from_post: "{{{{ parent.id if parent else none }}}}" }}
+"#,
+        server.url()
+    );
+    write_spec(tmp.path(), "union", &spec);
+    let o = run(tmp.path(), &["list"], &[]);
+    assert!(stdout(&o).contains("(partitions from: posts, todos)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).lines().any(|l| l.trim().starts_with("posts") && l.ends_with("(internal)")),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(tmp.path(), &["sync", "union", "--dest", "jsonl:out"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = read_jsonl(&tmp.path().join("out"), "user_posts");
+    assert_eq!(got.len(), 100, "every post once");
+    assert_eq!(ids(&got).into_iter().collect::<BTreeSet<_>>().len(), 100);
+    // Internal streams are read, not written.
+    assert!(!tmp.path().join("out/posts.jsonl").exists());
+    assert!(!tmp.path().join("out/todos.jsonl").exists());
+    let per_user: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/users/"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(per_user.len(), 10, "{per_user:?}");
+    assert_eq!(per_user.iter().collect::<BTreeSet<_>>().len(), 10, "{per_user:?}");
+    // A config value has no record; a value from a stream keeps its first.
+    let of_3 = got.iter().find(|r| r["userId"] == 3).unwrap();
+    assert!(of_3["from_post"].is_null(), "{of_3}");
+    // Named, an internal stream syncs.
+    let o = run(tmp.path(), &["sync", "union", "todos", "--dest", "jsonl:out2"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_jsonl(&tmp.path().join("out2"), "todos").len(), 200);
+}
+
+#[test]
+fn partitions_from_an_unknown_stream_or_a_cycle_are_spec_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = r#"
+version: 1
+name: bad_union
+base_url: "http://127.0.0.1:9"
+streams:
+  a:
+    path: /a
+    partitions: { as: x, from: [{ stream: b, value: "{{ parent.id }}" }] }
+  b:
+    path: /b
+    partitions: { as: y, from: [{ stream: a, value: "{{ parent.id }}" }, { stream: nope, value: "{{ parent.id }}" }] }
+  c:
+    path: /c
+    partitions: { as: z }
+"#;
+    write_spec(tmp.path(), "bad_union", spec);
+    let o = run(tmp.path(), &["validate", "bad_union"], &[]);
+    assert!(!o.status.success());
+    insta::assert_snapshot!(stable(&stderr(&o), tmp.path()));
+}

@@ -32,7 +32,8 @@ pub struct Incremental {
     #[serde(default = "yes")]
     pub client_filter: bool,
     /// How the records' cursor values are written: `rfc3339` (any offset,
-    /// the default for `datetime`), `epoch` (seconds), `epoch_ms`, or a
+    /// the default for `datetime`), `epoch` (seconds), `epoch_ms`, `epoch_us`
+    /// (microseconds), or a
     /// strftime format such as `%Y-%m-%d %H:%M:%S` (read as UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor_format: Option<String>,

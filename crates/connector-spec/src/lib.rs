@@ -53,7 +53,7 @@ pub use records::{Expand, InvalidRecords, Records, Transform};
 pub use reference::reference_markdown;
 pub use retry::{Action, ResponseAction, Retry};
 pub use schema::{json_schema, json_schema_text};
-pub use stream::{BodyFormat, Method, Partitions, Stream};
+pub use stream::{BodyFormat, Method, PartitionSource, Partitions, Stream};
 pub use suggest::did_you_mean;
 pub use values::{
     ByteSize, HumanDuration, IntOrTemplate, JsonPath, OneOrMany, Rate, RateValue, Template,

@@ -401,7 +401,7 @@ impl<'a> Meaning<'a> {
                         );
                     }
                 }
-                ("parent", _) if stream.is_some_and(|s| s.parent.is_none()) => {
+                ("parent", _) if stream.is_some_and(|s| s.parent_streams().is_empty()) => {
                     self.err(
                         pos,
                         format!("`parent` is used in `{text}` but the stream has no `parent`"),
@@ -1093,14 +1093,49 @@ impl<'a> Meaning<'a> {
                     None,
                 );
             }
+            if p.values.is_none() && p.from.is_empty() {
+                self.err(
+                    self.at(&[base[0], base[1], "partitions"]),
+                    format!("stream `{name}`'s `partitions` have no `values` and no `from`"),
+                    Some("add `values: \"{{ config.<list> }}\"`, or `from: [{ stream: <name>, value: \"{{ parent.<field> }}\" }]`".into()),
+                );
+            }
+            for (i, src) in p.from.iter().enumerate() {
+                let idx = i.to_string();
+                let at = [base[0], base[1], "partitions", "from", idx.as_str()];
+                if src.stream == name {
+                    self.err(
+                        self.at(&[at[0], at[1], at[2], at[3], at[4], "stream"]),
+                        format!("stream `{name}` reads its partitions from itself"),
+                        None,
+                    );
+                } else if !self.spec.streams.contains_key(&src.stream) {
+                    let h = hint(&src.stream, self.spec.streams.keys().map(String::as_str))
+                        .unwrap_or_else(|| {
+                            format!(
+                                "streams: {}",
+                                self.spec.streams.keys().cloned().collect::<Vec<_>>().join(", ")
+                            )
+                        });
+                    self.err(
+                        self.at(&[at[0], at[1], at[2], at[3], at[4], "stream"]),
+                        format!("unknown stream `{}` in `partitions.from`", src.stream),
+                        Some(h),
+                    );
+                }
+                let at = [at[0], at[1], at[2], at[3], at[4], "value"];
+                self.template(&src.value, Scope::Request, &at, Some(s));
+            }
             let at = [base[0], base[1], "partitions", "values"];
-            if let Some((text, true)) = self.template(&p.values, Scope::Connection, &at, None) {
+            if let Some(values) = &p.values
+                && let Some((text, true)) = self.template(values, Scope::Connection, &at, None)
+            {
                 if !text.trim_start().starts_with('[') && !text.is_empty() {
                     self.err(
                         self.at(&at),
                         format!(
                             "partitions.values `{}` renders to `{text}`, not a list",
-                            p.values.as_str()
+                            values.as_str()
                         ),
                         Some("declare the config parameter with `type: array`".into()),
                     );
@@ -1118,7 +1153,7 @@ impl<'a> Meaning<'a> {
             if let Some(f) = f {
                 let known = matches!(
                     f.as_str(),
-                    "rfc3339" | "iso8601" | "epoch" | "epoch_ms" | "%s"
+                    "rfc3339" | "iso8601" | "epoch" | "epoch_ms" | "epoch_us" | "%s"
                 );
                 let items_ok = chrono::format::StrftimeItems::new(f)
                     .all(|i| !matches!(i, chrono::format::Item::Error));
@@ -1126,7 +1161,7 @@ impl<'a> Meaning<'a> {
                     self.err(
                         self.at(&[base[0], base[1], "incremental", field]),
                         format!("`{f}` is not a datetime format"),
-                        Some("write `rfc3339`, `epoch`, `epoch_ms` or a strftime format such as `%Y-%m-%d %H:%M:%S`".into()),
+                        Some("write `rfc3339`, `epoch`, `epoch_ms`, `epoch_us` or a strftime format such as `%Y-%m-%d %H:%M:%S`".into()),
                     );
                 }
             }
@@ -1227,32 +1262,44 @@ impl<'a> Meaning<'a> {
         let streams = &self.spec.streams;
         let mut reported = HashSet::new();
         for start in streams.keys() {
-            let mut seen = vec![start.as_str()];
-            let mut cur = start.as_str();
-            while let Some(parent) = streams.get(cur).and_then(|s| s.parent.as_deref()) {
-                if parent == start && seen.len() > 1 {
-                    let mut cycle: Vec<&str> = seen.clone();
+            // Depth first over `parent` and `partitions.from`, back to `start`.
+            let mut path: Vec<&str> = vec![start.as_str()];
+            let mut todo: Vec<(usize, &str)> = streams[start]
+                .parent_streams()
+                .into_iter()
+                .rev()
+                .map(|p| (1, p))
+                .collect();
+            let mut visited: HashSet<&str> = HashSet::new();
+            while let Some((depth, cur)) = todo.pop() {
+                path.truncate(depth);
+                if cur == start {
+                    let mut cycle: Vec<&str> = path.clone();
                     cycle.sort();
                     if reported.insert(cycle) {
-                        let chain = seen
+                        let chain = path
                             .iter()
-                            .chain([&parent])
+                            .chain([&cur])
                             .copied()
                             .collect::<Vec<_>>()
                             .join(" -> ");
+                        let field = if streams[start].parent.is_some() { "parent" } else { "partitions" };
                         self.err(
-                            self.at(&["streams", start, "parent"]),
+                            self.at(&["streams", start, field]),
                             format!("parent streams form a cycle: {chain}"),
                             Some("a stream cannot be its own ancestor".into()),
                         );
                     }
                     break;
                 }
-                if seen.contains(&parent) || !streams.contains_key(parent) {
-                    break;
+                let Some(s) = streams.get(cur) else { continue };
+                if !visited.insert(cur) {
+                    continue;
                 }
-                seen.push(parent);
-                cur = parent;
+                path.push(cur);
+                for p in s.parent_streams().into_iter().rev() {
+                    todo.push((depth + 1, p));
+                }
             }
         }
     }

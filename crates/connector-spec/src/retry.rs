@@ -80,8 +80,9 @@ pub struct ResponseAction {
     /// 200) or `response.success == false and response.error is defined`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
-    /// What to do: `retry`, `ignore` (treat as an empty page), `fail` or `stop`
-    /// (end the partition cleanly).
+    /// What to do: `retry`, `ignore` (treat as an empty page), `fail`, `stop`
+    /// (end the partition cleanly) or `success` (read it as a page, whatever
+    /// later rules and the status say; Airbyte's `SUCCESS`).
     pub action: Action,
 }
 
@@ -93,6 +94,7 @@ pub enum Action {
     Ignore,
     Fail,
     Stop,
+    Success,
 }
 
 fn yes() -> bool {

@@ -50,7 +50,8 @@ pub struct Stream {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental: Option<Incremental>,
     /// One partition per value of a list, e.g. every repository of
-    /// `config.repositories`; templates read the value as
+    /// `config.repositories`, and/or per distinct value read from other
+    /// streams' records (`from`); templates read the value as
     /// `{{ partition.<as> }}`. Not with `parent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<Partitions>,
@@ -65,18 +66,57 @@ pub struct Stream {
     /// (`application/x-www-form-urlencoded`, flat fields only). Default `json`.
     #[serde(default, skip_serializing_if = "BodyFormat::is_json")]
     pub body_format: BodyFormat,
+    /// Read only for the streams that take their parent or partitions from
+    /// it: not synced, discovered or offered to Airbyte unless named (e.g.
+    /// a lookup of ids no one wants as a table). Default `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub internal: bool,
 }
 
-/// One partition per value of a list.
+/// One partition per value: of a config list, and of other streams' records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Partitions {
     /// The values: a template over `config` that renders to a list, e.g.
-    /// `{{ config.repositories }}`.
-    pub values: Template,
+    /// `{{ config.repositories }}`. Required unless `from` names streams.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Template>,
     /// The name templates read each value under: `{{ partition.<as> }}`.
     #[serde(rename = "as")]
     pub name: String,
+    /// Partitions from other streams' records: for each record of `stream`,
+    /// `value` rendered with the record as `parent` (a value that renders to
+    /// nothing is no partition). With `values` and several sources, the
+    /// partitions are their union, each distinct value once, the first
+    /// occurrence winning (its record is what `{{ parent }}` reads; `null`
+    /// for a config value). Those streams are read for these partitions
+    /// whether or not they are synced. Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from: Vec<PartitionSource>,
+}
+
+/// Partitions read from another stream's records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionSource {
+    /// The stream whose records give the values.
+    pub stream: String,
+    /// The partition value of one of its records, e.g. `{{ parent.full_name }}`.
+    pub value: Template,
+}
+
+impl Stream {
+    /// The streams whose records this one reads: its `parent` and its
+    /// `partitions.from` streams, in order, without repeats.
+    pub fn parent_streams(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.parent.as_deref().into_iter().collect();
+        for s in self.partitions.iter().flat_map(|p| &p.from) {
+            if !out.contains(&s.stream.as_str()) {
+                out.push(&s.stream);
+            }
+        }
+        out
+    }
 }
 
 /// How a request body is encoded.

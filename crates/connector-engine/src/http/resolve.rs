@@ -44,6 +44,7 @@ pub fn resolve(
         return match action {
             Action::Ignore => Resolution::Ignore,
             Action::Stop => Resolution::Stop,
+            Action::Success => Resolution::Ok,
             Action::Fail => Resolution::Fail {
                 kind: FetchErrorKind::Status(status),
                 message: format!(
@@ -151,5 +152,21 @@ mod tests {
             resolve(200, &h, b"{}", Some(&json), &p, None),
             Resolution::Retry { .. }
         ));
+    }
+
+    #[test]
+    fn a_success_action_reads_the_page_whatever_later_rules_say() {
+        // GitHub's manifest: 200 is SUCCESS before filters that would match
+        // a 200's body; the page must be read, not dropped.
+        let p = policy(
+            "response_actions:\n  - { status: [200], action: success }\n  - { body_contains: rate limit, action: retry }\n  - { status: [200], action: ignore }\n",
+        );
+        let h = HeaderMap::new();
+        assert_eq!(
+            resolve(200, &h, b"[{\"note\": \"rate limit docs\"}]", None, &p, None),
+            Resolution::Ok
+        );
+        let p = policy("response_actions:\n  - { status: [409], action: success }\n");
+        assert_eq!(resolve(409, &h, b"[]", None, &p, None), Resolution::Ok);
     }
 }

@@ -172,6 +172,7 @@ fn cursor_format(f: &str) -> Res<Option<String>> {
     Ok(match f {
         "%s" => Some("epoch".into()),
         "%ms" => Some("epoch_ms".into()),
+        "%epoch_microseconds" => Some("epoch_us".into()),
         f if iso_like(f) => None,
         f => Some(f.replace(".%f", "%.f")),
     })
@@ -182,6 +183,7 @@ fn request_format(f: &str) -> String {
     match f {
         "%s" => "epoch".into(),
         "%ms" => "epoch_ms".into(),
+        "%epoch_microseconds" => "epoch_us".into(),
         f => interpolation::strftime(f),
     }
 }
@@ -191,6 +193,7 @@ fn formatted(e: &str, fmt: &str) -> String {
     match fmt {
         "epoch" => format!("timestamp({e})"),
         "epoch_ms" => format!("timestamp({e}) * 1000"),
+        "epoch_us" => format!("timestamp({e}) * 1000000"),
         f => format!("format_datetime({e}, {})", jinja::quote_str(f)),
     }
 }
@@ -330,7 +333,7 @@ pub(crate) fn incremental(cx: &mut Cx, node: &Node, partitioned: bool) -> Res<In
         .str_at("datetime_format")
         .unwrap_or("%Y-%m-%dT%H:%M:%S.%f%z")
         .to_string();
-    if matches!(dt_format.as_str(), "%s_as_float" | "%epoch_microseconds") {
+    if dt_format == "%s_as_float" {
         return Err(Block::new(
             node.pos,
             format!("incremental: datetime format {dt_format}"),

@@ -211,7 +211,22 @@ struct Draft {
     body: serde_json::Map<String, J>,
     auth: J,
     parent: Option<(String, crate::Pos)>,
+    /// A union's parents: manifest name, position, value template.
+    from: Vec<(String, crate::Pos, String)>,
+    /// Parent stream definitions found in the partition router.
+    embedded: Vec<(String, Node)>,
+    /// A parent defined only in a router: read for its children only.
+    internal: bool,
     pos: crate::Pos,
+}
+
+impl Draft {
+    /// Every stream this one reads records of, with where it is named.
+    fn parents(&self) -> Vec<(String, crate::Pos)> {
+        let mut out: Vec<(String, crate::Pos)> = self.parent.iter().cloned().collect();
+        out.extend(self.from.iter().map(|(n, p, _)| (n.clone(), *p)));
+        out
+    }
 }
 
 /// The first custom component (Python code) in a stream, if any.
@@ -556,6 +571,9 @@ fn stream(cx: &mut Cx, node: &Node) -> Res<Draft> {
         body,
         auth,
         parent: router.parent.map(|p| (p, router.parent_pos)),
+        from: router.from,
+        embedded: router.embedded,
+        internal: false,
         pos: node.pos,
     })
 }
@@ -801,17 +819,63 @@ fn translate_with(
         }
         blocked.insert(name.to_string(), b);
     };
+    // A parent defined only inside a router is translated too, as an
+    // internal stream: read for its children, not synced on its own.
+    let mut tried: Vec<String> = Vec::new();
+    loop {
+        let names: Vec<String> = drafts.iter().map(|d| d.manifest_name.clone()).collect();
+        let wanted: Vec<(String, Node)> = drafts
+            .iter()
+            .flat_map(|d| d.embedded.iter())
+            .filter(|(n, _)| !names.contains(n) && !blocked.contains_key(n) && !tried.contains(n))
+            .cloned()
+            .collect();
+        if wanted.is_empty() {
+            break;
+        }
+        for (name, node) in wanted {
+            if tried.contains(&name) {
+                continue;
+            }
+            tried.push(name.clone());
+            cx.stream = Some(name.clone());
+            let before = cx.notes.list.len();
+            let comments_before = cx.comments.len();
+            let custom = find_custom(&node);
+            let res = match custom {
+                Some((pos, class, ty)) => Err(Block::custom(pos, &class, &ty)),
+                None => stream(&mut cx, &node),
+            };
+            match res {
+                Ok(d) => {
+                    cx.info(
+                        node.pos,
+                        format!("stream `{name}` is defined only as a parent: `internal: true`, read for its children"),
+                    );
+                    drafts.push(Draft {
+                        manifest_name: name,
+                        internal: true,
+                        ..d
+                    });
+                }
+                Err(b) => {
+                    cx.notes.list.truncate(before);
+                    cx.comments.truncate(comments_before);
+                    blocked.insert(name, b.into_blocker());
+                }
+            }
+            cx.stream = None;
+        }
+    }
     // Parents must be translated streams.
     loop {
         let names: Vec<String> = drafts.iter().map(|d| d.manifest_name.clone()).collect();
         let mut removed = false;
         drafts.retain(|d| {
-            let Some((p, pos)) = &d.parent else {
+            let Some((p, pos)) = d.parents().into_iter().find(|(p, _)| !names.contains(p)) else {
                 return true;
             };
-            if names.contains(p) {
-                return true;
-            }
+            let (p, pos) = (&p, &pos);
             let b = match blocked.get(p) {
                 Some(pb) => Blocker {
                     reason: format!("its parent stream `{p}` is blocked: {}", pb.reason),
@@ -969,6 +1033,27 @@ fn translate_with(
         for (k, v) in &d.body {
             body.insert(k.clone(), v.clone());
         }
+        if !d.from.is_empty()
+            && let Some(J::Object(p)) = body.get_mut("partitions")
+        {
+            let from: Vec<J> = d
+                .from
+                .iter()
+                .map(|(m, _, value)| {
+                    let ours = by_manifest.get(m).cloned().unwrap_or_else(|| m.clone());
+                    json!({"stream": ours, "value": value})
+                })
+                .collect();
+            if let Some((m, _, _)) = d.from.first() {
+                parents
+                    .entry(d.name.clone())
+                    .or_insert_with(|| by_manifest.get(m).cloned().unwrap_or_else(|| m.clone()));
+            }
+            p.insert("from".into(), J::Array(from));
+        }
+        if d.internal {
+            body.insert("internal".into(), json!(true));
+        }
         streams_json.insert(d.name.clone(), J::Object(body));
         keep.push(d);
     }
@@ -1024,7 +1109,9 @@ fn translate_with(
         format!("{{{{ config.{base_param} }}}}")
     } else {
         format!(
-            "{{% if config.{base_param} is defined %}}{{{{ config.{base_param} }}}}{{% else %}}{base}{{% endif %}}"
+            // An optional parameter left unset is `none`, which `is defined`:
+            // test its truth.
+            "{{% if config.{base_param} %}}{{{{ config.{base_param} }}}}{{% else %}}{base}{{% endif %}}"
         )
     };
     if base.is_empty() {
@@ -1152,9 +1239,17 @@ fn translate_with(
                     let gone: Vec<String> = streams_json
                         .iter()
                         .filter(|(_, s)| {
+                            let from = s
+                                .pointer("/partitions/from")
+                                .and_then(|f| f.as_array())
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|f| f.get("stream").and_then(|p| p.as_str()));
                             s.get("parent")
                                 .and_then(|p| p.as_str())
-                                .is_some_and(|p| !streams_json.contains_key(p))
+                                .into_iter()
+                                .chain(from)
+                                .any(|p| !streams_json.contains_key(p))
                         })
                         .map(|(k, _)| k.clone())
                         .collect();

@@ -5,8 +5,13 @@
 //! (`{{ stream_partition.parent_id }}` → `{{ parent.id }}`), and its
 //! `request_option` sends it. `ListPartitionRouter` → `partitions` over its
 //! `values` (a list, or a config list), `{{ stream_slice.<cursor_field> }}`
-//! → `{{ partition.<cursor_field> }}`. Several routers (a product of
-//! partitions), several parents, and grouping or union routers are blocked.
+//! → `{{ partition.<cursor_field> }}`. `UnionPartitionRouter` →
+//! `partitions` with `as: <partition_field>`, the list child's `values` and
+//! a `from` entry per substream child (deduplicated by value, as the CDK
+//! does). A parent stream defined only inside the router (not one of the
+//! manifest's streams) becomes an `internal` stream. Several routers (a
+//! product of partitions), several parents of one substream router, and
+//! grouping routers are blocked.
 
 use super::Cx;
 use super::config::snake;
@@ -27,6 +32,11 @@ pub(crate) struct Router {
     pub partitions: Option<J>,
     pub slice: Vec<(String, String)>,
     pub inject: Vec<(Inject, String)>,
+    /// A union's parents: manifest name, position, value template.
+    pub from: Vec<(String, crate::Pos, String)>,
+    /// Parent stream definitions, by manifest name, for parents that are
+    /// not among the manifest's streams.
+    pub embedded: Vec<(String, Node)>,
 }
 
 fn name_of(cx: &mut Cx, stream: &Node) -> Res<String> {
@@ -90,7 +100,9 @@ pub(crate) fn router(cx: &mut Cx, node: &Node) -> Res<Router> {
             if stream.type_name() == Some("StateDelegatingStream") {
                 // Its name is what the parent is known as.
             }
-            r.parent = Some(name_of(cx, stream)?);
+            let pname = name_of(cx, stream)?;
+            r.embedded.push((pname.clone(), stream.clone()));
+            r.parent = Some(pname);
             r.parent_pos = cfg.pos;
             let cvars = Vars {
                 pos: cfg.pos,
@@ -204,6 +216,7 @@ pub(crate) fn router(cx: &mut Cx, node: &Node) -> Res<Router> {
                 r.inject.push((i, format!("{{{{ {ours} }}}}")));
             }
         }
+        "UnionPartitionRouter" => return union(cx, node, &vars),
         t if t.starts_with("Custom") => {
             return Err(Block::custom(
                 node.pos,
@@ -220,4 +233,80 @@ pub(crate) fn router(cx: &mut Cx, node: &Node) -> Res<Router> {
         }
     }
     Ok(r)
+}
+
+/// `UnionPartitionRouter`: the deduplicated union of its children's
+/// partitions, each normalized to `partition_field`.
+fn union(cx: &mut Cx, node: &Node, vars: &Vars) -> Res<Router> {
+    let field = node
+        .get("partition_field")
+        .and_then(|n| n.scalar_text())
+        .unwrap_or_default();
+    let field = cx.tpl(&field, vars)?;
+    if field.contains("{{") || field.is_empty() {
+        return Err(Block::new(
+            node.pos,
+            "templated union partition field",
+            "partition_field is a template",
+        ));
+    }
+    let name = snake(&field);
+    let ours = format!("partition.{name}");
+    let mut out = Router::default();
+    let mut values: Option<String> = None;
+    let children = node
+        .get("partition_routers")
+        .map(|c| c.items().to_vec())
+        .unwrap_or_default();
+    for child in &children {
+        let r = router(cx, child)?;
+        if !r.inject.is_empty() {
+            return Err(Block::new(
+                child.pos,
+                "request_option on a union's child router",
+                "a child of a union router sends its partition itself",
+            ));
+        }
+        // The child's partition must be the union's field.
+        let Some((_, expr)) = r.slice.iter().find(|(f, _)| *f == field) else {
+            return Err(Block::new(
+                child.pos,
+                "union child router without the union's partition field",
+                format!("a child router does not give `{field}`"),
+            ));
+        };
+        for (f, e) in &r.slice {
+            if *f != field && !out.slice.iter().any(|(g, _)| g == f) {
+                out.slice.push((f.clone(), e.clone()));
+            }
+        }
+        out.from.extend(r.from);
+        out.embedded.extend(r.embedded);
+        match (&r.parent, &r.partitions) {
+            (Some(p), _) => out.from.push((p.clone(), r.parent_pos, format!("{{{{ {expr} }}}}"))),
+            (None, Some(p)) => {
+                let Some(v) = p["values"].as_str().map(str::to_string) else {
+                    continue;
+                };
+                values = Some(match values.take() {
+                    None => v,
+                    Some(prev) => {
+                        // Lists of several children: concatenated.
+                        let strip = |t: &str| t.trim().trim_start_matches("{{").trim_end_matches("}}").trim().to_string();
+                        format!("{{{{ ({}) + ({}) }}}}", strip(&prev), strip(&v))
+                    }
+                });
+            }
+            // A nested union without lists: its parents were taken above.
+            (None, None) => {}
+        }
+    }
+    let mut p = serde_json::Map::new();
+    if let Some(v) = values {
+        p.insert("values".into(), J::String(v));
+    }
+    p.insert("as".into(), J::String(name));
+    out.partitions = Some(J::Object(p));
+    out.slice.insert(0, (field, ours));
+    Ok(out)
 }

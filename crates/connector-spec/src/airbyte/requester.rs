@@ -548,13 +548,7 @@ pub(crate) fn retry(cx: &mut Cx, node: &Node) -> Res<Option<J>> {
                 "RETRY" | "RATE_LIMITED" => "retry",
                 "IGNORE" => "ignore",
                 "FAIL" => "fail",
-                "SUCCESS" => {
-                    cx.approx(
-                        f.pos,
-                        "a SUCCESS response filter becomes `ignore` (an empty page)",
-                    );
-                    "ignore"
-                }
+                "SUCCESS" => "success",
                 "" => {
                     // Newer manifests may give only a failure type; the
                     // status decides.

@@ -303,7 +303,7 @@ streams:
     assert_eq!(s.path.as_str(), "tickets");
     assert_eq!(
         t.spec.base_url.as_str(),
-        "{% if config.base_url is defined %}{{ config.base_url }}{% else %}https://{{ config.subdomain | default('') }}.zendesk.com/api/v2/{% endif %}"
+        "{% if config.base_url %}{{ config.base_url }}{% else %}https://{{ config.subdomain | default('') }}.zendesk.com/api/v2/{% endif %}"
     );
     let auth = serde_json::to_value(&t.spec.auth).unwrap();
     let token =
@@ -384,4 +384,47 @@ fn the_repository_s_sample_manifest() {
     assert_eq!(s["pagination"]["cursor_path"], "$.data[-1].id");
     assert_eq!(stream_json(&t, "offset_items")["path"], "/gen/offset");
     assert_eq!(crate::parse(&to_yaml(&t), "back.yaml").unwrap(), t.spec);
+}
+
+#[test]
+fn union_partitions_and_a_parent_defined_only_in_the_router() {
+    // GitHub's shape: repositories from a config list, and from an org's
+    // repository listing that is not one of the manifest's streams.
+    let org_repos = "{ type: DeclarativeStream, name: org_repos, primary_key: id, retriever: { type: SimpleRetriever, requester: { $ref: \"#/definitions/requester\", path: /org/repos }, record_selector: { $ref: \"#/definitions/selector\" } } }";
+    let union = format!(
+        "      partition_router:\n        type: UnionPartitionRouter\n        partition_field: repository\n        partition_routers:\n          - {{ type: ListPartitionRouter, cursor_field: repository, values: \"{{{{ config['repos'] }}}}\" }}\n          - type: SubstreamPartitionRouter\n            parent_stream_configs:\n              - {{ type: ParentStreamConfig, parent_key: full_name, partition_field: repository, stream: {org_repos} }}\n"
+    );
+    let s = "  - type: DeclarativeStream\n    name: branches\n    retriever:\n      type: SimpleRetriever\n      requester: { $ref: \"#/definitions/requester\", path: \"/repos/{{ stream_partition.repository }}/branches\" }\n      record_selector: { $ref: \"#/definitions/selector\" }\n".to_string() + &union;
+    let t = translate_ok(&manifest(&s));
+    let b = stream_json(&t, "branches");
+    assert_eq!(b["path"], "/repos/{{ partition.repository }}/branches");
+    assert_eq!(
+        b["partitions"],
+        json!({"values": "{{ config.repos }}", "as": "repository",
+               "from": [{"stream": "org_repos", "value": "{{ parent.full_name }}"}]})
+    );
+    let o = stream_json(&t, "org_repos");
+    assert_eq!(o["internal"], true);
+    assert_eq!(o["path"], "/org/repos");
+    // Only the manifest's own stream is counted.
+    assert_eq!(t.streams.len(), 1);
+}
+
+#[test]
+fn add_fields_on_a_condition_over_each_value() {
+    let s = "  - type: DeclarativeStream\n    name: t\n    retriever:\n      type: SimpleRetriever\n      requester: { $ref: \"#/definitions/requester\", path: /t }\n      record_selector: { $ref: \"#/definitions/selector\" }\n    transformations:\n      - type: AddFields\n        condition: \"{{ value is not none }}\"\n        fields:\n          - { path: [reactions, plus_one], value: \"{{ record.get('reactions', {}).get('+1') }}\" }\n";
+    let t = translate_ok(&manifest(s));
+    let r = serde_json::to_value(t.spec.records_of(&t.spec.streams["t"])).unwrap();
+    let text = r.to_string();
+    assert!(text.contains("is not none"), "{text}");
+    assert!(!text.contains("value is not none"), "{text}");
+    assert!(text.contains("reactions.plus_one"), "{text}");
+}
+
+#[test]
+fn a_success_filter_reads_the_page() {
+    let s = "  - type: DeclarativeStream\n    name: t\n    retriever:\n      type: SimpleRetriever\n      requester:\n        $ref: \"#/definitions/requester\"\n        path: /t\n        error_handler:\n          type: DefaultErrorHandler\n          response_filters: [{ type: HttpResponseFilter, action: SUCCESS, http_codes: [200] }, { type: HttpResponseFilter, action: RETRY, error_message_contains: rate limit }]\n      record_selector: { $ref: \"#/definitions/selector\" }\n";
+    let t = translate_ok(&manifest(s));
+    let j = serde_json::to_value(t.spec.retry_of(&t.spec.streams["t"])).unwrap();
+    assert_eq!(j["response_actions"][0], json!({"status": [200], "action": "success"}));
 }

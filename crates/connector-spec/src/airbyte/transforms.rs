@@ -194,9 +194,13 @@ pub(crate) fn transformations(
         };
         match ty {
             "AddFields" => {
-                let when = match t.str_at("condition").filter(|c| !c.trim().is_empty()) {
-                    Some(c) => Some(cx.cond(c, &tv)?),
-                    None => None,
+                let raw_cond = t.str_at("condition").filter(|c| !c.trim().is_empty());
+                // A condition on `value` (each field's computed value) is
+                // one condition per field, the value put in its place.
+                let per_field = raw_cond.filter(|c| !value_uses(c).is_empty());
+                let when = match raw_cond {
+                    Some(c) if per_field.is_none() => Some(cx.cond(c, &tv)?),
+                    _ => None,
                 };
                 let mut fields = Vec::new();
                 for f in t.get("fields").map(|f| f.items()).unwrap_or(&[]) {
@@ -258,7 +262,31 @@ pub(crate) fn transformations(
                             };
                         }
                     }
+                    if let Some(c) = per_field {
+                        let inner = value
+                            .trim()
+                            .strip_prefix("{{")
+                            .and_then(|s| s.strip_suffix("}}"))
+                            .filter(|s| !s.contains("}}") && !s.contains("{{"))
+                            .map(str::trim)
+                            .unwrap_or("");
+                        let expr = if inner.is_empty() {
+                            super::jinja::quote_str(&value)
+                        } else {
+                            format!("({inner})")
+                        };
+                        let mut src = c.to_string();
+                        for at in value_uses(c).into_iter().rev() {
+                            src.replace_range(at..at + "value".len(), &expr);
+                        }
+                        let cond = cx.cond(&src, &fv)?;
+                        steps.push(Step::Add(vec![(path.join("."), v)], Some(cond)));
+                        continue;
+                    }
                     fields.push((path.join("."), v));
+                }
+                if per_field.is_some() {
+                    continue;
                 }
                 steps.push(Step::Add(fields, when));
             }
@@ -389,4 +417,34 @@ fn extend_list(records: &mut serde_json::Map<String, J>, key: &str, items: Vec<S
             }
         }
     }
+}
+
+/// Where a condition reads the variable `value` (not `x.value`, not a
+/// string's text), as byte offsets.
+fn value_uses(cond: &str) -> Vec<usize> {
+    let b = cond.as_bytes();
+    let mut out = Vec::new();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == b'\'' || c == b'"' => quote = Some(c),
+            None if cond[i..].starts_with("value") => {
+                let before = i.checked_sub(1).map(|j| b[j]);
+                let after = b.get(i + 5).copied();
+                let word = |x: Option<u8>| x.is_some_and(|x| x.is_ascii_alphanumeric() || x == b'_');
+                if !word(before) && before != Some(b'.') && !word(after) {
+                    out.push(i);
+                }
+                i += 5;
+                continue;
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    out
 }
