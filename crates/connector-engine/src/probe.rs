@@ -232,6 +232,10 @@ pub fn first_request<'a>(
         },
         ..plan.context()
     };
+    if matches!(parent, Parent::Placeholder) {
+        context.parent_partition =
+            Some(minijinja::Value::from_object(Placeholder("parent_partition".into())));
+    }
     let lower = sp
         .incremental
         .as_ref()

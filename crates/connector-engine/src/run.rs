@@ -520,6 +520,8 @@ pub async fn sync(
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PartitionInput {
     parent: Option<Value>,
+    /// The partition the parent record was read in (`parent_partition`).
+    upstream: Option<Value>,
     partition: Option<(String, Value)>,
     window: Option<crate::incremental::Window>,
 }
@@ -561,7 +563,10 @@ fn root_partitions(
         })?,
         false => None,
     };
-    let (Some(lower), Some(upper)) = (from_start.as_ref().or(start.lower_bound.as_ref()), &start.upper_bound) else {
+    let (Some(lower), Some(upper)) = (
+        from_start.as_ref().or(start.lower_bound.as_ref()),
+        &start.upper_bound,
+    ) else {
         return Ok(None);
     };
     let windows = inc.windows(lower, upper).map_err(|e| EngineError::Stream {
@@ -821,6 +826,8 @@ struct Partition<'a> {
     name: &'a str,
     key: String,
     parent: Option<Value>,
+    /// `parent_partition` of the children's partitions.
+    for_children: Option<Value>,
     children: &'a [(String, mpsc::Sender<PartitionInput>)],
     shaper: RecordShaper<'a>,
     selected: bool,
@@ -1036,6 +1043,7 @@ impl Partition<'_> {
                 // only if it has stopped, and then there is nothing to feed.
                 let input = PartitionInput {
                     parent: Some(rec.clone()),
+                    upstream: self.for_children.clone(),
                     partition,
                     ..Default::default()
                 };
@@ -1061,9 +1069,20 @@ async fn run_partition(
 ) -> Result<()> {
     let PartitionInput {
         parent,
+        upstream,
         partition,
         window,
     } = input;
+    // What this partition's records were read for, handed to its children.
+    let for_children = (!children.is_empty()).then(|| {
+        serde_json::json!({
+            "parent": parent.clone().unwrap_or(Value::Null),
+            "partition": partition
+                .as_ref()
+                .map(|(n, v)| serde_json::json!({ n.as_str(): v }))
+                .unwrap_or(Value::Null),
+        })
+    });
     let sp: &StreamPlan = &ctx.plan.streams[name];
     let plan = &ctx.plan;
     let start = ctx.starts.get(name);
@@ -1138,6 +1157,7 @@ async fn run_partition(
         partition: partition
             .as_ref()
             .map(|(n, v)| to_value(&serde_json::json!({ n.as_str(): v }))),
+        parent_partition: upstream.as_ref().map(to_value),
         window: match (&sp.incremental, &window) {
             (Some(inc), Some(w)) => Some(to_value(&serde_json::json!({
                 "start": inc.request_format.write(w.start),
@@ -1179,6 +1199,7 @@ async fn run_partition(
         name,
         key,
         parent,
+        for_children,
         children,
         shaper: RecordShaper {
             plan,

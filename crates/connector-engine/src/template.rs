@@ -228,6 +228,9 @@ pub struct Context {
     pub partition: Option<MjValue>,
     /// `{{ window.start }}`, `{{ window.end }}`.
     pub window: Option<MjValue>,
+    /// What the parent record was read for: `{{ parent_partition.parent }}`
+    /// (the grandparent record) and `{{ parent_partition.partition }}`.
+    pub parent_partition: Option<MjValue>,
 }
 
 impl Context {
@@ -241,6 +244,7 @@ impl Context {
             ("record", &self.record),
             ("partition", &self.partition),
             ("window", &self.window),
+            ("parent_partition", &self.parent_partition),
         ] {
             if let Some(v) = v {
                 m.insert(k, v.clone());

@@ -655,3 +655,49 @@ streams:
     assert!(!o.status.success());
     insta::assert_snapshot!(stable(&stderr(&o), tmp.path()));
 }
+
+/// A grandchild reads what its parent record was read for
+/// (`parent_partition`; Airbyte's `stream_slice.parent_slice`): each
+/// comment knows the user whose post it is under.
+#[test]
+fn a_grandchild_reads_its_parents_partition() {
+    let server = MockServer::start(MockConfig::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = format!(
+        r#"
+version: 1
+name: chain
+base_url: "{}"
+streams:
+  users:
+    path: /users
+    primary_key: id
+  posts:
+    parent: users
+    path: "/users/{{{{ parent.id }}}}/posts"
+    primary_key: id
+  comments:
+    parent: posts
+    path: "/posts/{{{{ parent.id }}}}/comments"
+    primary_key: id
+    records:
+      add_fields: {{ user_id: "{{{{ parent_partition.parent.id }}}}" }}
+"#,
+        server.url()
+    );
+    write_spec(tmp.path(), "chain", &spec);
+    let o = run(tmp.path(), &["sync", "chain", "comments", "--dest", "jsonl:out"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = read_jsonl(&tmp.path().join("out"), "comments");
+    assert_eq!(got.len(), 500);
+    let db = jsonplaceholder_db();
+    let post_user: std::collections::HashMap<u64, u64> = db["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_u64().unwrap(), p["userId"].as_u64().unwrap()))
+        .collect();
+    for c in &got {
+        assert_eq!(c["user_id"].as_u64(), post_user.get(&c["postId"].as_u64().unwrap()).copied(), "{c}");
+    }
+}

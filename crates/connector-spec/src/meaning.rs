@@ -335,7 +335,7 @@ impl<'a> Meaning<'a> {
             vec!["config"]
         };
         if matches!(scope, Scope::Request | Scope::Record) {
-            allowed.extend(["parent", "state", "page", "partition", "window"]);
+            allowed.extend(["parent", "parent_partition", "state", "page", "partition", "window"]);
         }
         if scope == Scope::Record {
             allowed.push("record");
@@ -401,7 +401,7 @@ impl<'a> Meaning<'a> {
                         );
                     }
                 }
-                ("parent", _) if stream.is_some_and(|s| s.parent_streams().is_empty()) => {
+                ("parent" | "parent_partition", _) if stream.is_some_and(|s| s.parent_streams().is_empty()) => {
                     self.err(
                         pos,
                         format!("`parent` is used in `{text}` but the stream has no `parent`"),

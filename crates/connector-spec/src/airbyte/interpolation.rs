@@ -572,6 +572,18 @@ impl Rw<'_> {
                 let Some(k) = first else {
                     return Err(format!("`{}` (the whole slice)", shown()));
                 };
+                // `parent_slice.<field>`: the parent's own slice.
+                if k == "parent_slice"
+                    && let Some(Acc::Key(f) | Acc::Get(f, _)) = accs.get(1)
+                    && let Some((_, ours)) = self
+                        .vars
+                        .slice
+                        .iter()
+                        .find(|(s, _)| *s == format!("parent_slice.{f}"))
+                {
+                    let base = jinja::parse_expr(ours)?;
+                    return self.accesses(base, &accs[2..]);
+                }
                 let Some((_, ours)) = self.vars.slice.iter().find(|(s, _)| *s == k) else {
                     return Err(format!(
                         "`{}`: this stream has no such slice field",

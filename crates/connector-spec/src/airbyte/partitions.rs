@@ -102,6 +102,33 @@ pub(crate) fn router(cx: &mut Cx, node: &Node) -> Res<Router> {
             }
             let pname = name_of(cx, stream)?;
             r.embedded.push((pname.clone(), stream.clone()));
+            // The parent's own slice, for `stream_slice.parent_slice.<f>`:
+            // what the parent record was read for (`parent_partition`).
+            if let Some(pr) = stream
+                .get("retriever")
+                .and_then(|rt| rt.get("partition_router"))
+                .filter(|pr| pr.truthy())
+            {
+                let (notes, comments) = (cx.notes.list.len(), cx.comments.len());
+                let upstream = router(cx, pr);
+                cx.notes.list.truncate(notes);
+                cx.comments.truncate(comments);
+                if let Ok(up) = upstream {
+                    for (f, e) in up.slice {
+                        if f.starts_with("parent_slice") {
+                            continue; // one level up only
+                        }
+                        let ours = if let Some(rest) = e.strip_prefix("parent") {
+                            format!("parent_partition.parent{rest}")
+                        } else if let Some(rest) = e.strip_prefix("partition") {
+                            format!("parent_partition.partition{rest}")
+                        } else {
+                            continue;
+                        };
+                        r.slice.push((format!("parent_slice.{f}"), ours));
+                    }
+                }
+            }
             r.parent = Some(pname);
             r.parent_pos = cfg.pos;
             let cvars = Vars {
