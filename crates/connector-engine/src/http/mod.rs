@@ -18,6 +18,7 @@ mod decode;
 mod error;
 mod resolve;
 mod send;
+pub mod tls;
 
 pub use decode::{DecodeError, decode};
 pub use error::{FetchError, FetchErrorKind, chain as error_chain, classify};
@@ -109,7 +110,9 @@ fn install_crypto() {
 
 pub fn build_client(s: &HttpSettings) -> Result<reqwest::Client, String> {
     install_crypto();
+    let (tls, _) = tls::client_config()?;
     reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
         .user_agent(s.user_agent.clone())
         .timeout(s.timeout)
         .connect_timeout(s.connect_timeout)
