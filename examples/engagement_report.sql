@@ -3,6 +3,14 @@
 --
 --     sqlite3 data/jsonplaceholder.db < examples/engagement_report.sql
 --
+-- or from the Parquet files of `--dest parquet:out`, in DuckDB (standard
+-- SQL, so it runs unchanged in both):
+--
+--     duckdb -c "CREATE VIEW users AS FROM 'out/users.parquet';
+--                CREATE VIEW posts AS FROM 'out/posts.parquet';
+--                CREATE VIEW comments AS FROM 'out/comments.parquet';
+--                .read examples/engagement_report.sql"
+--
 -- Engagement is the number of comments on a user's posts.
 .headers on
 .mode column
@@ -13,7 +21,7 @@ WITH per_post AS (
   SELECT p.id AS post_id, p.userId AS user_id, count(c.id) AS comments
   FROM posts AS p
   LEFT JOIN comments AS c ON c.postId = p.id
-  GROUP BY p.id
+  GROUP BY p.id, p.userId
 )
 SELECT u.id AS user_id,
        u.username AS username,
@@ -23,7 +31,7 @@ SELECT u.id AS user_id,
        round(coalesce(avg(pp.comments), 0.0), 2) AS comments_per_post
 FROM users AS u
 LEFT JOIN per_post AS pp ON pp.user_id = u.id
-GROUP BY u.id;
+GROUP BY u.id, u.username, u.name;
 
 .print 'Per user'
 SELECT user_id, username, name, posts, comments, comments_per_post

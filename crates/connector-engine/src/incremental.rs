@@ -283,14 +283,23 @@ impl CursorPlan {
         Ok(out)
     }
 
-    /// The upper bound of a windowed run: the rendered `end`, else now.
+    /// The upper bound of a windowed run: the rendered `end`, else the end
+    /// of the last whole `granularity` before now (at `1s`, `12:00:04.7`
+    /// gives `12:00:03`): the next run starts one `granularity` later, at
+    /// `12:00:04`, so a record of that second written after this run read
+    /// is not skipped.
     pub fn upper_bound(&self) -> Option<Value> {
         let w = self.windows.as_ref()?;
         Some(match &w.end {
             Some(e) => e.clone(),
-            None => self
-                .request_format
-                .write(chrono::DateTime::from(std::time::SystemTime::now())),
+            None => {
+                let now = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
+                let grain = w.granularity.as_nanos().max(1);
+                let nanos = now.timestamp_nanos_opt().unwrap_or(i64::MAX) as u128;
+                let cut = (nanos - nanos % grain).saturating_sub(grain) as i64;
+                self.request_format
+                    .write(chrono::DateTime::from_timestamp_nanos(cut))
+            }
         })
     }
 
@@ -468,6 +477,25 @@ mod tests {
         assert_eq!(
             p.compare(&json!("1709650800123457"), &json!(1709650800123456i64)).unwrap(),
             Ordering::Greater
+        );
+    }
+
+    #[test]
+    fn a_range_to_now_ends_at_the_last_whole_granule() {
+        let mut p = plan(CursorKind::Datetime, None);
+        p.windows = Some(WindowPlan {
+            step: Duration::from_secs(86_400),
+            granularity: Duration::from_secs(1),
+            end: None,
+        });
+        let before = chrono::Utc::now().timestamp();
+        let upper = p.upper_bound().unwrap();
+        let after = chrono::Utc::now().timestamp();
+        let t = p.instant(&upper).unwrap();
+        assert_eq!(t.timestamp_subsec_nanos(), 0, "{upper}");
+        assert!(
+            t.timestamp() < after && t.timestamp() >= before - 1,
+            "{upper}"
         );
     }
 

@@ -164,7 +164,7 @@ fn digits(s: &str) -> bool {
 }
 
 /// `YYYY-MM-DD` with a plausible month and day.
-fn is_date(s: &str) -> bool {
+pub(crate) fn is_date(s: &str) -> bool {
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
@@ -178,7 +178,7 @@ fn is_date(s: &str) -> bool {
 }
 
 /// RFC 3339: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
-fn is_date_time(s: &str) -> bool {
+pub(crate) fn is_date_time(s: &str) -> bool {
     if s.len() < 20 || !is_date(&s[..10]) || !matches!(s.as_bytes()[10], b'T' | b't') {
         return false;
     }

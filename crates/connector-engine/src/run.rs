@@ -554,14 +554,15 @@ fn root_partitions(
     if inc.windows.is_none() {
         return Ok(None);
     }
-    let from_start = match feeds_children {
-        true => inc.lower_bound(None).map_err(|e| EngineError::Stream {
+    let from_start = if feeds_children {
+        inc.lower_bound(None).map_err(|e| EngineError::Stream {
             stream: name.to_string(),
             page: 0,
             url: String::new(),
             message: e,
-        })?,
-        false => None,
+        })?
+    } else {
+        None
     };
     let (Some(lower), Some(upper)) = (
         from_start.as_ref().or(start.lower_bound.as_ref()),

@@ -5,28 +5,31 @@
 //!   parameters (secrets marked `airbyte_secret`).
 //! - `check --config FILE`: CONNECTION_STATUS, from one page of the first
 //!   stream.
-//! - `discover --config FILE`: CATALOG: each stream with its JSON Schema (the
-//!   declared `schemas/<connector>/<stream>.json`, else inferred from one page,
-//!   else `{}`), sync modes, primary key and cursor.
+//! - `discover --config FILE [--sample-pages N]`: CATALOG: each stream with
+//!   its JSON Schema (the declared `schemas/<connector>/<stream>.json`, else
+//!   inferred from its first N pages, see `stream_schema`), sync modes,
+//!   primary key and cursor. A stream that cannot be sampled is a TRACE
+//!   error and no catalog.
 //! - `read --config FILE --catalog FILE [--state FILE]`: RECORD messages, a
-//!   per-stream STATE message after each commit, LOG messages, and a TRACE
-//!   error message per failure. The configured catalog picks the streams;
-//!   `full_refresh` streams ignore their saved state.
+//!   per-stream STATE message after each commit, STREAM_STATUS traces, LOG
+//!   messages, and a TRACE error message per failure, carrying its cause.
+//!   The configured catalog picks the streams; `full_refresh` streams ignore
+//!   their saved state, and a stream without `incremental:` asked for
+//!   `incremental` is read in full (with a LOG line).
 //!
 //! Logs become LOG messages; nothing but protocol messages reaches stdout.
-//! Exit code 0, or 1 when something failed (after a TRACE error message).
+//! Exit code 0, or 1 when something failed (after a TRACE error message,
+//! `failure_type` `config_error` for what the user must fix).
 
 use crate::cli::Global;
 use crate::cli::{AirbyteArgs, AirbyteCommand};
-use crate::{EXIT_FAILURE, EXIT_OK, connectors};
-use connector_engine::destination::schema::ObservedTypes;
-use connector_engine::destination::{
-    AirbyteDestination, Destination, StreamInfo, WriteMode, parse_airbyte_state, schema,
-};
-use connector_engine::{Plan, State, SyncOptions, SyncReport};
+use crate::protocol::{compile, failure_type, runtime, sample};
+use crate::{EXIT_FAILURE, EXIT_OK};
+use connector_engine::destination::{AirbyteDestination, parse_airbyte_state};
+use connector_engine::{Plan, State, SyncOptions};
 use connector_spec::Spec;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::{BufWriter, Stdout, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -202,97 +205,17 @@ pub fn connection_specification(spec: &Spec) -> Value {
     })
 }
 
-/// Collects up to `per_stream` records of each stream (discover, check).
-struct Sampler {
-    per_stream: usize,
-    records: Arc<Mutex<BTreeMap<String, Vec<Value>>>>,
-}
-
-impl Destination for Sampler {
-    fn load_state(&mut self) -> connector_engine::Result<Option<State>> {
-        Ok(None)
-    }
-    fn open_stream(
-        &mut self,
-        s: &StreamInfo,
-        _: WriteMode,
-        _: Option<&Value>,
-    ) -> connector_engine::Result<()> {
-        self.records
-            .lock()
-            .unwrap()
-            .entry(s.name.clone())
-            .or_default();
-        Ok(())
-    }
-    fn write_batch(&mut self, stream: &str, records: &[Value]) -> connector_engine::Result<()> {
-        let mut g = self.records.lock().unwrap();
-        let v = g.entry(stream.to_string()).or_default();
-        let room = self.per_stream.saturating_sub(v.len());
-        v.extend(records.iter().take(room).cloned());
-        Ok(())
-    }
-    fn commit(&mut self, _: &mut State, _: bool) -> connector_engine::Result<()> {
-        Ok(())
-    }
-    fn close_stream(&mut self, _: &str) -> connector_engine::Result<()> {
-        Ok(())
-    }
-    fn describe(&self) -> String {
-        "sample".into()
-    }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    crate::context::runtime().map_err(|f| format!("{f:?}"))
-}
-
-/// The plan, with config from the file Airbyte passes (never the environment).
-fn compile(spec: &Spec, config: &Path) -> Result<Plan, String> {
-    let args = crate::cli::ConfigArgs {
-        config: Some(config.to_path_buf()),
-        sets: Vec::new(),
-    };
-    let sources = crate::context::sources(&args, false).map_err(|f| match f {
-        crate::Failure::Engine(e) => e.to_string(),
-        crate::Failure::Usage(m) | crate::Failure::Spec(m) => m,
-    })?;
-    Plan::compile(spec, &sources, None).map_err(|e| e.to_string())
-}
-
-/// Samples `streams` (all when empty): one page per partition.
-fn sample(
-    plan: Plan,
-    streams: Vec<String>,
-    per_stream: usize,
-) -> Result<(SyncReport, BTreeMap<String, Vec<Value>>), String> {
-    let records = Arc::new(Mutex::new(BTreeMap::new()));
-    let dest = Box::new(Sampler {
-        per_stream,
-        records: records.clone(),
-    });
-    let opts = SyncOptions {
-        streams,
-        limit: Some(per_stream as u64),
-        max_pages: Some(1),
-        ..Default::default()
-    };
-    let report = runtime()?
-        .block_on(connector_engine::sync(plan, dest, opts))
-        .map_err(|e| e.to_string())?;
-    let records = std::mem::take(&mut *records.lock().unwrap());
-    Ok((report, records))
-}
-
 pub fn run(global: &Global, args: AirbyteArgs) -> u8 {
     let out = Out::new();
     init_logging(global, &out);
-    let (spec_path, spec) = match connectors::load(&global.connectors_dir, &args.connector) {
+    // A connector file or an Airbyte manifest (translated on the way), as
+    // every other command loads it.
+    let (spec_path, spec) = match crate::context::spec(global, &args.connector) {
         Ok(x) => x,
         Err(report) => {
             out.send(&trace_error(
                 &format!("cannot load connector `{}`", args.connector),
-                &report,
+                &report.to_string(),
                 "config_error",
                 None,
             ));
@@ -312,7 +235,10 @@ pub fn run(global: &Global, args: AirbyteArgs) -> u8 {
             EXIT_OK
         }
         AirbyteCommand::Check { config } => check(&out, &spec, &config),
-        AirbyteCommand::Discover { config } => discover(&out, &spec, &spec_path, &config),
+        AirbyteCommand::Discover {
+            config,
+            sample_pages,
+        } => discover(&out, &spec, &spec_path, &config, sample_pages),
         AirbyteCommand::Read {
             config,
             catalog,
@@ -332,19 +258,19 @@ fn check(out: &Out, spec: &Spec, config: &Path) -> u8 {
         }));
         EXIT_OK
     };
-    let plan = match compile(spec, config) {
+    let plan = match compile(spec, Some(config)) {
         Ok(p) => p,
         Err(e) => return status(false, e),
     };
     let Some(first) = plan
         .streams
         .values()
-        .find(|s| s.parent.is_none())
+        .find(|s| s.parent_streams().is_empty())
         .map(|s| s.name.clone())
     else {
         return status(false, "the connector has no root stream".into());
     };
-    match sample(plan, vec![first.clone()], 1) {
+    match sample(plan, vec![first.clone()], 1, 1) {
         Err(e) => status(false, e),
         Ok((report, _)) => match report.streams.iter().find_map(|s| s.error.clone()) {
             Some(e) => status(false, e),
@@ -379,66 +305,40 @@ fn catalog_stream(plan: &Plan, name: &str, json_schema: Value) -> Option<Value> 
     Some(s)
 }
 
-fn discover(out: &Out, spec: &Spec, spec_path: &Path, config: &Path) -> u8 {
-    let plan = match compile(spec, config) {
+fn discover(out: &Out, spec: &Spec, spec_path: &Path, config: &Path, pages: u64) -> u8 {
+    let plan = match compile(spec, Some(config)) {
         Ok(p) => p,
         Err(e) => {
             out.send(&trace_error(&e, &e, "config_error", None));
             return EXIT_FAILURE;
         }
     };
-    let base = spec_path.parent().unwrap_or(Path::new("."));
-    let declared = schema::load_declared_schemas(base, &spec.name).unwrap_or_else(|e| {
-        tracing::warn!("{e}");
-        BTreeMap::new()
-    });
-    let names: Vec<String> = plan.streams.keys().cloned().collect();
-    let undeclared: Vec<String> = names
-        .iter()
-        .filter(|n| !declared.contains_key(*n))
-        .cloned()
-        .collect();
-    // A second plan for the sample: sync takes the plan (and its credentials).
-    let sampled = if undeclared.is_empty() {
-        BTreeMap::new()
-    } else {
-        match compile(spec, config).and_then(|p| sample(p, undeclared, 50)) {
-            Ok((report, records)) => {
-                for s in report.streams.iter().filter(|s| s.error.is_some()) {
-                    tracing::warn!(
-                        "stream {}: no sample ({}); its schema is {{}}",
-                        s.stream,
-                        s.error.as_deref().unwrap_or_default()
-                    );
-                }
-                records
-            }
-            Err(e) => {
-                tracing::warn!("no sample: {e}");
-                BTreeMap::new()
-            }
+    let (schemas, failures) =
+        crate::protocol::stream_schemas(spec, spec_path, Some(config), &plan, pages.max(1));
+    if !failures.is_empty() {
+        // No catalog rather than one with schemas that would not hold.
+        for (stream, e) in &failures {
+            let message = match stream {
+                Some(s) => format!("discover: cannot sample stream `{s}`: {e}"),
+                None => format!("discover: {e}"),
+            };
+            out.send(&trace_error(
+                &message,
+                e,
+                failure_type(e),
+                stream.as_deref(),
+            ));
         }
-    };
-    let mut streams = Vec::new();
-    for name in &names {
-        let json_schema = match (declared.get(name), sampled.get(name)) {
-            (Some(d), _) => d.clone(),
-            (None, Some(records)) if !records.is_empty() => {
-                // Column types, every one nullable, rather than `discover`'s
-                // documentation schema (infer.rs): a catalog must also accept
-                // the nulls a 50-record sample did not show.
-                let mut seen = ObservedTypes::default();
-                seen.observe(records);
-                let mut s = seen.json_schema(None);
-                s["$schema"] = json!("http://json-schema.org/draft-07/schema#");
-                s
-            }
-            _ => json!({}),
-        };
-        if let Some(s) = catalog_stream(&plan, name, json_schema) {
-            streams.push(s);
-        }
+        return EXIT_FAILURE;
     }
+    let streams: Vec<Value> = plan
+        .streams
+        .keys()
+        .filter_map(|name| {
+            let s = schemas.get(name).cloned().unwrap_or_else(|| json!({}));
+            catalog_stream(&plan, name, s)
+        })
+        .collect();
     out.send(&json!({ "type": "CATALOG", "catalog": { "streams": streams } }));
     EXIT_OK
 }
@@ -448,7 +348,7 @@ fn read(out: &Out, spec: &Spec, config: &Path, catalog: &Path, state: Option<&Pa
         out.send(&trace_error(&message, &message, kind, None));
         EXIT_FAILURE
     };
-    let plan = match compile(spec, config) {
+    let plan = match compile(spec, Some(config)) {
         Ok(p) => p,
         Err(e) => return fail(e, "config_error"),
     };
@@ -484,10 +384,21 @@ fn read(out: &Out, spec: &Spec, config: &Path, catalog: &Path, state: Option<&Pa
                 "config_error",
             );
         }
-        let mode = s
+        let mut mode = s
             .get("sync_mode")
             .and_then(Value::as_str)
             .unwrap_or("full_refresh");
+        if mode == "incremental" && plan.streams[name].incremental.is_none() {
+            // The protocol: a source reads such a stream in full (PyAirbyte
+            // asks every stream for `incremental`).
+            out.send(&log_message(
+                "WARN",
+                &format!(
+                    "stream `{name}` supports only full_refresh (it has no `incremental:`); reading it in full"
+                ),
+            ));
+            mode = "full_refresh";
+        }
         modes.insert(name.to_string(), mode.to_string());
         streams.push(name.to_string());
     }
@@ -531,12 +442,11 @@ fn read(out: &Out, spec: &Spec, config: &Path, catalog: &Path, state: Option<&Pa
     for s in &report.streams {
         match &s.error {
             Some(e) => {
-                out.send(&trace_error(
-                    &format!("stream `{}` failed", s.stream),
-                    e,
-                    "system_error",
-                    Some(&s.stream),
-                ));
+                out.send(&trace_error(e, e, failure_type(e), Some(&s.stream)));
+                code = EXIT_FAILURE;
+            }
+            None if s.interrupted => {
+                out.send(&AirbyteDestination::status_message(&s.stream, "INCOMPLETE"));
                 code = EXIT_FAILURE;
             }
             None => out.send(&log_message(

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(
     name = "connector-run",
-    version,
+    // With the commit it was built from (build.rs).
+    version = env!("CONNECTOR_RUN_VERSION"),
     about = "Declarative REST-API connectors: one YAML file per API"
 )]
 #[command(
@@ -73,6 +74,9 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Run a connector as an Airbyte source: spec, check, discover, read.
     Airbyte(AirbyteArgs),
+    /// Run a connector as a Singer tap, as Meltano does: --about, --discover,
+    /// or a sync of the streams a --catalog selects.
+    Singer(SingerArgs),
     /// Replay a connector's cassettes (`tests/cassettes/NAME/`) and compare
     /// each stream's records with the expected ones; offline.
     Test(TestArgs),
@@ -101,14 +105,17 @@ pub enum ImportKind {
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
     /// Connector names (resolved in the connectors folder) or paths. Default: every file there.
+    #[arg(add = crate::completions::connector())]
     pub connectors: Vec<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct SyncArgs {
     /// Connector name (`connectors/NAME.yaml`) or path to a spec file.
+    #[arg(add = crate::completions::connector())]
     pub connector: String,
     /// Streams to sync. Default: all.
+    #[arg(add = crate::completions::stream())]
     pub streams: Vec<String>,
     #[command(flatten)]
     pub config: ConfigArgs,
@@ -154,11 +161,18 @@ pub struct SyncArgs {
     /// nothing waits. A request they do not hold is an error.
     #[arg(long, value_name = "DIR")]
     pub replay: Option<PathBuf>,
+    /// Also write the run's summary as JSON to FILE (`-`: stdout), for
+    /// orchestrators: status and exit code, and per stream records, pages,
+    /// requests, retries, 429s, waits, elapsed, status and error. Written
+    /// however the run ends, `--quiet` or not.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct TestArgs {
     /// Connector name (`connectors/NAME.yaml`) or path to a spec file.
+    #[arg(add = crate::completions::connector())]
     pub connector: String,
     /// The cassettes. Default: `tests/cassettes/NAME/` beside the connectors folder.
     #[arg(long, value_name = "DIR")]
@@ -175,8 +189,10 @@ pub struct StateArgs {
     /// `show` prints the state as JSON; `reset` clears it.
     pub action: StateAction,
     /// Connector name or path.
+    #[arg(add = crate::completions::connector())]
     pub connector: String,
     /// Only this stream. Default: all.
+    #[arg(add = crate::completions::stream())]
     pub stream: Option<String>,
     /// The destination whose state to use, as given to `sync`. Default: sync's default.
     #[arg(long, value_name = "URI")]
@@ -195,6 +211,7 @@ pub enum StateAction {
 #[derive(Args, Debug)]
 pub struct AirbyteArgs {
     /// Connector name (`connectors/NAME.yaml`) or path to a spec file.
+    #[arg(add = crate::completions::connector())]
     pub connector: String,
     #[command(subcommand)]
     pub command: AirbyteCommand,
@@ -214,6 +231,9 @@ pub enum AirbyteCommand {
     Discover {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// Pages sampled per stream without a declared schema.
+        #[arg(long, value_name = "N", default_value_t = connector_engine::destination::stream_schema::DEFAULT_SAMPLE_PAGES)]
+        sample_pages: u64,
     },
     /// Read the configured streams (RECORD, STATE, LOG, TRACE).
     Read {
@@ -229,10 +249,44 @@ pub enum AirbyteCommand {
 }
 
 #[derive(Args, Debug)]
+pub struct SingerArgs {
+    /// Connector name (`connectors/NAME.yaml`) or path to a spec file.
+    #[arg(add = crate::completions::connector())]
+    pub connector: String,
+    /// Print the tap's name, capabilities and settings, and exit.
+    #[arg(long, conflicts_with = "discover")]
+    pub about: bool,
+    /// `--about`'s format: `json` (the default) or `markdown`.
+    #[arg(long, value_name = "FORMAT", value_parser = ["json", "markdown"], requires = "about")]
+    pub format: Option<String>,
+    /// Print the catalog (schemas, key properties, replication, metadata) and exit.
+    #[arg(long)]
+    pub discover: bool,
+    /// Sync the streams and fields this catalog selects.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["properties", "discover"])]
+    pub catalog: Option<PathBuf>,
+    /// The same, under its older name.
+    #[arg(long, value_name = "FILE", conflicts_with = "discover")]
+    pub properties: Option<PathBuf>,
+    /// Config values, a JSON (or YAML) object.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Singer state from an earlier run (`{"bookmarks": …}`), read only.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Pages sampled per stream without a declared schema, for `--discover`
+    /// and before a stream's first SCHEMA.
+    #[arg(long, value_name = "N", default_value_t = connector_engine::destination::stream_schema::DEFAULT_SAMPLE_PAGES)]
+    pub sample_pages: u64,
+}
+
+#[derive(Args, Debug)]
 pub struct CheckArgs {
     /// Connector name (`connectors/NAME.yaml`) or path to a spec file.
+    #[arg(add = crate::completions::connector())]
     pub connector: String,
     /// Streams to check. Default: all.
+    #[arg(add = crate::completions::stream())]
     pub streams: Vec<String>,
     #[command(flatten)]
     pub config: ConfigArgs,
@@ -259,8 +313,10 @@ pub struct CompletionsArgs {
 #[derive(Args, Debug)]
 pub struct DiscoverArgs {
     /// Connector name (`connectors/NAME.yaml`) or path to a spec file.
+    #[arg(add = crate::completions::connector())]
     pub connector: String,
     /// Streams to sample. Default: all.
+    #[arg(add = crate::completions::stream())]
     pub streams: Vec<String>,
     /// Pages to sample per stream.
     #[arg(long, default_value_t = 1, value_name = "N")]

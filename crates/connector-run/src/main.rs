@@ -24,7 +24,9 @@ mod list;
 mod logging;
 mod output;
 mod progress;
+mod protocol;
 mod replay_test;
+mod singer;
 mod state;
 mod summary;
 mod sync;
@@ -113,6 +115,8 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    // A shell asking what to complete (`connector-run completions SHELL`).
+    completions::answer_if_asked();
     match try_main() {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
@@ -150,6 +154,7 @@ fn try_main() -> Outcome {
         cli::Command::Completions(args) => completions::run(&args),
         // Failures are protocol messages (TRACE) on stdout, not `error:` lines.
         cli::Command::Airbyte(args) => Ok(airbyte::run(&cli.global, args)),
+        cli::Command::Singer(args) => singer::run(&cli.global, args),
         cli::Command::Test(args) => replay_test::run(&cli.global, &args),
         cli::Command::Import(args) => import::run(&cli.global, &args),
     }

@@ -1,6 +1,8 @@
 //! Progress while a sync runs: on a terminal, one indicatif line per stream
 //! (records, pages, records/s, state, and a bar with an ETA when the total is
-//! known); otherwise a plain log line per stream every few seconds.
+//! known); otherwise a plain log line per stream every few seconds, with
+//! the percentage done and an ETA when the total is known
+//! (`progress: items: 500 of 2000 records (25%, ETA 12s), 50 pages, …`).
 //! `--quiet` shows neither.
 
 use connector_engine::stats::{LiveRun, StreamStats};
@@ -87,20 +89,62 @@ fn line(live: &LiveRun, s: &StreamStats, elapsed: Duration) -> String {
 fn plain(live: &LiveRun, order: &[String], stop: &Receiver<()>) {
     let started = Instant::now();
     let mut next = started + PLAIN_EVERY;
+    // When each stream was first seen: its own rate gives its ETA.
+    let mut first_seen: Vec<(String, Instant)> = Vec::new();
     while tick(stop) {
+        for (name, _) in live.streams() {
+            if !first_seen.iter().any(|(n, _)| *n == name) {
+                first_seen.push((name, Instant::now()));
+            }
+        }
         if Instant::now() < next {
             continue;
         }
         next += PLAIN_EVERY;
         for (name, s) in sorted(live, order) {
             if !s.finished.load(Ordering::Relaxed) {
+                let since = first_seen
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or(started, |(_, t)| *t);
+                let records = s.records.load(Ordering::Relaxed);
                 eprintln!(
-                    "progress: {name}: {} records, {}",
-                    s.records.load(Ordering::Relaxed),
-                    line(live, &s, started.elapsed())
+                    "progress: {name}: {}, {}",
+                    done_of(records, s.total.load(Ordering::Relaxed), since.elapsed()),
+                    line(live, &s, since.elapsed())
                 );
             }
         }
+    }
+}
+
+/// `N records`, and with a known total `N of T records (P%, ETA 1m 05s)`,
+/// the ETA at the rate so far.
+fn done_of(records: u64, total: u64, elapsed: Duration) -> String {
+    if total == 0 {
+        return format!("{records} records");
+    }
+    let pct = (records as f64 * 100.0 / total as f64).min(100.0);
+    let rate = records as f64 / elapsed.as_secs_f64().max(0.001);
+    let eta = if records == 0 || rate <= 0.0 {
+        "ETA unknown".to_string()
+    } else {
+        let left = total.saturating_sub(records) as f64 / rate;
+        format!(
+            "ETA {}",
+            short_duration(Duration::from_secs_f64(left.ceil()))
+        )
+    };
+    format!("{records} of {total} records ({pct:.0}%, {eta})")
+}
+
+/// `45s`, `3m 05s`, `2h 07m`.
+fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
     }
 }
 
@@ -158,4 +202,31 @@ fn tick(stop: &Receiver<()>) -> bool {
         stop.recv_timeout(Duration::from_millis(100)),
         Err(RecvTimeoutError::Timeout)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_lines_show_percent_and_eta_when_the_total_is_known() {
+        let ten = Duration::from_secs(10);
+        assert_eq!(done_of(500, 0, ten), "500 records");
+        // 50 records/s, 1,500 to go: 30 s.
+        assert_eq!(
+            done_of(500, 2000, ten),
+            "500 of 2000 records (25%, ETA 30s)"
+        );
+        assert_eq!(
+            done_of(100, 20_000, ten),
+            "100 of 20000 records (0%, ETA 33m 10s)"
+        );
+        assert_eq!(done_of(0, 2000, ten), "0 of 2000 records (0%, ETA unknown)");
+        // An API's total can be short of what came.
+        assert_eq!(
+            done_of(2100, 2000, ten),
+            "2100 of 2000 records (100%, ETA 0s)"
+        );
+        assert_eq!(short_duration(Duration::from_secs(7500)), "2h 05m");
+    }
 }

@@ -10,6 +10,25 @@ use connector_engine::{Cancel, DestinationUri, Plan, StopReason, SyncOptions, Sy
 use std::sync::Arc;
 
 pub fn run(global: &Global, args: SyncArgs) -> Outcome {
+    let summary_to = args.summary_json.clone();
+    let connector = args.connector.clone();
+    let mut report = None;
+    let outcome = sync(global, args, &mut report);
+    let Some(to) = summary_to else {
+        return outcome;
+    };
+    let (code, error) = match &outcome {
+        Ok(code) => (*code, None),
+        Err(f) => (f.code(), Some(f.to_string())),
+    };
+    let json = summary::json(&connector, report.as_ref(), code, error.as_deref());
+    summary::write_json(&to, &json)
+        .map_err(|e| Failure::usage(format!("--summary-json {}: {e}", to.display())))?;
+    outcome
+}
+
+/// The sync itself; `report` gets the run's report once it has one.
+fn sync(global: &Global, args: SyncArgs, report: &mut Option<SyncReport>) -> Outcome {
     crate::logging::init(global);
     let (spec_path, spec) = context::spec(global, &args.connector)?;
     let sources = context::sources(&args.config, true)?;
@@ -27,6 +46,13 @@ pub fn run(global: &Global, args: SyncArgs) -> Outcome {
         .clone()
         .unwrap_or_else(|| default_dest(&spec.name));
     let dest_uri = DestinationUri::parse(&dest_text)?;
+    if args.summary_json.as_deref() == Some(std::path::Path::new("-"))
+        && matches!(dest_uri, DestinationUri::Stdout | DestinationUri::Singer)
+    {
+        return Err(Failure::usage(format!(
+            "--summary-json - would mix the summary into the records on stdout (--dest {dest_text}); give it a FILE"
+        )));
+    }
     let write_mode = args.write_mode.as_deref().map(str::parse).transpose()?;
     let plan = Plan::compile(&spec, &sources, None)?;
     if args.dry_run {
@@ -71,11 +97,12 @@ pub fn run(global: &Global, args: SyncArgs) -> Outcome {
     runtime.spawn(watch_signals(cancel));
     let result = runtime.block_on(connector_engine::sync(plan, dest, opts));
     progress.finish();
-    Ok(report_end(global, &result?))
+    let code = report_end(global, report.insert(result?));
+    Ok(code)
 }
 
 /// Prints how a sync ended and gives its exit code.
-fn report_end(global: &Global, report: &SyncReport) -> u8 {
+pub(crate) fn report_end(global: &Global, report: &SyncReport) -> u8 {
     if report.stopped == Some(StopReason::OutputClosed) {
         // The reader went away (`| head`): end quietly, like other tools.
         return EXIT_OUTPUT_CLOSED;
@@ -119,7 +146,7 @@ fn report_end(global: &Global, report: &SyncReport) -> u8 {
 
 /// SIGINT and SIGTERM stop the run at once, committing nothing half-written;
 /// a second signal ends the process without waiting.
-async fn watch_signals(cancel: Arc<Cancel>) {
+pub(crate) async fn watch_signals(cancel: Arc<Cancel>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),

@@ -144,3 +144,74 @@ fn a_file_that_is_no_manifest_is_refused() {
         stderr(&out)
     );
 }
+
+/// A manifest whose `url_base` is a template over config (Lever's picks
+/// its sandbox or production host), run as an Airbyte source with no
+/// `base_url` in the config: the manifest's own URL is used.
+#[test]
+fn airbyte_read_runs_a_manifest_whose_url_base_is_a_template() {
+    let server = mock_api::MockServer::start(mock_api::MockConfig::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("manifest.yaml");
+    std::fs::write(
+        &m,
+        format!(
+            r#"
+version: 6.0.0
+type: DeclarativeSource
+check: {{ type: CheckStream, stream_names: [items] }}
+spec:
+  type: Spec
+  connection_specification:
+    type: object
+    properties:
+      environment: {{ type: string, enum: [Production, Sandbox], default: Sandbox }}
+streams:
+  - type: DeclarativeStream
+    name: items
+    primary_key: id
+    retriever:
+      type: SimpleRetriever
+      requester:
+        type: HttpRequester
+        url_base: "{{{{ 'https://sandbox.example.com' if config['environment'] == 'Sandbox' else '{}' }}}}"
+        path: /gen/offset
+      record_selector: {{ type: RecordSelector, extractor: {{ type: DpathExtractor, field_path: [data] }} }}
+      paginator:
+        type: DefaultPaginator
+        page_token_option: {{ type: RequestOption, inject_into: request_parameter, field_name: offset }}
+        page_size_option: {{ type: RequestOption, inject_into: request_parameter, field_name: limit }}
+        pagination_strategy: {{ type: OffsetIncrement, page_size: 50 }}
+"#,
+            server.url()
+        ),
+    )
+    .unwrap();
+    let config = tmp.path().join("config.json");
+    std::fs::write(&config, r#"{"environment": "Production"}"#).unwrap();
+    let catalog = tmp.path().join("catalog.json");
+    std::fs::write(
+        &catalog,
+        r#"{"streams": [{"stream": {"name": "items", "json_schema": {}, "supported_sync_modes": ["full_refresh"]}, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]}"#,
+    )
+    .unwrap();
+    let out = run(
+        tmp.path(),
+        &[
+            "airbyte",
+            m.to_str().unwrap(),
+            "read",
+            "--config",
+            config.to_str().unwrap(),
+            "--catalog",
+            catalog.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let records = stdout(&out)
+        .lines()
+        .filter(|l| l.contains(r#""type":"RECORD""#))
+        .count();
+    assert_eq!(records, 250, "{}", stdout(&out));
+}

@@ -369,8 +369,9 @@ fn completions_for_bash() {
     let out = run(tmp.path(), &["completions", "bash"], &[]);
     assert_eq!(out.status.code(), Some(0));
     let script = stdout(&out);
+    // It calls the binary back for what to complete (run_output.rs runs it).
     assert!(
-        script.contains("connector-run") && script.contains("sync"),
+        script.contains("complete ") && script.contains("CONNECTOR_RUN_COMPLETE=\"bash\""),
         "{script}"
     );
 }

@@ -182,7 +182,7 @@ fn default_destination_is_sqlite_with_typed_tables_for_every_stream() {
     assert_eq!(users["id"], "INTEGER");
     assert_eq!(users["name"], "TEXT");
     assert_eq!(users["address"], "TEXT", "nested objects are JSON text");
-    assert_eq!(users["_synced_at"], "TEXT");
+    assert_eq!(users["_synced_at"], "TIMESTAMP");
     assert_eq!(users["_run_id"], "TEXT");
     assert_eq!(column_types(&db, "todos")["completed"], "BOOLEAN");
     assert_eq!(column_types(&db, "comments")["postId"], "INTEGER");
@@ -1141,4 +1141,462 @@ fn postgres_holds_one_run_per_schema_and_connector() {
     assert!(!err.contains(&uri), "the password stays masked: {err}");
     assert!(first.wait().unwrap().success());
     assert_eq!(pg.count("items"), 250);
+}
+
+/// Values that `COPY`'s text format must escape (tab, newline, carriage
+/// return, backslash, a literal `\N`), in text and JSON columns, arrive
+/// exactly; a merge page with the same key many times keeps the last record.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_copy_keeps_every_byte_and_the_last_record_per_key() {
+    let Some(uri) = postgres() else { return };
+    let pg = Pg::connect(&uri);
+    let server = MockServer::start(MockConfig::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = format!(
+        r#"
+version: 1
+name: tricky
+base_url: "{}"
+pagination: {{ type: offset, page_size: 50, stop: {{ total_path: $.total }} }}
+records:
+  path: $.data
+  add_fields:
+    key: "{{{{ record.id % 7 }}}}"
+    text: '{{{{ "a\tb\nc\rd \\N e\\\\f é ☃ " ~ record.id }}}}'
+    doc: '{{{{ {{"t": "x\ty\\N", "n": record.id}} }}}}'
+streams:
+  merged:
+    path: /gen/offset
+    primary_key: key
+  appended:
+    path: /gen/offset
+"#,
+        server.url()
+    );
+    write_spec(tmp.path(), "tricky", &spec);
+    let dest = format!("{uri}?schema={}", pg.schema);
+    let out = run(
+        tmp.path(),
+        &["sync", "tricky", "--dest", &dest, "--write-mode", "merge"],
+        &[],
+    );
+    // `appended` has no key: merge is refused for it, so sync it apart.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = run(
+        tmp.path(),
+        &["sync", "tricky", "merged", "--dest", &dest],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(
+        tmp.path(),
+        &[
+            "sync",
+            "tricky",
+            "appended",
+            "--dest",
+            &dest,
+            "--write-mode",
+            "append",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = |id: i64| format!("a\tb\nc\rd \\N e\\\\f é ☃ {id}");
+    assert_eq!(pg.count("appended"), 250);
+    assert_eq!(pg.count("merged"), 7);
+    let rows = pg.query(&format!(
+        "SELECT key, id, text, doc FROM \"{}\".merged ORDER BY key",
+        pg.schema
+    ));
+    for r in &rows {
+        let (key, id): (i64, i64) = (r.get(0), r.get(1));
+        // The last record with this key: the largest id ≤ 250.
+        assert_eq!(id, 250 - (250 - key).rem_euclid(7), "key {key}");
+        assert_eq!(r.get::<_, String>(2), text(id));
+        assert_eq!(r.get::<_, Value>(3), json!({"t": "x\ty\\N", "n": id}));
+    }
+    let all = pg.query(&format!(
+        "SELECT to_jsonb(a) - '_synced_at' - '_run_id' FROM \"{}\".appended a ORDER BY id",
+        pg.schema
+    ));
+    let first: Value = all[0].get(0);
+    assert_eq!(first["text"], text(1));
+    assert_eq!(first["tags"], json!(["a", "b"]));
+    assert_eq!(first["nested"], json!({"x": 1}));
+    // A rerun merges onto the same seven rows.
+    let out = run(
+        tmp.path(),
+        &["sync", "tricky", "merged", "--dest", &dest],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(pg.count("merged"), 7);
+}
+
+/// `CONNECTOR_RUN_TEST_POSTGRES_TLS` (a role that may connect only over
+/// TLS) and `CONNECTOR_RUN_TEST_POSTGRES_TLS_DIR` (`ca.crt`, which signed
+/// the server's certificate for 127.0.0.1 and pg.connector-run.test, and
+/// `other-ca.crt`), as `.ci/run` sets them up.
+#[cfg(feature = "postgres")]
+fn postgres_tls() -> Option<(String, std::path::PathBuf)> {
+    let uri = std::env::var("CONNECTOR_RUN_TEST_POSTGRES_TLS").ok();
+    let dir = std::env::var_os("CONNECTOR_RUN_TEST_POSTGRES_TLS_DIR");
+    match (uri, dir) {
+        (Some(uri), Some(dir)) if !uri.is_empty() => Some((uri, dir.into())),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must set CONNECTOR_RUN_TEST_POSTGRES_TLS and _TLS_DIR (.ci/run)"
+            );
+            eprintln!("skipped: CONNECTOR_RUN_TEST_POSTGRES_TLS is not set (bash .ci/run)");
+            None
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_over_tls_require_and_verify_full() {
+    let (Some(admin), Some((tls, certs))) = (postgres(), postgres_tls()) else {
+        return;
+    };
+    let pg = Pg::connect(&admin);
+    let server = MockServer::start(MockConfig::default());
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "gen", &gen_spec(&server.url()));
+    let ca = certs.join("ca.crt");
+    let other = certs.join("other-ca.crt");
+    let password = tls.split(':').nth(2).unwrap().split('@').next().unwrap();
+    // No ~/.postgresql/root.crt to fall back on.
+    let home = tmp.path().to_str().unwrap();
+    let sync = |dest: &str| {
+        let out = run(
+            tmp.path(),
+            &["sync", "gen", "items", "--dest", dest, "--full-refresh"],
+            &[("HOME", home)],
+        );
+        let err = stderr(&out);
+        assert!(!err.contains(password), "the password never shows: {err}");
+        (out.status.code(), err)
+    };
+    let with = |q: &str| format!("{tls}?schema={}&{q}", pg.schema);
+
+    // The role is refused without TLS: the runs below really use it.
+    let (code, err) = sync(&with("sslmode=disable"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no encryption"), "{err}");
+
+    for ok in [
+        with("sslmode=require"),
+        format!("{tls}?schema={}", pg.schema), // prefer, the default
+        with(&format!("sslmode=verify-full&sslrootcert={}", ca.display())),
+        with(&format!("sslmode=verify-ca&sslrootcert={}", ca.display())),
+        with(&format!("sslmode=require&sslrootcert={}", ca.display())),
+    ] {
+        let (code, err) = sync(&ok);
+        assert_eq!(code, Some(0), "{ok}: {err}");
+    }
+    assert_eq!(pg.count("items"), 250);
+
+    // A certificate from another CA.
+    let (code, err) = sync(&with(&format!(
+        "sslmode=verify-full&sslrootcert={}",
+        other.display()
+    )));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("the server's certificate is not signed by a CA in sslrootcert"),
+        "{err}"
+    );
+    // verify-ca also checks the chain; require with a root behaves like it.
+    for mode in ["verify-ca", "require"] {
+        let (code, err) = sync(&with(&format!(
+            "sslmode={mode}&sslrootcert={}",
+            other.display()
+        )));
+        assert_eq!(code, Some(2), "{mode}: {err}");
+    }
+    // The right CA, but the certificate names another host.
+    let wrong_host = tls.replacen("@127.0.0.1:", "@wrong.connector-run.test:", 1);
+    let named = |mode: &str| {
+        format!(
+            "{wrong_host}?schema={}&hostaddr=127.0.0.1&sslmode={mode}&sslrootcert={}",
+            pg.schema,
+            ca.display()
+        )
+    };
+    let (code, err) = sync(&named("verify-full"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("the server's certificate is not valid for wrong.connector-run.test, only for 127.0.0.1, pg.connector-run.test"),
+        "{err}"
+    );
+    let (code, err) = sync(&named("verify-ca"));
+    assert_eq!(code, Some(0), "verify-ca does not compare names: {err}");
+    // Verifying needs a root.
+    let (code, err) = sync(&with("sslmode=verify-full"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("sslmode=verify-full needs the CA"), "{err}");
+    let (code, err) = sync(&with("sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("cannot read sslrootcert /nonexistent/ca.pem"),
+        "{err}"
+    );
+}
+
+/// A declared schema's `format: date-time` and `format: date` become
+/// timestamp and date columns: SQLite `TIMESTAMP`/`DATE` (RFC 3339 UTC
+/// text), Parquet `Timestamp(µs, UTC)`/`Date32`, Postgres `timestamptz`/`date`;
+/// nested values carry Parquet's JSON logical type, and Parquet files end
+/// with `_synced_at` and `_run_id` as the tables do. A declared date-time
+/// that a record breaks (`soon`) becomes text, keeping every value.
+#[cfg(feature = "parquet")]
+#[test]
+fn declared_times_become_timestamp_and_date_columns() {
+    use arrow_array::{Array, Date32Array, StringArray, TimestampMicrosecondArray};
+    use arrow_schema::{DataType, TimeUnit};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let server = MockServer::start(MockConfig::default());
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(
+        tmp.path(),
+        "times",
+        &format!(
+            r#"
+version: 1
+name: times
+base_url: "{}"
+pagination: {{ type: offset, page_size: 100, stop: {{ total_path: $.total }} }}
+streams:
+  items:
+    path: /gen/offset
+    primary_key: id
+    records:
+      path: $.data
+      add_fields:
+        day: "{{{{ format_datetime(record.updated_at, '%Y-%m-%d') }}}}"
+        shifted: "{{{{ record.updated_at | replace('Z', '+02:00') }}}}"
+        breaks: "{{{{ record.updated_at if record.id < 200 else 'soon' }}}}"
+"#,
+            server.url()
+        ),
+    );
+    let schemas = tmp.path().join("schemas/times");
+    std::fs::create_dir_all(&schemas).unwrap();
+    std::fs::write(
+        schemas.join("items.json"),
+        json!({"type": "object", "properties": {
+            "id": {"type": "integer"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "shifted": {"type": ["string", "null"], "format": "date-time"},
+            "breaks": {"type": "string", "format": "date-time"},
+            "day": {"type": "string", "format": "date"},
+            "nested": {"type": "object"},
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    // 2024-01-01T00:01:00Z + 1 minute per id.
+    let at = |id: i64| (1_704_067_200 + 60 * id) * 1_000_000;
+
+    // SQLite.
+    let out = run(tmp.path(), &["sync", "times", "--dest", "sqlite:t.db"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let db = open_db(&tmp.path().join("t.db"));
+    let types = column_types(&db, "items");
+    assert_eq!(types["updated_at"], "TIMESTAMP");
+    assert_eq!(types["shifted"], "TIMESTAMP");
+    assert_eq!(types["day"], "DATE");
+    assert_eq!(types["breaks"], "TEXT");
+    assert_eq!(types["_synced_at"], "TIMESTAMP");
+    let (u, s, d, b): (String, String, String, String) = db
+        .query_row(
+            "SELECT updated_at, shifted, day, breaks FROM items WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (u.as_str(), s.as_str(), d.as_str(), b.as_str()),
+        // Offsets become UTC, so the text sorts and compares as instants.
+        (
+            "2024-01-01T00:01:00Z",
+            "2023-12-31T22:01:00Z",
+            "2024-01-01",
+            "2024-01-01T00:01:00Z"
+        )
+    );
+    let unix: i64 = db
+        .query_row(
+            "SELECT unixepoch(shifted) FROM items WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unix * 1_000_000, at(1) - 7_200_000_000);
+    let soon: String = db
+        .query_row("SELECT breaks FROM items WHERE id = 250", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(soon, "soon");
+
+    // Parquet, read by the parquet crate.
+    let out = run(tmp.path(), &["sync", "times", "--dest", "parquet:pq"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let path = tmp.path().join("pq/items.parquet");
+    let batches: Vec<_> =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    let schema = batches[0].schema();
+    let ty = |n: &str| schema.field_with_name(n).unwrap().data_type().clone();
+    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    assert_eq!(ty("updated_at"), utc);
+    assert_eq!(ty("shifted"), utc);
+    assert_eq!(ty("day"), DataType::Date32);
+    assert_eq!(ty("breaks"), DataType::Utf8);
+    assert_eq!(ty("_synced_at"), utc);
+    assert_eq!(ty("_run_id"), DataType::Utf8);
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(&names[names.len() - 2..], ["_synced_at", "_run_id"]);
+    assert_eq!(
+        schema
+            .field_with_name("nested")
+            .unwrap()
+            .extension_type_name(),
+        Some("arrow.json")
+    );
+    let b0 = &batches[0];
+    let col = |n: &str| b0.column(schema.index_of(n).unwrap()).clone();
+    let ts = col("shifted");
+    let ts = ts
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .unwrap();
+    assert_eq!(ts.value(0), at(1) - 7_200_000_000);
+    let days = col("day");
+    let days = days.as_any().downcast_ref::<Date32Array>().unwrap();
+    assert_eq!(days.value(0), 19_723); // 2024-01-01
+    let run_ids = col("_run_id");
+    let run_ids = run_ids.as_any().downcast_ref::<StringArray>().unwrap();
+    let first_run = run_ids.value(0).to_string();
+    assert!(!first_run.is_empty());
+
+    // Appending keeps the earlier rows' `_synced_at` and `_run_id`.
+    let out = run(
+        tmp.path(),
+        &[
+            "sync",
+            "times",
+            "--dest",
+            "parquet:pq",
+            "--write-mode",
+            "append",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let batches: Vec<_> =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut rows = 0;
+    for b in &batches {
+        let r = b.column(b.schema().index_of("_run_id").unwrap()).clone();
+        let r = r.as_any().downcast_ref::<StringArray>().unwrap();
+        let t = b.column(b.schema().index_of("_synced_at").unwrap()).clone();
+        assert_eq!(t.null_count(), 0);
+        rows += r.len();
+        ids.extend(r.iter().map(|x| x.unwrap().to_string()));
+    }
+    assert_eq!(rows, 500);
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(ids.contains(&first_run));
+
+    // The same file as DuckDB and pyarrow read it.
+    if let Some(python) = duckdb_python() {
+        let script = r#"
+import sys, json, duckdb, pyarrow.parquet as pq
+path = sys.argv[1]
+described = {r[0]: r[1] for r in duckdb.sql(f"DESCRIBE FROM '{path}'").fetchall()}
+shifted, day, nested = duckdb.sql(
+    f"SELECT epoch_us(shifted), day::VARCHAR, nested->>'$.x' FROM '{path}' WHERE id = 1 LIMIT 1").fetchall()[0]
+arrow = {f.name: str(f.type) for f in pq.read_schema(path)}
+logical = {c.name: str(c.logical_type) for c in pq.ParquetFile(path).schema}
+print(json.dumps({"duckdb": described, "arrow": arrow, "logical": logical,
+                  "shifted": shifted, "day": day, "nested_x": nested}))
+"#;
+        let out = std::process::Command::new(&python)
+            .args(["-c", script, path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            got["duckdb"]["updated_at"], "TIMESTAMP WITH TIME ZONE",
+            "{got}"
+        );
+        assert_eq!(got["duckdb"]["day"], "DATE");
+        assert_eq!(got["duckdb"]["nested"], "JSON");
+        assert_eq!(got["duckdb"]["breaks"], "VARCHAR");
+        assert_eq!(got["duckdb"]["_synced_at"], "TIMESTAMP WITH TIME ZONE");
+        assert_eq!(got["duckdb"]["_run_id"], "VARCHAR");
+        assert_eq!(got["shifted"], at(1) - 7_200_000_000);
+        assert_eq!(got["day"], "2024-01-01");
+        assert_eq!(got["nested_x"], "1");
+        assert_eq!(got["arrow"]["updated_at"], "timestamp[us, tz=UTC]");
+        assert_eq!(got["arrow"]["day"], "date32[day]");
+        assert_eq!(got["arrow"]["nested"], "extension<arrow.json>");
+        assert_eq!(got["logical"]["nested"], "JSON");
+    }
+
+    // Postgres.
+    #[cfg(feature = "postgres")]
+    if let Some(uri) = postgres() {
+        let pg = Pg::connect(&uri);
+        let dest = format!("{uri}?schema={}", pg.schema);
+        let out = run(tmp.path(), &["sync", "times", "--dest", &dest], &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let types = pg.types("items");
+        assert_eq!(types["updated_at"], "timestamp with time zone");
+        assert_eq!(types["day"], "date");
+        assert_eq!(types["breaks"], "text");
+        let row = &pg.query(&format!(
+            "SELECT (extract(epoch FROM shifted) * 1000000)::bigint, day::text, breaks FROM \"{}\".items WHERE id IN (1, 250) ORDER BY id",
+            pg.schema
+        ));
+        assert_eq!(row[0].get::<_, i64>(0), at(1) - 7_200_000_000);
+        assert_eq!(row[0].get::<_, String>(1), "2024-01-01");
+        // Widened from timestamptz when `soon` came: ISO 8601, in UTC.
+        assert_eq!(row[0].get::<_, String>(2), "2024-01-01T00:01:00+00:00");
+        assert_eq!(row[1].get::<_, String>(2), "soon");
+    }
+}
+
+/// The Python with `duckdb` and `pyarrow` (`CONNECTOR_RUN_TEST_DUCKDB_PYTHON`,
+/// installed by `.ci/run`), or `None` with a note. CI must have it.
+fn duckdb_python() -> Option<String> {
+    match std::env::var("CONNECTOR_RUN_TEST_DUCKDB_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must set CONNECTOR_RUN_TEST_DUCKDB_PYTHON (.ci/run installs duckdb and pyarrow)"
+            );
+            eprintln!(
+                "skipped the DuckDB/pyarrow checks: CONNECTOR_RUN_TEST_DUCKDB_PYTHON is not set"
+            );
+            None
+        }
+    }
 }

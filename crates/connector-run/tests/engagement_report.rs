@@ -1,8 +1,9 @@
 //! The README tutorial: `connector-run sync jsonplaceholder users posts
 //! comments`, then `examples/engagement_report.sql` over the default SQLite
-//! database. Its numbers are checked against the same numbers computed here
-//! from the JSON the mock served, on the real dataset and on a reshuffled one
-//! where users differ.
+//! database, and the same script in DuckDB over `--dest parquet:` files.
+//! Its numbers are checked against the same numbers computed here from the
+//! JSON the mock served, on the real dataset and on a reshuffled one where
+//! users differ.
 
 mod common;
 use common::*;
@@ -206,6 +207,94 @@ fn check_report(fixture: &Value, config: MockConfig) {
             );
         }
         Err(_) => eprintln!("note: no sqlite3 shell here; checked the report with rusqlite only"),
+    }
+
+    // The same script, unchanged, in DuckDB over the Parquet files.
+    let Some(python) = duckdb_python() else {
+        return;
+    };
+    let out = run(
+        tmp.path(),
+        &[
+            "--connectors-dir",
+            connectors.to_str().unwrap(),
+            "sync",
+            "jsonplaceholder",
+            "users",
+            "posts",
+            "comments",
+            "--set",
+            &set,
+            "--dest",
+            "parquet:pq",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = std::process::Command::new(&python)
+        .args(["-c", DUCKDB_REPORT])
+        .arg(tmp.path().join("pq"))
+        .arg(repo_root().join("examples/engagement_report.sql"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "DuckDB: {}", stderr(&out));
+    let results: Vec<Vec<Value>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(results.len(), 2, "per-user table and top 5");
+    assert_eq!(results[0].len(), want.len());
+    for (row, w) in results[0].iter().zip(&want) {
+        assert_eq!(row["user_id"], w.user_id);
+        assert_eq!(row["username"], w.username.as_str());
+        assert_eq!(row["posts"], w.posts, "{}", w.username);
+        assert_eq!(row["comments"], w.comments, "{}", w.username);
+        let got = row["comments_per_post"].as_f64().unwrap();
+        assert!(
+            (got - w.comments_per_post).abs() <= 0.005 + 1e-9,
+            "{}",
+            w.username
+        );
+    }
+    let top: Vec<&str> = results[1]
+        .iter()
+        .map(|r| r["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(top, top5(&want));
+}
+
+/// Runs `examples/engagement_report.sql` in DuckDB over `DIR/<table>.parquet`
+/// (argv: DIR, the script), as the script's header shows, without the
+/// shell's dot-commands; prints each SELECT's rows as JSON.
+const DUCKDB_REPORT: &str = r#"
+import duckdb, json, sys
+folder, script = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+for t in ["users", "posts", "comments"]:
+    con.execute(f"CREATE VIEW {t} AS FROM '{folder}/{t}.parquet'")
+sql = "".join(l for l in open(script) if not l.startswith("."))
+results = []
+for stmt in sql.split(";"):
+    code = "\n".join(l for l in stmt.splitlines() if not l.strip().startswith("--")).strip()
+    if not code:
+        continue
+    cur = con.execute(code)
+    if code.upper().startswith("SELECT"):
+        names = [d[0] for d in cur.description]
+        results.append([dict(zip(names, r)) for r in cur.fetchall()])
+print(json.dumps(results))
+"#;
+
+/// The Python with `duckdb` (`CONNECTOR_RUN_TEST_DUCKDB_PYTHON`, installed
+/// by `.ci/run`), or `None` with a note. CI must have it.
+fn duckdb_python() -> Option<String> {
+    match std::env::var("CONNECTOR_RUN_TEST_DUCKDB_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must set CONNECTOR_RUN_TEST_DUCKDB_PYTHON (.ci/run installs duckdb)"
+            );
+            eprintln!("skipped the DuckDB run: CONNECTOR_RUN_TEST_DUCKDB_PYTHON is not set");
+            None
+        }
     }
 }
 

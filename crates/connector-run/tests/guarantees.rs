@@ -215,6 +215,46 @@ fn a_full_refresh_child_of_an_incremental_parent_keeps_every_record() {
     assert_eq!(sqlite_count(&out.join("gen.db"), "items"), 120);
 }
 
+/// The same with a windowed parent (Airbyte's `DatetimeBasedCursor` with a
+/// `step`, as Lever's opportunities and their applications): the second
+/// run's windows start at the parent's start, not at its cursor, so the
+/// child still sees every parent.
+#[test]
+fn a_full_refresh_child_of_a_windowed_parent_keeps_every_record() {
+    let server = MockServer::start(MockConfig::default().generated_records(120));
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = PARENT_CHILD
+        .replace(
+            "base_url: {}",
+            &format!("base_url: {{ default: \"{}\" }}", server.url()),
+        )
+        .replace(
+            "      param: updated_since\n",
+            "      windows: { step: 60d }\n    params: { updated_since: \"{{ window.start }}\", updated_before: \"{{ window.end }}\" }\n",
+        );
+    assert!(spec.contains("windows"), "{spec}");
+    write_spec(tmp.path(), "gen", &spec);
+    let sync = || {
+        let o = run(tmp.path(), &["sync", "gen", "--dest", "jsonl:out"], &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    sync();
+    let out = tmp.path().join("out");
+    assert_eq!(read_jsonl(&out, "item_details").len(), 120);
+    assert_eq!(read_jsonl(&out, "items").len(), 120);
+    // The mock's clock has seconds. A range to now ends with the last whole
+    // second before it: the touched records, in the first run's second or
+    // later, are in the next range once their second has passed.
+    server.touch_records(&[4, 9, 77]);
+    std::thread::sleep(Duration::from_millis(1050));
+    sync();
+    assert_eq!(read_jsonl(&out, "item_details").len(), 120);
+    let items = read_jsonl(&out, "items");
+    assert_eq!(items.len(), 123);
+    let added: BTreeSet<u64> = ids(&items[120..]).into_iter().collect();
+    assert_eq!(added, [4, 9, 77].into_iter().collect());
+}
+
 // 3. Timestamps with offsets compare as instants.
 
 const TZ: &str = r#"

@@ -5,6 +5,11 @@
 //! message together with it, so the state it hands back on the next run is
 //! exactly where to go on.
 //!
+//! Each stream's `STREAM_STATUS` trace messages tell its progress, as
+//! current Airbyte platforms expect: `STARTED` when it opens, `RUNNING`
+//! before its first record, and `COMPLETE` or `INCOMPLETE` (it failed) after
+//! its last STATE message.
+//!
 //! ```json
 //! {"type":"RECORD","record":{"stream":"users","data":{"id":1},"emitted_at":1700000000000}}
 //! {"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"users"},"stream_state":{"cursor":"2024-01-01"}},"sourceStats":{"recordCount":1.0}}}
@@ -24,6 +29,10 @@ pub struct AirbyteDestination {
     emitted: BTreeMap<String, String>,
     /// Records written since each stream's last STATE message.
     since_state: BTreeMap<String, u64>,
+    /// Streams that sent RUNNING, and streams closed but not yet reported
+    /// COMPLETE or INCOMPLETE.
+    running: std::collections::BTreeSet<String>,
+    closed: Vec<String>,
     line: Vec<u8>,
 }
 
@@ -43,8 +52,34 @@ impl AirbyteDestination {
             input,
             emitted: BTreeMap::new(),
             since_state: BTreeMap::new(),
+            running: Default::default(),
+            closed: Vec::new(),
             line: Vec::with_capacity(1024),
         }
+    }
+
+    /// A `STREAM_STATUS` trace message: `STARTED`, `RUNNING`, `COMPLETE` or
+    /// `INCOMPLETE`.
+    pub fn status_message(stream: &str, status: &str) -> Value {
+        json!({
+            "type": "TRACE",
+            "trace": {
+                "type": "STREAM_STATUS",
+                "emitted_at": now_ms() as f64,
+                "stream_status": {
+                    "stream_descriptor": { "name": stream },
+                    "status": status,
+                },
+            }
+        })
+    }
+
+    fn send(&mut self, msg: &Value) -> Result<()> {
+        // One write per line: the output may be shared with a logger.
+        let mut line = serde_json::to_vec(msg).map_err(std::io::Error::from)?;
+        line.push(b'\n');
+        self.out.write_all(&line)?;
+        Ok(())
     }
 
     /// One STATE message for one stream.
@@ -137,10 +172,15 @@ impl Destination for AirbyteDestination {
         _resume: Option<&Value>,
     ) -> Result<()> {
         self.since_state.entry(stream.name.clone()).or_insert(0);
+        self.send(&Self::status_message(&stream.name, "STARTED"))?;
+        self.out.flush()?;
         Ok(())
     }
 
     fn write_batch(&mut self, stream: &str, records: &[Value]) -> Result<()> {
+        if !records.is_empty() && self.running.insert(stream.to_string()) {
+            self.send(&Self::status_message(stream, "RUNNING"))?;
+        }
         let name = serde_json::to_string(stream).map_err(std::io::Error::from)?;
         let at = now_ms();
         for r in records {
@@ -167,18 +207,26 @@ impl Destination for AirbyteDestination {
                 }
                 let records = self.since_state.insert(name.clone(), 0).unwrap_or(0);
                 let msg = Self::state_message(name, ss, records);
-                // One write per line: the output may be shared with a logger.
                 let mut line = serde_json::to_vec(&msg).map_err(std::io::Error::from)?;
                 line.push(b'\n');
                 self.out.write_all(&line)?;
                 self.emitted.insert(name.clone(), text);
+            }
+            for name in std::mem::take(&mut self.closed) {
+                let status = if super::completed(state, &name) {
+                    "COMPLETE"
+                } else {
+                    "INCOMPLETE"
+                };
+                self.send(&Self::status_message(&name, status))?;
             }
         }
         self.out.flush()?;
         Ok(())
     }
 
-    fn close_stream(&mut self, _stream: &str) -> Result<()> {
+    fn close_stream(&mut self, stream: &str) -> Result<()> {
+        self.closed.push(stream.to_string());
         self.out.flush()?;
         Ok(())
     }

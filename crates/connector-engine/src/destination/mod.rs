@@ -24,9 +24,12 @@ pub mod lock;
 mod parquet;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_tls;
 pub mod schema;
 mod singer;
 mod spool;
+pub mod stream_schema;
 mod sql;
 mod sqlite;
 mod stdout;
@@ -38,7 +41,7 @@ pub use jsonl::JsonlDestination;
 pub use parquet::ParquetDestination;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresDestination;
-pub use singer::{SingerDestination, parse_singer_state};
+pub use singer::{FieldSelection, SingerDestination, parse_singer_state};
 pub use sqlite::SqliteDestination;
 pub use stdout::StdoutDestination;
 
@@ -243,6 +246,10 @@ pub struct PostgresUri {
     pub schema: String,
     shown: String,
     pub(crate) password: Option<String>,
+    /// `sslmode=` (libpq's names; default `prefer`), taken out of `conn`.
+    pub(crate) sslmode: Option<String>,
+    /// `sslrootcert=FILE` or `system`, taken out of `conn`.
+    pub(crate) sslrootcert: Option<String>,
 }
 
 impl PostgresUri {
@@ -263,12 +270,43 @@ impl PostgresUri {
             return Err(bad("no host"));
         }
         let mut schema = "public".to_string();
+        let (mut sslmode, mut sslrootcert) = (None, None);
         let mut rest = Vec::new();
         for (k, v) in url.query_pairs() {
-            if k == "schema" {
-                schema = v.into_owned();
-            } else {
-                rest.push((k.into_owned(), v.into_owned()));
+            match &*k {
+                "schema" => schema = v.into_owned(),
+                "sslmode" => {
+                    const MODES: [&str; 6] = [
+                        "disable",
+                        "allow",
+                        "prefer",
+                        "require",
+                        "verify-ca",
+                        "verify-full",
+                    ];
+                    if !MODES.contains(&&*v) {
+                        return Err(bad(&format!(
+                            "sslmode={v} is not one of {}",
+                            MODES.join(", ")
+                        )));
+                    }
+                    sslmode = Some(v.into_owned());
+                }
+                "sslrootcert" => sslrootcert = Some(v.into_owned()),
+                "sslcert"
+                | "sslkey"
+                | "sslpassword"
+                | "sslcrl"
+                | "sslcrldir"
+                | "sslsni"
+                | "sslcompression"
+                | "ssl_min_protocol_version"
+                | "ssl_max_protocol_version" => {
+                    return Err(bad(&format!(
+                        "`{k}` is not supported (TLS takes sslmode and sslrootcert)"
+                    )));
+                }
+                _ => rest.push((k.into_owned(), v.into_owned())),
             }
         }
         if schema.is_empty() {
@@ -295,6 +333,8 @@ impl PostgresUri {
             schema,
             shown: shown.to_string().replace("%2A%2A%2A", MASK),
             password,
+            sslmode,
+            sslrootcert,
         })
     }
 }
@@ -740,9 +780,18 @@ mod tests {
         assert_eq!(p.password.as_deref(), Some("hunter22"));
         assert!(!format!("{u:?}").contains("hunter22"));
         assert!(!u.shown().contains("hunter22"), "{}", u.shown());
-        assert!(p.conn.contains("sslmode=disable") && !p.conn.contains("schema="));
+        assert!(!p.conn.contains("sslmode=") && !p.conn.contains("schema="));
+        assert_eq!(p.sslmode.as_deref(), Some("disable"));
         let e = err("postgres://me:hunter22@/db");
         assert!(!e.contains("hunter22"), "{e}");
+        let e = err("postgres://me:hunter22@h/db?sslmode=verify_full");
+        assert!(
+            e.contains("sslmode=verify_full is not one of disable, allow"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter22"), "{e}");
+        let e = err("postgres://me:hunter22@h/db?sslcert=client.crt");
+        assert!(e.contains("`sslcert` is not supported"), "{e}");
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! `parquet:DIR`: one `DIR/<stream>.parquet` per stream, typed Arrow columns
-//! (`Int64`, `Float64`, `Boolean`, `Utf8`; nested objects and arrays are JSON
-//! text in `Utf8` columns marked `connector_run.kind = json` in the field
-//! metadata), Snappy-compressed, in row groups of 65,536 rows. DuckDB,
-//! pandas/pyarrow and Spark read it.
+//! (`Int64`, `Float64`, `Boolean`, `Utf8`; `Timestamp(µs, UTC)` and `Date32`
+//! where the declared schema says `format: date-time` / `date`; nested
+//! objects and arrays are JSON text with Parquet's `JSON` logical type, the
+//! `arrow.json` extension type), then `_synced_at` (`Timestamp(µs, UTC)`)
+//! and `_run_id`, as in the tables. Each field's metadata holds its kind
+//! (`connector_run.kind`). Snappy-compressed, in row groups of 65,536 rows.
+//! DuckDB, pandas/pyarrow and Spark read it.
 //!
 //! A Parquet file's schema is fixed when it is written, and a field may first
 //! appear, or widen, in any record. So records go to a spill file
@@ -16,16 +19,22 @@
 //! goes on; the spill is removed once the stream completes.
 //!
 //! Incremental runs (and `--write-mode append`) keep the existing file's
-//! rows: they are read into the new spill first.
+//! rows, with their `_synced_at` and `_run_id`: they are read into the new
+//! spill first. A spill line is `@SYNCED_AT RUN_ID<TAB>RECORD` (a line
+//! without the `@`, from an older spill, has neither).
 
-use super::schema::{Column, ColumnKind, Columns, as_object, text_of};
+use super::schema::{self, Column, ColumnKind, Columns, as_object, text_of};
 use super::spool::{self, Spool, SpoolStart};
+use super::sql::{RESERVED, RUN_ID, SYNCED_AT};
 use super::{Destination, DestinationOptions, StreamInfo, WriteMode, WriteStrategy};
 use crate::error::{EngineError, Result};
 use crate::state::{State, StateFile};
-use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
 use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
@@ -65,6 +74,7 @@ pub struct ParquetDestination {
     streams: HashMap<String, PqStream>,
     /// Closed streams and their spills, removed once they completed.
     closed: Vec<(String, PathBuf)>,
+    run_id: String,
 }
 
 fn err(path: &Path, what: &str) -> impl Fn(&dyn std::fmt::Display) -> EngineError {
@@ -73,28 +83,49 @@ fn err(path: &Path, what: &str) -> impl Fn(&dyn std::fmt::Display) -> EngineErro
     move |e| EngineError::Destination(format!("cannot {what} {shown}: {e}"))
 }
 
+/// Arrow's time zone for instants.
+const UTC: &str = "UTC";
+
 fn data_type(kind: ColumnKind) -> DataType {
     match kind {
         ColumnKind::Integer => DataType::Int64,
         ColumnKind::Real => DataType::Float64,
         ColumnKind::Boolean => DataType::Boolean,
         ColumnKind::Text | ColumnKind::Json => DataType::Utf8,
+        ColumnKind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
+        ColumnKind::Date => DataType::Date32,
     }
 }
 
-/// The Arrow schema of the columns.
+/// The Arrow schema of the columns, then `_synced_at` and `_run_id`.
 pub fn arrow_schema(cols: &[Column]) -> Schema {
-    Schema::new(
-        cols.iter()
-            .map(|c| {
-                let f = Field::new(&c.name, data_type(c.kind), true);
-                f.with_metadata(HashMap::from([(
-                    KIND_KEY.to_string(),
-                    c.kind.name().to_string(),
-                )]))
-            })
-            .collect::<Vec<_>>(),
-    )
+    let field = |name: &str, kind: ColumnKind| {
+        let f = Field::new(name, data_type(kind), true).with_metadata(HashMap::from([(
+            KIND_KEY.to_string(),
+            kind.name().to_string(),
+        )]));
+        if kind == ColumnKind::Json {
+            // Parquet's JSON logical type.
+            f.with_extension_type(arrow_schema::extension::Json::default())
+        } else {
+            f
+        }
+    };
+    let mut fields: Vec<Field> = cols.iter().map(|c| field(&c.name, c.kind)).collect();
+    fields.push(field(SYNCED_AT, ColumnKind::Timestamp));
+    fields.push(field(RUN_ID, ColumnKind::Text));
+    Schema::new(fields)
+}
+
+/// Microseconds since the epoch of a timestamp's text.
+fn micros(s: &str) -> Option<i64> {
+    schema::as_timestamp(s).map(|t| t.timestamp_micros())
+}
+
+/// Days since the epoch of a date's text.
+fn days(s: &str) -> Option<i32> {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    schema::as_date(s).and_then(|d| i32::try_from((d - epoch).num_days()).ok())
 }
 
 enum Builder {
@@ -102,6 +133,8 @@ enum Builder {
     Real(Float64Builder),
     Bool(BooleanBuilder),
     Str(StringBuilder),
+    Ts(TimestampMicrosecondBuilder),
+    Date(Date32Builder),
 }
 
 impl Builder {
@@ -111,15 +144,23 @@ impl Builder {
             ColumnKind::Real => Builder::Real(Float64Builder::new()),
             ColumnKind::Boolean => Builder::Bool(BooleanBuilder::new()),
             ColumnKind::Text | ColumnKind::Json => Builder::Str(StringBuilder::new()),
+            ColumnKind::Timestamp => {
+                Builder::Ts(TimestampMicrosecondBuilder::new().with_timezone(UTC))
+            }
+            ColumnKind::Date => Builder::Date(Date32Builder::new()),
         }
     }
 
+    /// Appends a value; the column's kind holds it (the columns were fitted
+    /// to every record of the spill).
     fn push(&mut self, kind: ColumnKind, v: Option<&Value>) {
         let v = v.filter(|v| !v.is_null());
         match self {
             Builder::Int(b) => b.append_option(v.and_then(Value::as_i64)),
             Builder::Real(b) => b.append_option(v.and_then(Value::as_f64)),
             Builder::Bool(b) => b.append_option(v.and_then(Value::as_bool)),
+            Builder::Ts(b) => b.append_option(v.and_then(Value::as_str).and_then(micros)),
+            Builder::Date(b) => b.append_option(v.and_then(Value::as_str).and_then(days)),
             Builder::Str(b) => match (kind, v) {
                 (_, None) => b.append_null(),
                 (ColumnKind::Json, Some(v)) => b.append_value(v.to_string()),
@@ -135,8 +176,79 @@ impl Builder {
             Builder::Real(b) => Arc::new(b.finish()),
             Builder::Bool(b) => Arc::new(b.finish()),
             Builder::Str(b) => Arc::new(b.finish()),
+            Builder::Ts(b) => Arc::new(b.finish()),
+            Builder::Date(b) => Arc::new(b.finish()),
         }
     }
+}
+
+/// One value of a column read back, as the record had it (timestamps as
+/// RFC 3339 UTC, dates as `YYYY-MM-DD`, JSON parsed); `None` for null.
+fn cell(a: &dyn Array, kind: ColumnKind, row: usize) -> Option<Value> {
+    use arrow_array::{
+        BooleanArray, Date32Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    };
+    if a.is_null(row) {
+        return None;
+    }
+    let any = a.as_any();
+    Some(match kind {
+        ColumnKind::Integer => Value::from(any.downcast_ref::<Int64Array>()?.value(row)),
+        ColumnKind::Real => Value::from(any.downcast_ref::<Float64Array>()?.value(row)),
+        ColumnKind::Boolean => Value::from(any.downcast_ref::<BooleanArray>()?.value(row)),
+        ColumnKind::Timestamp => {
+            let us = any.downcast_ref::<TimestampMicrosecondArray>()?.value(row);
+            let t = chrono::DateTime::from_timestamp_micros(us)?;
+            Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        }
+        ColumnKind::Date => {
+            let d = any.downcast_ref::<Date32Array>()?.value(row);
+            let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+            let day = epoch.checked_add_signed(chrono::TimeDelta::days(i64::from(d)))?;
+            Value::String(day.format("%Y-%m-%d").to_string())
+        }
+        ColumnKind::Text | ColumnKind::Json => {
+            let s = any.downcast_ref::<StringArray>()?.value(row).to_string();
+            if kind == ColumnKind::Json {
+                serde_json::from_str(&s).unwrap_or(Value::String(s))
+            } else {
+                Value::String(s)
+            }
+        }
+    })
+}
+
+/// A spill line: `@SYNCED_AT RUN_ID<TAB>RECORD<LF>` (either may be empty).
+fn spill_line(
+    out: &mut Vec<u8>,
+    synced_at: Option<&str>,
+    run_id: Option<&str>,
+    record: &impl Serialize,
+) -> Result<()> {
+    out.push(b'@');
+    out.extend_from_slice(synced_at.unwrap_or("").as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(run_id.unwrap_or("").as_bytes());
+    out.push(b'\t');
+    serde_json::to_writer(&mut *out, record).map_err(std::io::Error::from)?;
+    out.push(b'\n');
+    Ok(())
+}
+
+/// A spill line's `_synced_at`, `_run_id` and record text.
+fn split_spill_line(line: &str) -> (Option<&str>, Option<&str>, &str) {
+    let Some(rest) = line.strip_prefix('@') else {
+        // An older spill: the record alone.
+        return (None, None, line);
+    };
+    let Some((meta, record)) = rest.split_once('\t') else {
+        return (None, None, line);
+    };
+    let (at, id) = meta.split_once(' ').unwrap_or((meta, ""));
+    fn some(s: &str) -> Option<&str> {
+        (!s.is_empty()).then_some(s)
+    }
+    (some(at), some(id), record)
 }
 
 impl ParquetDestination {
@@ -153,6 +265,7 @@ impl ParquetDestination {
             schemas: opts.schemas.clone(),
             streams: HashMap::new(),
             closed: Vec::new(),
+            run_id: schema::new_run_id(),
         })
     }
 
@@ -164,7 +277,8 @@ impl ParquetDestination {
         spool::hidden(&self.dir, stream, "parquet.spill")
     }
 
-    /// Reads the rows of an existing file into the spill, as JSON records.
+    /// Reads the rows of an existing file into the spill, as JSON records
+    /// with their `_synced_at` and `_run_id`.
     fn seed_from_existing(path: &Path, spill: &mut BufWriter<File>) -> Result<Option<PqPosition>> {
         let file = match File::open(path) {
             Ok(f) => f,
@@ -175,8 +289,10 @@ impl ParquetDestination {
             .and_then(|b| b.with_batch_size(8192).build())
             .map_err(|e| err(path, "read")(&e))?;
         let schema = arrow_array::RecordBatchReader::schema(&reader);
-        let mut cols = Vec::new();
-        for f in schema.fields() {
+        // (index in the file, column); the metadata columns apart.
+        let mut cols: Vec<(usize, Column)> = Vec::new();
+        let (mut synced_at, mut run_id) = (None, None);
+        for (i, f) in schema.fields().iter().enumerate() {
             let json = f.metadata().get(KIND_KEY).map(String::as_str) == Some("json");
             let kind = match f.data_type() {
                 DataType::Int64 => ColumnKind::Integer,
@@ -184,6 +300,8 @@ impl ParquetDestination {
                 DataType::Boolean => ColumnKind::Boolean,
                 DataType::Utf8 if json => ColumnKind::Json,
                 DataType::Utf8 => ColumnKind::Text,
+                DataType::Timestamp(TimeUnit::Microsecond, _) => ColumnKind::Timestamp,
+                DataType::Date32 => ColumnKind::Date,
                 other => {
                     return Err(EngineError::Destination(format!(
                         "cannot append to {}: column `{}` is {other}, which connector-run does not write; move the file away or sync with --write-mode replace",
@@ -192,11 +310,18 @@ impl ParquetDestination {
                     )));
                 }
             };
-            cols.push(Column {
-                field: f.name().clone(),
-                name: f.name().clone(),
-                kind,
-            });
+            match f.name().as_str() {
+                SYNCED_AT if kind == ColumnKind::Timestamp => synced_at = Some(i),
+                RUN_ID if kind == ColumnKind::Text => run_id = Some(i),
+                name => cols.push((
+                    i,
+                    Column {
+                        field: name.to_string(),
+                        name: name.to_string(),
+                        kind,
+                    },
+                )),
+            }
         }
         let mut bytes = 0u64;
         let mut rows = 0u64;
@@ -205,45 +330,22 @@ impl ParquetDestination {
             let batch = batch.map_err(|e| err(path, "read")(&e))?;
             for row in 0..batch.num_rows() {
                 let mut obj = Map::new();
-                for (ci, c) in cols.iter().enumerate() {
-                    let a = batch.column(ci);
-                    if a.is_null(row) {
-                        continue;
+                for (ci, c) in &cols {
+                    if let Some(v) = cell(batch.column(*ci).as_ref(), c.kind, row) {
+                        obj.insert(c.field.clone(), v);
                     }
-                    let v = match c.kind {
-                        ColumnKind::Integer => Value::from(
-                            a.as_any()
-                                .downcast_ref::<arrow_array::Int64Array>()
-                                .map(|x| x.value(row)),
-                        ),
-                        ColumnKind::Real => Value::from(
-                            a.as_any()
-                                .downcast_ref::<arrow_array::Float64Array>()
-                                .map(|x| x.value(row)),
-                        ),
-                        ColumnKind::Boolean => Value::from(
-                            a.as_any()
-                                .downcast_ref::<arrow_array::BooleanArray>()
-                                .map(|x| x.value(row)),
-                        ),
-                        ColumnKind::Text | ColumnKind::Json => {
-                            let s = a
-                                .as_any()
-                                .downcast_ref::<arrow_array::StringArray>()
-                                .map(|x| x.value(row).to_string())
-                                .unwrap_or_default();
-                            if c.kind == ColumnKind::Json {
-                                serde_json::from_str(&s).unwrap_or(Value::String(s))
-                            } else {
-                                Value::String(s)
-                            }
-                        }
-                    };
-                    obj.insert(c.field.clone(), v);
                 }
+                let meta = |i: Option<usize>, kind| {
+                    i.and_then(|i| cell(batch.column(i).as_ref(), kind, row))
+                        .and_then(|v| v.as_str().map(str::to_string))
+                };
                 line.clear();
-                serde_json::to_writer(&mut line, &obj).map_err(std::io::Error::from)?;
-                line.push(b'\n');
+                spill_line(
+                    &mut line,
+                    meta(synced_at, ColumnKind::Timestamp).as_deref(),
+                    meta(run_id, ColumnKind::Text).as_deref(),
+                    &obj,
+                )?;
                 spill.write_all(&line)?;
                 bytes += line.len() as u64;
                 rows += 1;
@@ -252,7 +354,7 @@ impl ParquetDestination {
         Ok(Some(PqPosition {
             spill_bytes: bytes,
             rows,
-            columns: cols,
+            columns: cols.into_iter().map(|(_, c)| c).collect(),
         }))
     }
 
@@ -282,9 +384,15 @@ impl ParquetDestination {
         let mut lines =
             BufReader::with_capacity(256 * 1024, std::io::Read::take(spill, s.pos.spill_bytes));
         let mut builders: Vec<Builder> = cols.iter().map(|c| Builder::new(c.kind)).collect();
+        let mut synced_at = Builder::new(ColumnKind::Timestamp);
+        let mut run_id = Builder::new(ColumnKind::Text);
         let mut in_batch = 0usize;
-        let flush = |builders: &mut Vec<Builder>, writer: &mut ArrowWriter<File>| -> Result<()> {
-            let arrays: Vec<ArrayRef> = builders.iter_mut().map(Builder::finish).collect();
+        let flush = |builders: &mut Vec<Builder>,
+                     meta: [&mut Builder; 2],
+                     writer: &mut ArrowWriter<File>|
+         -> Result<()> {
+            let mut arrays: Vec<ArrayRef> = builders.iter_mut().map(Builder::finish).collect();
+            arrays.extend(meta.into_iter().map(Builder::finish));
             let batch =
                 RecordBatch::try_new(schema.clone(), arrays).map_err(|e| err(&tmp, "write")(&e))?;
             writer.write(&batch).map_err(|e| err(&tmp, "write")(&e))?;
@@ -296,20 +404,23 @@ impl ParquetDestination {
             if lines.read_line(&mut line)? == 0 {
                 break;
             }
+            let (at, id, text) = split_spill_line(&line);
             let record: Value =
-                serde_json::from_str(&line).map_err(|e| err(&s.spill_path, "read")(&e))?;
+                serde_json::from_str(text).map_err(|e| err(&s.spill_path, "read")(&e))?;
             let obj = as_object(&record);
             for (b, c) in builders.iter_mut().zip(cols) {
                 b.push(c.kind, obj.get(&c.field));
             }
+            synced_at.push(ColumnKind::Timestamp, at.map(Value::from).as_ref());
+            run_id.push(ColumnKind::Text, id.map(Value::from).as_ref());
             in_batch += 1;
             if in_batch == ROW_GROUP_ROWS {
-                flush(&mut builders, &mut writer)?;
+                flush(&mut builders, [&mut synced_at, &mut run_id], &mut writer)?;
                 in_batch = 0;
             }
         }
         if in_batch > 0 {
-            flush(&mut builders, &mut writer)?;
+            flush(&mut builders, [&mut synced_at, &mut run_id], &mut writer)?;
         }
         let file = writer.into_inner().map_err(|e| err(&tmp, "write")(&e))?;
         file.sync_data()?;
@@ -366,7 +477,7 @@ impl Destination for ParquetDestination {
             path: spill_path,
             writer,
         } = spool;
-        let mut columns = Columns::restore(&[], 0, pos.columns.clone());
+        let mut columns = Columns::restore(RESERVED, 0, pos.columns.clone());
         if let Some(schema) = stream
             .json_schema
             .as_ref()
@@ -392,11 +503,11 @@ impl Destination for ParquetDestination {
             .get_mut(stream)
             .ok_or_else(|| EngineError::Destination(format!("stream `{stream}` is not open")))?;
         s.columns.fit(records);
+        let synced_at = schema::now_rfc3339();
         let mut line = Vec::with_capacity(512);
         for r in records {
             line.clear();
-            serde_json::to_writer(&mut line, r).map_err(std::io::Error::from)?;
-            line.push(b'\n');
+            spill_line(&mut line, Some(&synced_at), Some(&self.run_id), r)?;
             s.writer
                 .write_all(&line)
                 .map_err(|e| err(&s.spill_path, "write")(&e))?;

@@ -1,20 +1,22 @@
 //! `postgres://USER:PASSWORD@HOST:PORT/DATABASE?schema=NAME`: one table per
 //! stream in the schema (created if missing, default `public`), laid out as
-//! in [`super::sql`]. No TLS: use it on a trusted network or through a
-//! tunnel (`sslmode=disable` or `prefer`).
+//! in [`super::sql`]. TLS as libpq does it (`sslmode`, `sslrootcert`), over
+//! rustls: see [`super::postgres_tls`].
 //!
 //! Types: `BIGINT`, `DOUBLE PRECISION`, `BOOLEAN`, `TEXT`, and `JSONB` for
 //! nested objects and arrays; `_synced_at` is `TIMESTAMPTZ`. New fields add
 //! columns, wider values `ALTER COLUMN … TYPE` (converting the rows).
-//! Batches are multi-row `INSERT`s (upserts with `ON CONFLICT` for merge),
-//! each in a savepoint so a failing stream does not abort the others'
-//! transaction; [`Destination::commit`] writes the run state into
+//! Batches are `COPY … FROM STDIN` (text format) straight into the table,
+//! or for upserts into a temporary staging table followed by one
+//! `INSERT … SELECT … ON CONFLICT`; each batch is in a savepoint so a failing
+//! stream does not abort the others' transaction; [`Destination::commit`] writes the run state into
 //! `_connector_state` and commits, so records and state land together.
 //!
 //! The driver is async; the destination runs it on a thread of its own (with
 //! its own small runtime), so the synchronous [`Destination`] calls work from
 //! inside the sync's runtime. The password never appears in errors or logs.
 
+use super::postgres_tls::{self, MakeRustls, RootCert, SslMode};
 use super::schema::{self, Column, ColumnKind, Columns};
 use super::sql::{
     self, Position, RUN_ID, STATE_TABLE, STREAMS_TABLE, SYNCED_AT, SqlStream, TABLE_NAME_MAX, quote,
@@ -28,8 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 type Reply<T> = mpsc::SyncSender<Result<T>>;
 
@@ -54,6 +55,8 @@ fn pg_type(kind: ColumnKind) -> &'static str {
         ColumnKind::Boolean => "boolean",
         ColumnKind::Text => "text",
         ColumnKind::Json => "jsonb",
+        ColumnKind::Timestamp => "timestamptz",
+        ColumnKind::Date => "date",
     }
 }
 
@@ -62,9 +65,37 @@ fn pg_text(kind: ColumnKind, v: Option<&Value>) -> Option<String> {
     let v = v.filter(|v| !v.is_null())?;
     Some(match (kind, v) {
         (ColumnKind::Json, v) => v.to_string(),
+        // An offset-less value is UTC, whatever the session's time zone.
+        (ColumnKind::Timestamp, Value::String(t)) => {
+            schema::timestamp_text(t).unwrap_or_else(|| t.clone())
+        }
         (_, Value::String(s)) if s.contains('\0') => s.replace('\0', "\u{fffd}"),
         (_, v) => schema::text_of(v),
     })
+}
+
+/// One field of `COPY`'s text format: `\N` for `NULL`, else the text with
+/// backslash, tab, newline and carriage return escaped.
+fn copy_field(buf: &mut Vec<u8>, v: Option<&str>) {
+    let Some(v) = v else {
+        buf.extend_from_slice(b"\\N");
+        return;
+    };
+    let bytes = v.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            _ => continue,
+        };
+        buf.extend_from_slice(&bytes[start..i]);
+        buf.extend_from_slice(esc);
+        start = i + 1;
+    }
+    buf.extend_from_slice(&bytes[start..]);
 }
 
 /// An error's whole chain (the driver's `Display` alone says "db error").
@@ -89,6 +120,16 @@ impl PostgresDestination {
                 redactor.redact(&format!("{shown}: {}", chain(&e as &dyn std::error::Error))),
             )
         })?;
+        let mode = match uri.sslmode.as_deref() {
+            Some(m) => SslMode::parse(m).ok_or_else(|| {
+                EngineError::Destination(format!("{shown}: sslmode={m} is not a libpq sslmode"))
+            })?,
+            None => SslMode::Prefer,
+        };
+        let rootcert = uri.sslrootcert.as_deref().map(RootCert::parse);
+        config.ssl_mode(mode.driver());
+        let tls = postgres_tls::client_config(mode, rootcert.as_ref())
+            .map_err(|e| EngineError::Destination(format!("{shown}: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
@@ -98,8 +139,19 @@ impl PostgresDestination {
         }
         let (tx, rx) = mpsc::channel::<Msg>();
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<()>>(1);
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            _ => String::new(),
+        };
+        let roots = match &rootcert {
+            Some(RootCert::File(p)) => p.display().to_string(),
+            Some(RootCert::System) => "the system's roots".to_string(),
+            None => "~/.postgresql/root.crt".to_string(),
+        };
         let setup = Setup {
             config,
+            tls: MakeRustls(tls),
+            tls_context: (host, roots),
             schema: uri.schema.clone(),
             shown: shown.clone(),
             redactor,
@@ -194,6 +246,9 @@ impl Drop for PostgresDestination {
 
 struct Setup {
     config: tokio_postgres::Config,
+    tls: MakeRustls,
+    /// The host name the certificate must hold, and where the roots are.
+    tls_context: (String, String),
     schema: String,
     shown: String,
     redactor: Redactor,
@@ -250,18 +305,39 @@ fn worker(setup: Setup, rx: mpsc::Receiver<Msg>, ready: mpsc::SyncSender<Result<
             }
         });
     }
-    if pg.rows > 0 {
+    // What was not committed is rolled back; then the lock is released
+    // before this process ends, so a run started right after finds it free
+    // (the server drops a closed session's locks only once its backend has
+    // noticed), and the session ends in order.
+    rt.block_on(async {
+        let _ = pg
+            .client
+            .batch_execute("ROLLBACK; SELECT pg_advisory_unlock_all()")
+            .await;
+    });
+    let Pg {
+        client,
+        connection,
+        rows,
+        busy,
+        shown,
+        ..
+    } = pg;
+    drop(client);
+    let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), connection).await });
+    if rows > 0 {
         tracing::info!(
-            "{}: {} rows in {:.2}s of writing",
-            pg.shown,
-            pg.rows,
-            pg.busy.as_secs_f64()
+            "{shown}: {rows} rows in {:.2}s of writing",
+            busy.as_secs_f64()
         );
     }
 }
 
 struct Pg {
     client: Client,
+    /// The task driving the connection; it ends once the client is dropped
+    /// and the server told.
+    connection: tokio::task::JoinHandle<()>,
     schema: String,
     shown: String,
     redactor: Redactor,
@@ -279,6 +355,8 @@ impl Pg {
     async fn connect(setup: Setup) -> Result<Pg> {
         let Setup {
             config,
+            tls,
+            tls_context,
             schema,
             shown,
             redactor,
@@ -286,14 +364,14 @@ impl Pg {
             write_mode,
             schemas,
         } = setup;
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| {
-            EngineError::Destination(
-                redactor.redact(&format!("cannot connect to {shown}: {}", chain(&e))),
-            )
+        let (client, connection) = config.connect(tls).await.map_err(|e| {
+            let why = postgres_tls::explain(&e, &tls_context.0, &tls_context.1)
+                .unwrap_or_else(|| chain(&e));
+            EngineError::Destination(redactor.redact(&format!("cannot connect to {shown}: {why}")))
         })?;
         let shown_bg = shown.clone();
         let redactor_bg = redactor.clone();
-        tokio::spawn(async move {
+        let connection = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(
                     "{}",
@@ -303,6 +381,7 @@ impl Pg {
         });
         let pg = Pg {
             client,
+            connection,
             schema,
             shown,
             redactor,
@@ -349,7 +428,9 @@ impl Pg {
             "cannot create the schema and metadata tables",
         )
         .await?;
-        pg.batch("BEGIN", "cannot begin a transaction").await?;
+        // Timestamps read back (and widen to text) as UTC.
+        pg.batch("SET TIME ZONE 'UTC'; BEGIN", "cannot begin a transaction")
+            .await?;
         Ok(pg)
     }
 
@@ -516,6 +597,8 @@ impl Pg {
                     "double precision" | "real" | "numeric" => ColumnKind::Real,
                     "boolean" => ColumnKind::Boolean,
                     "jsonb" | "json" => ColumnKind::Json,
+                    "timestamp with time zone" => ColumnKind::Timestamp,
+                    "date" => ColumnKind::Date,
                     _ => ColumnKind::Text,
                 };
                 Some(Column {
@@ -586,6 +669,10 @@ impl Pg {
             let q = quote(&c.name);
             let using = match (old, c.kind) {
                 (_, ColumnKind::Json) => format!("to_jsonb({q})"),
+                // ISO 8601 text (the session is in UTC), not DateStyle's.
+                (ColumnKind::Timestamp | ColumnKind::Date, _) => {
+                    format!("to_jsonb({q}) #>> '{{}}'")
+                }
                 (_, kind) => format!("{q}::{}", pg_type(kind)),
             };
             alters.push(format!(
@@ -726,6 +813,7 @@ impl Pg {
                 s.dirty = dirty;
                 s.created = created;
                 s.insert_sql = None;
+                s.stage = None;
             }
         }
         s.busy += started.elapsed();
@@ -773,39 +861,73 @@ impl Pg {
             _ => String::new(),
         };
         let synced_at = schema::now_rfc3339();
-        let per_stmt = (60_000 / names.len()).clamp(1, 1000);
-        let head = format!(
-            "INSERT INTO {} ({}) VALUES ",
-            self.t(&s.target),
-            names.join(", ")
-        );
-        for chunk in rows.chunks(per_stmt) {
-            let mut sql = head.clone();
-            let mut params: Vec<Option<String>> = Vec::with_capacity(chunk.len() * names.len());
-            for (ri, r) in chunk.iter().enumerate() {
-                let obj = schema::as_object(r);
-                sql.push_str(if ri == 0 { "(" } else { ", (" });
-                for (ci, cast) in casts.iter().enumerate() {
-                    if ci > 0 {
-                        sql.push_str(", ");
-                    }
-                    let _ = write!(sql, "${}::text::{cast}", params.len() + 1);
-                    params.push(match s.columns.cols.get(ci) {
-                        Some(c) => pg_text(c.kind, obj.get(&c.field)),
-                        None if ci == names.len() - 2 => Some(synced_at.clone()),
-                        None => Some(self.run_id.clone()),
-                    });
-                }
-                sql.push(')');
-            }
-            sql.push_str(&conflict);
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-            self.client
-                .execute(&sql, &refs)
-                .await
-                .map_err(|e| self.err(&format!("cannot insert into `{}`", s.target), &e))?;
+        let cols = names.join(", ");
+        let target = self.t(&s.target);
+        if conflict.is_empty() {
+            return self.copy_rows(s, &target, &cols, &rows, &synced_at).await;
         }
+        // An upsert: COPY into a temporary table shaped like the target,
+        // then one INSERT … ON CONFLICT from it.
+        let stage = quote(&format!("_stage_{}", s.target));
+        let shape = format!("{target} {cols} {}", casts.join(","));
+        if s.stage.as_deref() != Some(shape.as_str()) {
+            self.batch(
+                &format!(
+                    "DROP TABLE IF EXISTS pg_temp.{stage}; CREATE TEMP TABLE {stage} (LIKE {target})"
+                ),
+                &format!("cannot create a staging table for `{}`", s.target),
+            )
+            .await?;
+            s.stage = Some(shape);
+        }
+        self.copy_rows(s, &format!("pg_temp.{stage}"), &cols, &rows, &synced_at)
+            .await?;
+        self.batch(
+            &format!(
+                "INSERT INTO {target} ({cols}) SELECT {cols} FROM pg_temp.{stage}{conflict}; TRUNCATE pg_temp.{stage}"
+            ),
+            &format!("cannot insert into `{}`", s.target),
+        )
+        .await
+    }
+
+    /// `COPY … FROM STDIN` (text format) of `rows` into `table`, with the
+    /// stream's columns, `_synced_at` and `_run_id`.
+    async fn copy_rows(
+        &self,
+        s: &SqlStream,
+        table: &str,
+        cols: &str,
+        rows: &[&Value],
+        synced_at: &str,
+    ) -> Result<()> {
+        use futures_util::SinkExt as _;
+        let mut buf: Vec<u8> = Vec::with_capacity(rows.len() * 64 * (s.columns.len() + 2));
+        for r in rows {
+            let obj = schema::as_object(r);
+            for c in &s.columns.cols {
+                copy_field(&mut buf, pg_text(c.kind, obj.get(&c.field)).as_deref());
+                buf.push(b'\t');
+            }
+            copy_field(&mut buf, Some(synced_at));
+            buf.push(b'\t');
+            copy_field(&mut buf, Some(&self.run_id));
+            buf.push(b'\n');
+        }
+        let what = format!("cannot copy into `{}`", s.target);
+        let sink = self
+            .client
+            .copy_in::<_, bytes::Bytes>(&format!("COPY {table} ({cols}) FROM STDIN"))
+            .await
+            .map_err(|e| self.err(&what, &e))?;
+        let mut sink = std::pin::pin!(sink);
+        sink.send(bytes::Bytes::from(buf))
+            .await
+            .map_err(|e| self.err(&what, &e))?;
+        sink.as_mut()
+            .finish()
+            .await
+            .map_err(|e| self.err(&what, &e))?;
         Ok(())
     }
 

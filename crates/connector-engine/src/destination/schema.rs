@@ -6,6 +6,11 @@
 //! Widening: `integer` + `real` → `real`; `json` + `integer`/`real`/`boolean`
 //! → `json` (a JSON number or boolean is valid JSON); any other mix → `text`
 //! (a number, boolean or JSON value written as its text).
+//!
+//! `timestamp` and `date` come only from a declared schema (`type: string`
+//! with `format: date-time` or `format: date`): a column keeps them while
+//! every value parses as one ([`as_timestamp`], [`as_date`]), and becomes
+//! `text` at the first that does not.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -22,6 +27,10 @@ pub enum ColumnKind {
     Text,
     /// A nested object or array, stored as JSON text (JSONB in Postgres).
     Json,
+    /// An instant (`format: date-time`), as RFC 3339 UTC where it is text.
+    Timestamp,
+    /// A calendar date (`format: date`), `YYYY-MM-DD`.
+    Date,
 }
 
 impl ColumnKind {
@@ -54,10 +63,13 @@ impl ColumnKind {
     /// or a list; `null` is ignored), `anyOf`/`oneOf` branches, or
     /// `properties`/`items` alone.
     pub fn from_json_schema(s: &Value) -> Option<ColumnKind> {
+        let format = s.get("format").and_then(Value::as_str);
         let one = |t: &str| match t {
             "integer" => Some(ColumnKind::Integer),
             "number" => Some(ColumnKind::Real),
             "boolean" => Some(ColumnKind::Boolean),
+            "string" if format == Some("date-time") => Some(ColumnKind::Timestamp),
+            "string" if format == Some("date") => Some(ColumnKind::Date),
             "string" => Some(ColumnKind::Text),
             "object" | "array" => Some(ColumnKind::Json),
             _ => None,
@@ -95,6 +107,8 @@ impl ColumnKind {
             ColumnKind::Text => json!({ "type": ["string", "null"] }),
             // Anything: a nested value of any shape.
             ColumnKind::Json => json!({}),
+            ColumnKind::Timestamp => json!({ "type": ["string", "null"], "format": "date-time" }),
+            ColumnKind::Date => json!({ "type": ["string", "null"], "format": "date" }),
         }
     }
 
@@ -105,8 +119,29 @@ impl ColumnKind {
             ColumnKind::Boolean => "boolean",
             ColumnKind::Text => "text",
             ColumnKind::Json => "json",
+            ColumnKind::Timestamp => "timestamp",
+            ColumnKind::Date => "date",
         }
     }
+}
+
+/// A `timestamp` column's value: what [`connector_spec::datetime`] parses
+/// (RFC 3339 with any offset, or none for UTC), as the instant in UTC.
+pub fn as_timestamp(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    connector_spec::datetime::parse_datetime(s)
+}
+
+/// The same as RFC 3339 UTC text, `2024-01-02T03:04:05Z` (with the
+/// fraction of a second where there is one), which sorts as it should.
+pub fn timestamp_text(s: &str) -> Option<String> {
+    as_timestamp(s).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+/// A `date` column's value: exactly `YYYY-MM-DD`.
+pub fn as_date(s: &str) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .filter(|_| s.len() == 10)
 }
 
 /// A value as text for a `text` column: strings as they are, everything
@@ -254,7 +289,15 @@ impl Columns {
                 match self.index(field) {
                     Some(i) => {
                         let old = self.cols[i].kind;
-                        let new = old.join(kind);
+                        let new = match (old, v) {
+                            (ColumnKind::Timestamp, Value::String(t))
+                                if as_timestamp(t).is_some() =>
+                            {
+                                old
+                            }
+                            (ColumnKind::Date, Value::String(d)) if as_date(d).is_some() => old,
+                            _ => old.join(kind),
+                        };
                         if new != old {
                             if !changes.added.contains(&i) {
                                 before.entry(i).or_insert(old);
@@ -495,6 +538,18 @@ mod tests {
         assert_eq!(Integer.join(Json), Json);
         assert_eq!(Text.join(Json), Text);
         assert_eq!(Boolean.join(Integer), Text);
+        assert_eq!(Timestamp.join(Text), Text);
+        assert_eq!(Date.join(Timestamp), Text);
+        assert_eq!(
+            ColumnKind::from_json_schema(
+                &json!({"type": ["string", "null"], "format": "date-time"})
+            ),
+            Some(Timestamp)
+        );
+        assert_eq!(
+            ColumnKind::from_json_schema(&json!({"type": "string", "format": "date"})),
+            Some(Date)
+        );
         assert_eq!(ColumnKind::of(&json!(u64::MAX)), Some(Text));
         assert_eq!(
             ColumnKind::from_json_schema(&json!({"type": ["null", "integer"]})),
@@ -518,6 +573,38 @@ mod tests {
         assert_eq!(ch.widened, vec![(0, ColumnKind::Integer)]);
         assert_eq!(c.get("ID").unwrap().name, "ID_1");
         assert_eq!(c.get("a").unwrap().kind, ColumnKind::Json);
+    }
+
+    #[test]
+    fn declared_times_hold_while_values_parse() {
+        let mut c = Columns::new(&[], 0);
+        c.declare(&json!({"properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "on": {"type": ["string", "null"], "format": "date"},
+            "late": {"type": "string", "format": "date-time"},
+        }}));
+        let ch = c.fit(&[
+            json!({"at": "2024-01-02T03:04:05+02:00", "on": "2024-01-02", "late": "2024-01-02"}),
+            json!({"at": "2024-01-02 03:04:05.5", "on": null, "late": "soon"}),
+        ]);
+        assert_eq!(c.get("at").unwrap().kind, ColumnKind::Timestamp);
+        assert_eq!(c.get("on").unwrap().kind, ColumnKind::Date);
+        assert_eq!(c.get("late").unwrap().kind, ColumnKind::Text);
+        assert_eq!(ch.widened, vec![(2, ColumnKind::Timestamp)]);
+        c.fit(&[json!({"on": "2024-01-02T00:00:00Z"})]);
+        assert_eq!(c.get("on").unwrap().kind, ColumnKind::Text);
+        assert_eq!(
+            timestamp_text("2024-01-02T03:04:05+02:00").as_deref(),
+            Some("2024-01-02T01:04:05Z")
+        );
+        assert_eq!(
+            timestamp_text("2024-01-02 03:04:05.250").as_deref(),
+            Some("2024-01-02T03:04:05.250Z")
+        );
+        // Records alone never make one: a string is text.
+        let mut c = Columns::new(&[], 0);
+        c.fit(&[json!({"at": "2024-01-02T03:04:05Z"})]);
+        assert_eq!(c.get("at").unwrap().kind, ColumnKind::Text);
     }
 
     #[test]

@@ -78,6 +78,9 @@ pub struct SqlStream {
     pub dirty: bool,
     /// The insert statement for the current columns.
     pub insert_sql: Option<String>,
+    /// Postgres: the shape (table, columns, types) of the temporary staging
+    /// table that merge batches are copied into, once it exists.
+    pub stage: Option<String>,
     pub rows: u64,
     pub busy: std::time::Duration,
 }
@@ -135,6 +138,7 @@ impl SqlStream {
             pk_index: false,
             dirty: false,
             insert_sql: None,
+            stage: None,
             rows: 0,
             busy: std::time::Duration::ZERO,
         }

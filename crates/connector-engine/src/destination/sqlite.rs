@@ -52,6 +52,10 @@ fn sql_type(kind: ColumnKind) -> &'static str {
         ColumnKind::Real => "REAL",
         ColumnKind::Boolean => "BOOLEAN",
         ColumnKind::Text | ColumnKind::Json => "TEXT",
+        // Text (RFC 3339 UTC, `YYYY-MM-DD`) that SQLite's date functions
+        // read; the declared type tells DuckDB, pandas and SQLAlchemy.
+        ColumnKind::Timestamp => "TIMESTAMP",
+        ColumnKind::Date => "DATE",
     }
 }
 
@@ -72,6 +76,10 @@ fn sql_value(kind: ColumnKind, v: Option<&Value>) -> ToSqlOutput<'_> {
         (ColumnKind::Boolean, Value::Bool(b)) => ToSqlOutput::Owned(V::Integer(*b as i64)),
         (ColumnKind::Text, Value::String(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
         (ColumnKind::Json, v) => ToSqlOutput::Owned(V::Text(v.to_string())),
+        (ColumnKind::Timestamp, Value::String(t)) => match schema::timestamp_text(t) {
+            Some(utc) if utc != *t => ToSqlOutput::Owned(V::Text(utc)),
+            _ => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+        },
         (_, v) => ToSqlOutput::Owned(V::Text(schema::text_of(v))),
     }
 }
@@ -197,6 +205,8 @@ impl SqliteDestination {
                 "INTEGER" => ColumnKind::Integer,
                 "REAL" => ColumnKind::Real,
                 "BOOLEAN" => ColumnKind::Boolean,
+                "TIMESTAMP" => ColumnKind::Timestamp,
+                "DATE" => ColumnKind::Date,
                 _ => ColumnKind::Text,
             };
             cols.push(Column {
@@ -213,7 +223,7 @@ impl SqliteDestination {
             .iter()
             .map(|c| format!("{} {}", quote(&c.name), sql_type(c.kind)))
             .collect();
-        defs.push(format!("{SYNCED_AT} TEXT NOT NULL"));
+        defs.push(format!("{SYNCED_AT} TIMESTAMP NOT NULL"));
         defs.push(format!("{RUN_ID} TEXT NOT NULL"));
         self.conn
             .execute_batch(&format!(
