@@ -488,9 +488,9 @@ mod tests {
             granularity: Duration::from_secs(1),
             end: None,
         });
-        let before = chrono::Utc::now().timestamp();
+        let before = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()).timestamp();
         let upper = p.upper_bound().unwrap();
-        let after = chrono::Utc::now().timestamp();
+        let after = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()).timestamp();
         let t = p.instant(&upper).unwrap();
         assert_eq!(t.timestamp_subsec_nanos(), 0, "{upper}");
         assert!(

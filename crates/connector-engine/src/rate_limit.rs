@@ -630,7 +630,7 @@ fn custom_budget(c: &CustomHeaders, headers: &HeaderMap) -> Option<Budget> {
 pub fn parse_reset(v: &str) -> Option<Duration> {
     let Ok(n) = v.trim().parse::<f64>() else {
         let at = chrono::DateTime::parse_from_rfc3339(v.trim()).ok()?;
-        let left = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+        let left = at.with_timezone(&chrono::Utc) - chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
         return Some(left.to_std().unwrap_or(Duration::ZERO).min(MAX_SERVER_WAIT));
     };
     if n > 1e9 {
@@ -697,7 +697,7 @@ mod tests {
             "{d:?}"
         );
         // Jira writes the reset as an RFC 3339 time.
-        let at = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc3339();
+        let at = (chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()) + chrono::Duration::seconds(30)).to_rfc3339();
         let d = parse_reset(&at).unwrap();
         assert!(d <= Duration::from_secs(30) && d >= Duration::from_secs(28), "{d:?}");
         // Salesforce names its pair: `api-usage=18/5000`.

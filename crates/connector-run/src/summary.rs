@@ -128,7 +128,7 @@ pub fn json(
                 "bytes": s.bytes,
                 "waited_s": seconds(s.waited),
                 "elapsed_s": seconds(s.elapsed),
-                "records_per_s": s.records_per_sec().round(),
+                "records_per_s": s.records_per_sec().round() as u64,
                 "error": s.error,
             })
         })

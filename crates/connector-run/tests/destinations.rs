@@ -1310,6 +1310,14 @@ fn postgres_over_tls_require_and_verify_full() {
         err.contains("the server's certificate is not signed by a CA in sslrootcert"),
         "{err}"
     );
+    // The system's roots do not hold the test CA either.
+    let (code, err) = sync(&with("sslmode=verify-full&sslrootcert=system"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("not signed by a CA in sslrootcert (the system's roots)")
+            || err.contains("sslrootcert=system: no CA certificates found"),
+        "{err}"
+    );
     // verify-ca also checks the chain; require with a root behaves like it.
     for mode in ["verify-ca", "require"] {
         let (code, err) = sync(&with(&format!(

@@ -902,7 +902,7 @@ impl Pg {
         synced_at: &str,
     ) -> Result<()> {
         use futures_util::SinkExt as _;
-        let mut buf: Vec<u8> = Vec::with_capacity(rows.len() * 64 * (s.columns.len() + 2));
+        let mut buf: Vec<u8> = Vec::with_capacity(rows.len() * 256);
         for r in rows {
             let obj = schema::as_object(r);
             for c in &s.columns.cols {
