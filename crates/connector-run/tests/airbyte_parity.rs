@@ -78,20 +78,9 @@ const PINS: [&str; 6] = [
 const DAY: i64 = 86_400;
 
 /// The CDK's python, from the environment; `None` with a note locally, a
-/// failure in CI (as `protocols.rs`).
+/// failure in CI.
 fn cdk_python() -> Option<PathBuf> {
-    let var = "CONNECTOR_RUN_TEST_AIRBYTE_PYTHON";
-    match std::env::var_os(var) {
-        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must set {var} (.ci/run installs it)"
-            );
-            eprintln!("skipped: {var} is not set (bash .ci/run installs it)");
-            None
-        }
-    }
+    tool("CONNECTOR_RUN_TEST_AIRBYTE_PYTHON")
 }
 
 fn now() -> i64 {

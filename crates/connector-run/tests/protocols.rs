@@ -10,24 +10,9 @@ use mock_api::{MockConfig, MockServer};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// A tool the test needs, from the environment; `None` with a note locally,
-/// a failure in CI.
-fn tool(var: &str) -> Option<PathBuf> {
-    match std::env::var_os(var) {
-        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must set {var} (.ci/run installs it)"
-            );
-            eprintln!("skipped: {var} is not set (bash .ci/run installs it)");
-            None
-        }
-    }
-}
 
 fn gen_spec(base: &str) -> String {
     format!(

@@ -139,3 +139,19 @@ streams:
 "#
     )
 }
+
+/// A tool the test needs, from the environment; `None` with a note locally,
+/// a failure in CI.
+pub fn tool(var: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
+        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must set {var} (.ci/run installs it)"
+            );
+            eprintln!("skipped: {var} is not set (bash .ci/run installs it)");
+            None
+        }
+    }
+}
