@@ -5,17 +5,13 @@
 //! |---|---|
 //! | `GET /<collection>?_start=K&_limit=L` | the page (json-server offset paging), `X-Total-Count` |
 //! | `GET /parents/{id}/children` | the parent's children, one page |
-//! | `GET /events?start=T&end=T&limit=L[&cursor=C]` | [`Events`] updated in `[start, end]`, cursor-paged: `{"data": […], "next_cursor": C or null}` |
 //! | anything else | 404 / 400 |
 //!
 //! Keep-alive, `Content-Length`, gzip when the request accepts it. Optional
-//! fixed latency per answered request; a fixed-window or rolling-window rate
-//! limit (429 with `Retry-After`, answered at once;
-//! `X-RateLimit-Limit/-Remaining/-Reset` on every answer when asked for);
-//! seeded random faults (503 with `Retry-After`, answered at once); the
-//! arrival time of every request, when asked for. Counters (requests, 200s,
-//! 429s, faults, records, bytes, first request, first and last 200) are read
-//! and reset by the harness between runs.
+//! fixed latency per answered request and a fixed-window rate limit (429 with
+//! `Retry-After`, answered at once; `X-RateLimit-Limit/-Remaining/-Reset` on
+//! every answer when asked for). Counters (requests, 200s, 429s, records,
+//! bytes, first and last 200) are read and reset by the harness between runs.
 
 use crate::data::{Collection, Page};
 use bytes::Bytes;
@@ -30,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A rate limit: `requests` per fixed window, or in any rolling window.
+/// A fixed-window rate limit.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimit {
     /// Requests admitted per window.
@@ -39,21 +35,6 @@ pub struct RateLimit {
     /// Send `X-RateLimit-Limit`, `-Remaining` and `-Reset` (delta seconds,
     /// rounded up) on every answer.
     pub headers: bool,
-    /// HubSpot's rule: a request is refused when `requests` were admitted in
-    /// the `window` before it (any rolling window), not per fixed window.
-    pub rolling: bool,
-}
-
-/// Seeded random faults: a `503` with `Retry-After`, answered at once.
-#[derive(Debug, Clone, Copy)]
-pub struct Faults {
-    /// Probability (0..=1) that a request gets the fault.
-    pub rate: f64,
-    /// The n-th request of a run faults when `mix(seed ^ n)` says so: the
-    /// same run order gets the same faults.
-    pub seed: u64,
-    /// `Retry-After` in whole seconds.
-    pub retry_after: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -63,9 +44,6 @@ pub struct ServerConfig {
     pub rate: Option<RateLimit>,
     /// Runtime threads: 1 is a current-thread runtime.
     pub threads: usize,
-    pub faults: Option<Faults>,
-    /// Keep the arrival time of every request ([`Server::arrivals`]).
-    pub record_arrivals: bool,
 }
 
 /// What the server serves.
@@ -75,139 +53,6 @@ pub struct Routes {
     pub collections: HashMap<String, Arc<Collection>>,
     /// `/parents/{id}/children` → `children[id - 1]`.
     pub children: Option<Arc<Vec<Page>>>,
-    /// `/events`: records with an `updated_at`, filtered and cursor-paged.
-    pub events: Option<Events>,
-}
-
-/// `days × per_day` records from [`Events::FIRST_DAY`] on, ids 1.., each
-/// with an `updated_at` spread evenly over its day (`per_day` ≤ 86,400).
-/// `/events?start=T&end=T&limit=L&cursor=C` answers those with `start ≤
-/// updated_at ≤ end` (RFC 3339, UTC), `L` at a time, as `{"data": […],
-/// "next_cursor": "K"}`: `K` is the index to go on from within the filtered
-/// records, `null` on the last page.
-#[derive(Debug, Clone, Copy)]
-pub struct Events {
-    pub days: u64,
-    pub per_day: u64,
-}
-
-impl Events {
-    /// 2024-01-01T00:00:00Z, days since the Unix epoch.
-    pub const FIRST_DAY: i64 = 19_723;
-
-    fn total(&self) -> u64 {
-        self.days * self.per_day
-    }
-
-    /// Seconds since the epoch of record `id`'s `updated_at`.
-    fn time_of(&self, id: u64) -> i64 {
-        let (day, k) = ((id - 1) / self.per_day, (id - 1) % self.per_day);
-        (Self::FIRST_DAY + day as i64) * 86_400 + (k * 86_400 / self.per_day) as i64
-    }
-
-    /// The first id whose time is at or after `t` (ids are in time order).
-    fn first_at_or_after(&self, t: i64) -> u64 {
-        let (mut lo, mut hi) = (1u64, self.total() + 1);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if self.time_of(mid) < t {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
-    }
-
-    /// Ids with `start ≤ time ≤ end`.
-    pub fn ids_between(&self, start: i64, end: i64) -> std::ops::Range<u64> {
-        let a = self.first_at_or_after(start);
-        let b = self.first_at_or_after(end.saturating_add(1)).max(a);
-        a..b
-    }
-
-    /// One compact record.
-    pub fn record(&self, id: u64, out: &mut Vec<u8>) {
-        use std::io::Write;
-        let _ = write!(
-            out,
-            "{{\"id\":{id},\"updated_at\":\"{}\",\"amount\":{},\"status\":\"{}\"}}",
-            rfc3339(self.time_of(id)),
-            (id * 7919) % 100_000,
-            ["open", "paid", "void"][(id % 3) as usize]
-        );
-    }
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` of seconds since the epoch.
-pub fn rfc3339(t: i64) -> String {
-    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS` with `Z` or `+00:00`
-/// (fractions ignored).
-pub fn parse_rfc3339(v: &str) -> Option<i64> {
-    let b = v.as_bytes();
-    let n = |r: std::ops::Range<usize>| v.get(r)?.parse::<i64>().ok();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
-        return None;
-    }
-    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
-    let (hh, mm, ss) = (n(11..13)?, n(14..16)?, n(17..19)?);
-    let rest = v[19..].trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
-    if !matches!(rest, "Z" | "z" | "+00:00" | "") {
-        return None;
-    }
-    // days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
-}
-
-/// `%XX` and `+` decoded.
-fn percent_decode(v: &str) -> String {
-    let b = v.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                Some(x) => {
-                    out.push(x);
-                    i += 2;
-                }
-                None => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[derive(Debug, Default)]
