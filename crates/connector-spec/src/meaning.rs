@@ -1273,6 +1273,9 @@ impl<'a> Meaning<'a> {
             let mut visited: HashSet<&str> = HashSet::new();
             while let Some((depth, cur)) = todo.pop() {
                 path.truncate(depth);
+                if cur == start && depth == 1 {
+                    continue; // names itself: said on its own
+                }
                 if cur == start {
                     let mut cycle: Vec<&str> = path.clone();
                     cycle.sort();
