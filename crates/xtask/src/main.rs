@@ -3,8 +3,8 @@
 //! ```text
 //! cargo xtask bench [--scenario NAME]... [--quick] [--repeat N] [--no-build | --bin PATH]
 //!                   [--out FILE] [--server-threads N] [--no-gzip] [--compact]
-//! cargo xtask serve [--records N] [--page-size L] [--latency-ms MS] [--rate R [--rate-headers]]
-//!                   [--parents P --children C] [--no-gzip] [--compact]
+//! cargo xtask serve [--records N] [--page-size L] [--latency-ms MS] [--rate R [--rate-headers] [--rolling]]
+//!                   [--fault-rate F] [--parents P --children C] [--no-gzip] [--compact]
 //! cargo xtask profile [--records N] [--page-size L] [--dest jsonl|stdout] [--no-build | --bin PATH]
 //! ```
 //!
@@ -35,7 +35,7 @@ commands:
 
 bench options:
   --scenario NAME     only this scenario (repeatable): startup, throughput, streams,
-                      partitions, rate, memory (default: all)
+                      partitions, rate, memory, faults, rolling, windows (default: all)
   --quick             smaller datasets, 1 repetition (about 1 minute)
   --repeat N          repetitions of throughput/memory runs (default 3; quick 1)
   --bin PATH          connector-run binary to measure (default: build it in release)
@@ -48,6 +48,8 @@ bench options:
 serve options:
   --records N (default 1000000)  --page-size L (default 1000)  --latency-ms MS
   --rate R (requests per 1 s window)  --rate-headers (X-RateLimit-* on every answer)
+  --rolling (R in any rolling second, HubSpot's rule, instead of fixed windows)
+  --fault-rate F (a 503 with Retry-After: 1 for this fraction of requests, seeded)
   --parents P --children C       also serve /parents and /parents/{id}/children
   --port is not needed: the server prints its 127.0.0.1 URL
 
@@ -168,6 +170,8 @@ fn serve_cmd(mut args: Args) -> Result<(), String> {
     let latency: u64 = args.num("--latency-ms", 0)?;
     let rate: u32 = args.num("--rate", 0)?;
     let rate_headers = args.flag("--rate-headers");
+    let rolling = args.flag("--rolling");
+    let fault_rate: f64 = args.num("--fault-rate", 0.0)?;
     let parents: u64 = args.num("--parents", 0)?;
     let children: u64 = args.num("--children", 10)?;
     let gzip = (!args.flag("--no-gzip")).then_some(6);
@@ -192,8 +196,15 @@ fn serve_cmd(mut args: Args) -> Result<(), String> {
                 requests: rate,
                 window: Duration::from_secs(1),
                 headers: rate_headers,
+                rolling,
             }),
             threads,
+            faults: (fault_rate > 0.0).then_some(server::Faults {
+                rate: fault_rate,
+                seed: 16,
+                retry_after: 1,
+            }),
+            record_arrivals: false,
         },
     )
     .map_err(|e| e.to_string())?;
@@ -211,8 +222,8 @@ fn serve_cmd(mut args: Args) -> Result<(), String> {
         let s = srv.snapshot();
         if s.requests > 0 {
             eprintln!(
-                "requests {} (200: {}, 429: {}, other: {}), records {}",
-                s.requests, s.ok, s.too_many, s.other, s.records
+                "requests {} (200: {}, 429: {}, 503 faults: {}, other: {}), records {}",
+                s.requests, s.ok, s.too_many, s.faults, s.other, s.records
             );
         }
     }
