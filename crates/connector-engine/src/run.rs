@@ -637,7 +637,7 @@ async fn run_stream(
             let seen: Arc<Mutex<HashSet<String>>> = Default::default();
             let union = !ctx.plan.streams[&name].partitions_from.is_empty();
             let mut workers = tokio::task::JoinSet::new();
-            for _ in 0..ctx.workers {
+            for _ in 0..partition_workers(ctx.workers) {
                 let (ctx, rx, run, children, name, seen) = (
                     ctx.clone(),
                     rx.clone(),
@@ -683,6 +683,18 @@ async fn run_stream(
         summary.error = None;
     }
     summary
+}
+
+/// Partitions of one stream read at once. More than the requests in flight
+/// (the limiter's `concurrency` permits bound those): a partition waiting
+/// out a server's `Retry-After` (a 503) holds a worker but no request slot,
+/// so the others' requests go on meanwhile. At concurrency 1 partitions are
+/// read one after another, in order, as asked.
+fn partition_workers(concurrency: usize) -> usize {
+    match concurrency {
+        0 | 1 => 1,
+        c => (c * 8).min(64),
+    }
 }
 
 /// Closes a stream; when it completed, its cursor advances (with the keys
