@@ -390,3 +390,46 @@ fn a_declared_limit_may_come_from_config() {
     assert_eq!(server.counters().rate_limited, 0, "{:?}", server.counters());
     assert!(busiest_window(&server, Duration::from_secs(1)) <= 20);
 }
+
+/// While partitions wait out a 503's `Retry-After`, the others go on: with
+/// the first 4 requests refused at concurrency 4, every worker used to sleep
+/// and nothing was sent until the waits ended; now the other partitions'
+/// requests go out in the meantime (the limiter still allows 4 in flight).
+#[test]
+fn partitions_waiting_out_a_retry_after_do_not_stall_the_others() {
+    let server = MockServer::start(MockConfig {
+        faults: FaultConfig::first(4, vec![FaultKind::Status503RetryAfter]),
+        ..MockConfig::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        r#"
+version: 1
+name: waits
+base_url: "{}"
+rate_limit: {{ max_concurrency: 4 }}
+streams:
+  user_posts:
+    path: "/users/{{{{ partition.user }}}}/posts"
+    partitions: {{ values: "{{{{ [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] }}}}", as: user }}
+    primary_key: id
+"#,
+        server.url()
+    );
+    write_spec(tmp.path(), "waits", &yaml);
+    let o = run(tmp.path(), &["sync", "waits", "--dest", "jsonl:out"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_jsonl(&tmp.path().join("out"), "user_posts").len(), 100);
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths.len(), 14, "{paths:?}");
+    let refused: Vec<&String> = paths[..4].iter().collect();
+    let first_retry = paths
+        .iter()
+        .enumerate()
+        .skip(4)
+        .find(|(_, p)| refused.contains(p))
+        .map(|(i, _)| i)
+        .unwrap();
+    // The six partitions no one refused were all asked before any retry.
+    assert_eq!(first_retry, 10, "{paths:?}");
+}
