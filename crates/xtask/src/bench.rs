@@ -131,6 +131,30 @@ pub struct SpecStream<'a> {
     pub single_page: bool,
 }
 
+/// `parents` (paged) feeding `children` (`/parents/{id}/children`, one page
+/// each): the parent/child spec of the partitions and faults scenarios.
+fn parent_child_spec(base: &str, parent_page: u64) -> String {
+    spec_yaml(
+        base,
+        parent_page,
+        None,
+        &[
+            SpecStream {
+                name: "parents",
+                path: "/parents",
+                parent: None,
+                single_page: false,
+            },
+            SpecStream {
+                name: "children",
+                path: "/parents/{{ parent.id }}/children",
+                parent: Some("parents"),
+                single_page: true,
+            },
+        ],
+    )
+}
+
 /// The connector spec the harness runs: json-server offset paging.
 pub fn spec_yaml(base: &str, page_size: u64, rate: Option<&str>, streams: &[SpecStream]) -> String {
     let mut s = format!(
@@ -1027,28 +1051,7 @@ impl Bench {
             self.gzip_level(),
         )));
         let server = self.server(routes, latency, None)?;
-        let spec = self.write_spec(
-            "partitions",
-            &spec_yaml(
-                &server.url(),
-                parent_page,
-                None,
-                &[
-                    SpecStream {
-                        name: "parents",
-                        path: "/parents",
-                        parent: None,
-                        single_page: false,
-                    },
-                    SpecStream {
-                        name: "children",
-                        path: "/parents/{{ parent.id }}/children",
-                        parent: Some("parents"),
-                        single_page: true,
-                    },
-                ],
-            ),
-        )?;
+        let spec = self.write_spec("partitions", &parent_child_spec(&server.url(), parent_page))?;
         let expect = Expect::ids(&["children"], parents * per_child);
         let parent_requests = page_urls("", "", parents, parent_page).len() as u64;
         let mut t = Table::new(&[
@@ -1331,28 +1334,7 @@ impl Bench {
                     ..Default::default()
                 },
             )?;
-            let spec = self.write_spec(
-                "faults",
-                &spec_yaml(
-                    &server.url(),
-                    parent_page,
-                    None,
-                    &[
-                        SpecStream {
-                            name: "parents",
-                            path: "/parents",
-                            parent: None,
-                            single_page: false,
-                        },
-                        SpecStream {
-                            name: "children",
-                            path: "/parents/{{ parent.id }}/children",
-                            parent: Some("parents"),
-                            single_page: true,
-                        },
-                    ],
-                ),
-            )?;
+            let spec = self.write_spec("faults", &parent_child_spec(&server.url(), parent_page))?;
             let cs = c.to_string();
             let m = self.sync(
                 &server,
