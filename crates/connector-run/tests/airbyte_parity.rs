@@ -92,23 +92,10 @@ fn now() -> i64 {
 
 /// `2024-01-25T00:00:00Z` of epoch seconds.
 fn rfc3339(t: i64) -> String {
-    let (days, secs) = (t.div_euclid(DAY), t.rem_euclid(DAY));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    chrono::DateTime::from_timestamp(t, 0)
+        .expect("a time within chrono's range")
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// Epoch seconds of a date, `YYYY-MM-DD` (Howard Hinnant's days_from_civil).
