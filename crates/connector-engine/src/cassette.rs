@@ -110,7 +110,10 @@ pub enum Tape {
 impl Tape {
     pub fn record(dir: &Path) -> Result<Tape> {
         std::fs::create_dir_all(dir).map_err(|e| {
-            EngineError::Destination(format!("cannot create cassette folder {}: {e}", dir.display()))
+            EngineError::Destination(format!(
+                "cannot create cassette folder {}: {e}",
+                dir.display()
+            ))
         })?;
         Ok(Tape::Record(Recorder {
             dir: dir.to_path_buf(),
@@ -207,7 +210,12 @@ impl Recorder {
             if is_sensitive_name(name)
                 || matches!(
                     name,
-                    "set-cookie" | "content-length" | "content-encoding" | "transfer-encoding" | "connection" | "date"
+                    "set-cookie"
+                        | "content-length"
+                        | "content-encoding"
+                        | "transfer-encoding"
+                        | "connection"
+                        | "date"
                 )
             {
                 continue;
@@ -231,16 +239,22 @@ impl Recorder {
                 body_text,
             },
         };
-        let line = serde_json::to_string(&exchange).map_err(|e| EngineError::Plan(e.to_string()))?;
+        let line =
+            serde_json::to_string(&exchange).map_err(|e| EngineError::Plan(e.to_string()))?;
         let mut files = self.files.lock().unwrap();
         let file = match files.get_mut(stream) {
             Some(f) => f,
             None => {
                 let path = self.dir.join(format!("{stream}.jsonl"));
                 let f = std::fs::File::create(&path).map_err(|e| {
-                    EngineError::Destination(format!("cannot write cassette {}: {e}", path.display()))
+                    EngineError::Destination(format!(
+                        "cannot write cassette {}: {e}",
+                        path.display()
+                    ))
                 })?;
-                files.entry(stream.to_string()).or_insert(std::io::BufWriter::new(f))
+                files
+                    .entry(stream.to_string())
+                    .or_insert(std::io::BufWriter::new(f))
             }
         };
         writeln!(file, "{line}")?;
@@ -286,7 +300,8 @@ impl Player {
                     .enumerate()
                     .filter(|(_, l)| !l.trim().is_empty())
                     .map(|(i, l)| {
-                        serde_json::from_str(l).map_err(|e| bad(path, format!("line {}: {e}", i + 1)))
+                        serde_json::from_str(l)
+                            .map_err(|e| bad(path, format!("line {}: {e}", i + 1)))
                     })
                     .collect::<Result<_>>()?
             };
@@ -309,7 +324,10 @@ impl Player {
     }
 
     /// The recorded response to `request`, or an error naming it.
-    pub fn answer(&self, request: &RecordedRequest) -> std::result::Result<RecordedResponse, String> {
+    pub fn answer(
+        &self,
+        request: &RecordedRequest,
+    ) -> std::result::Result<RecordedResponse, String> {
         let k = key(&request.method, &request.url, request.body.as_ref());
         let next = self
             .exchanges
@@ -393,6 +411,10 @@ mod tests {
             url: "https://x.test/other".into(),
             ..req
         };
-        assert!(p.answer(&other).unwrap_err().contains("GET https://x.test/other"));
+        assert!(
+            p.answer(&other)
+                .unwrap_err()
+                .contains("GET https://x.test/other")
+        );
     }
 }

@@ -98,7 +98,9 @@ impl Reshape {
 
 /// Removes a field by dotted path (a key with its dots first).
 fn take_field(record: &mut Value, path: &str) -> Option<Value> {
-    let Value::Object(m) = record else { return None };
+    let Value::Object(m) = record else {
+        return None;
+    };
     if m.contains_key(path) {
         return m.shift_remove(path);
     }
@@ -417,7 +419,11 @@ mod reshape_tests {
         let (s, t) = selector(yaml);
         s.expand(record)
             .into_iter()
-            .filter_map(|mut r| s.transform(&mut r, &t, &Context::default()).unwrap().then_some(r))
+            .filter_map(|mut r| {
+                s.transform(&mut r, &t, &Context::default())
+                    .unwrap()
+                    .then_some(r)
+            })
             .collect()
     }
 
@@ -429,7 +435,9 @@ mod reshape_tests {
         );
         assert_eq!(
             got,
-            vec![json!({"id": 1, "kind": "a", "contact": {"email": "x@y"}, "name": "N", "meta": {"source": "hubspot"}, "is_a": true})]
+            vec![
+                json!({"id": 1, "kind": "a", "contact": {"email": "x@y"}, "name": "N", "meta": {"source": "hubspot"}, "is_a": true})
+            ]
         );
         let other = shape(
             r#"{transforms: [{when: "record.kind == 'a'", remove_fields: [kind]}]}"#,

@@ -475,7 +475,8 @@ mod tests {
             json!(1709650800123456i64)
         );
         assert_eq!(
-            p.compare(&json!("1709650800123457"), &json!(1709650800123456i64)).unwrap(),
+            p.compare(&json!("1709650800123457"), &json!(1709650800123456i64))
+                .unwrap(),
             Ordering::Greater
         );
     }
@@ -488,7 +489,8 @@ mod tests {
             granularity: Duration::from_secs(1),
             end: None,
         });
-        let before = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()).timestamp();
+        let before =
+            chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()).timestamp();
         let upper = p.upper_bound().unwrap();
         let after = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()).timestamp();
         let t = p.instant(&upper).unwrap();

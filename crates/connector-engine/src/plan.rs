@@ -104,7 +104,9 @@ impl StreamPlan {
     /// its own: an incremental stream with `parent` or `partitions`. Windows
     /// share the stream's.
     pub fn per_partition_cursor(&self) -> bool {
-        self.incremental.as_ref().is_some_and(|i| i.windows.is_none())
+        self.incremental
+            .as_ref()
+            .is_some_and(|i| i.windows.is_none())
             && (self.parent.is_some() || self.partitions.is_some())
     }
 
@@ -367,7 +369,9 @@ fn compile_rate_limit(
                 Some(
                     connector_spec::parse_rate(&text)
                         .map(Rate::from)
-                        .map_err(|e| plan_err(stream, format!("rate_limit.requests renders to {e}")))?,
+                        .map_err(|e| {
+                            plan_err(stream, format!("rate_limit.requests renders to {e}"))
+                        })?,
                 )
             }
             Some(r) => Some(
@@ -396,7 +400,9 @@ fn compile_rate_limit(
                         .as_ref()
                         .map(|w| w.parse())
                         .transpose()
-                        .map_err(|e| plan_err(stream, format!("rate_limit.custom_headers.window: {e}")))?,
+                        .map_err(|e| {
+                            plan_err(stream, format!("rate_limit.custom_headers.window: {e}"))
+                        })?,
                     wait: c.wait.clone(),
                 })
             })

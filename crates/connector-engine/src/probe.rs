@@ -233,8 +233,9 @@ pub fn first_request<'a>(
         ..plan.context()
     };
     if matches!(parent, Parent::Placeholder) {
-        context.parent_partition =
-            Some(minijinja::Value::from_object(Placeholder("parent_partition".into())));
+        context.parent_partition = Some(minijinja::Value::from_object(Placeholder(
+            "parent_partition".into(),
+        )));
     }
     let lower = sp
         .incremental
@@ -260,7 +261,9 @@ pub fn first_request<'a>(
             context.partition = Some(to_value(&serde_json::json!({ n.as_str(): v })));
         }
     } else if matches!(parent, Parent::Placeholder) && !sp.partitions_from.is_empty() {
-        context.partition = Some(minijinja::Value::from_object(Placeholder("partition".into())));
+        context.partition = Some(minijinja::Value::from_object(Placeholder(
+            "partition".into(),
+        )));
     }
     let first_window = match (&sp.incremental, &lower) {
         (Some(inc), Some(l)) => inc

@@ -297,7 +297,9 @@ impl RateLimiter {
             None
         };
         if let Some(rate) = changed {
-            tracing::info!("server refused without a budget: pacing at {rate:.1} requests/s, learned from its 429s");
+            tracing::info!(
+                "server refused without a budget: pacing at {rate:.1} requests/s, learned from its 429s"
+            );
             // Tenths of a request per 10 s: a rate below one a second stays exact.
             let tenths = (rate * 10.0).round().max(1.0) as u32;
             *self.quota.lock().unwrap() = governor_for(
@@ -412,8 +414,18 @@ impl RateLimiter {
         if self.honor.contains(&HeaderFamily::XRateLimit) {
             // GitHub's `X-RateLimit-*`; Zendesk and X write `X-Rate-Limit-*`.
             for (rem_name, reset_name, limit_name, reason) in [
-                ("x-ratelimit-remaining", "x-ratelimit-reset", "x-ratelimit-limit", "X-RateLimit-Reset"),
-                ("x-rate-limit-remaining", "x-rate-limit-reset", "x-rate-limit-limit", "X-Rate-Limit-Reset"),
+                (
+                    "x-ratelimit-remaining",
+                    "x-ratelimit-reset",
+                    "x-ratelimit-limit",
+                    "X-RateLimit-Reset",
+                ),
+                (
+                    "x-rate-limit-remaining",
+                    "x-rate-limit-reset",
+                    "x-rate-limit-limit",
+                    "X-Rate-Limit-Reset",
+                ),
             ] {
                 let rem = header(headers, rem_name).and_then(|v| v.trim().parse::<u64>().ok());
                 let reset_text = header(headers, reset_name);
@@ -595,7 +607,11 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
 fn custom_budget(c: &CustomHeaders, headers: &HeaderMap) -> Option<Budget> {
     let (remaining, mut limit, shown) = if let Some(name) = &c.remaining {
         let v = header(headers, name)?;
-        (v.trim().parse::<u64>().ok()?, None, format!("{name}: {}", v.trim()))
+        (
+            v.trim().parse::<u64>().ok()?,
+            None,
+            format!("{name}: {}", v.trim()),
+        )
     } else {
         let name = c.used_of_limit.as_ref()?;
         let v = header(headers, name)?;
@@ -603,7 +619,11 @@ fn custom_budget(c: &CustomHeaders, headers: &HeaderMap) -> Option<Budget> {
         let pair = v.trim().rsplit('=').next().unwrap_or(v).trim();
         let (used, limit) = pair.split_once('/')?;
         let (used, limit): (u64, u64) = (used.trim().parse().ok()?, limit.trim().parse().ok()?);
-        (limit.saturating_sub(used), Some(limit), format!("{name}: {}", v.trim()))
+        (
+            limit.saturating_sub(used),
+            Some(limit),
+            format!("{name}: {}", v.trim()),
+        )
     };
     if let Some(name) = &c.limit
         && let Some(l) = header(headers, name).and_then(|v| v.trim().parse().ok())
@@ -630,7 +650,8 @@ fn custom_budget(c: &CustomHeaders, headers: &HeaderMap) -> Option<Budget> {
 pub fn parse_reset(v: &str) -> Option<Duration> {
     let Ok(n) = v.trim().parse::<f64>() else {
         let at = chrono::DateTime::parse_from_rfc3339(v.trim()).ok()?;
-        let left = at.with_timezone(&chrono::Utc) - chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
+        let left = at.with_timezone(&chrono::Utc)
+            - chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
         return Some(left.to_std().unwrap_or(Duration::ZERO).min(MAX_SERVER_WAIT));
     };
     if n > 1e9 {
@@ -697,9 +718,14 @@ mod tests {
             "{d:?}"
         );
         // Jira writes the reset as an RFC 3339 time.
-        let at = (chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()) + chrono::Duration::seconds(30)).to_rfc3339();
+        let at = (chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+            + chrono::Duration::seconds(30))
+        .to_rfc3339();
         let d = parse_reset(&at).unwrap();
-        assert!(d <= Duration::from_secs(30) && d >= Duration::from_secs(28), "{d:?}");
+        assert!(
+            d <= Duration::from_secs(30) && d >= Duration::from_secs(28),
+            "{d:?}"
+        );
         // Salesforce names its pair: `api-usage=18/5000`.
         let mut h = HeaderMap::new();
         h.insert("sforce-limit-info", "api-usage=18/5000".parse().unwrap());

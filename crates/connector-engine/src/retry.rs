@@ -38,7 +38,10 @@ pub struct ResponseRule {
     pub body_contains: Option<String>,
     pub body_path: Option<serde_json_path::JsonPath>,
     /// An expression over `response`, `status` and `headers`.
-    pub when: Option<(crate::template::Templates, crate::template::CompiledTemplate)>,
+    pub when: Option<(
+        crate::template::Templates,
+        crate::template::CompiledTemplate,
+    )>,
     pub action: Action,
 }
 

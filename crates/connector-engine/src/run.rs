@@ -152,9 +152,12 @@ fn check_saved(
         }
         if resume {
             for (key, p) in &saved.partitions {
-                for v in [&p.lower_bound, &p.pending.as_ref().and_then(|b| b.cursor.clone())]
-                    .into_iter()
-                    .flatten()
+                for v in [
+                    &p.lower_bound,
+                    &p.pending.as_ref().and_then(|b| b.cursor.clone()),
+                ]
+                .into_iter()
+                .flatten()
                 {
                     inc.check(v)
                         .map_err(|e| format!("saved bound of partition `{key}`: {e}"))?;
@@ -312,7 +315,12 @@ pub fn needed_streams(plan: &Plan, selected: &[String]) -> Result<(Vec<String>, 
     let mut todo: Vec<String> = selected.clone();
     while let Some(c) = todo.pop() {
         if needed.insert(c.clone()) {
-            todo.extend(plan.streams[&c].parent_streams().into_iter().map(String::from));
+            todo.extend(
+                plan.streams[&c]
+                    .parent_streams()
+                    .into_iter()
+                    .map(String::from),
+            );
         }
     }
     let order: Vec<String> = plan
@@ -1037,7 +1045,8 @@ impl Partition<'_> {
                         parent: Some(to_value(rec)),
                         ..self.ctx.plan.context()
                     };
-                    match csp.partition_from(&self.ctx.plan.templates, self.name, &tctx.to_value()) {
+                    match csp.partition_from(&self.ctx.plan.templates, self.name, &tctx.to_value())
+                    {
                         Ok(Some(p)) => Some(p),
                         Ok(None) => continue,
                         Err(e) => {
@@ -1164,9 +1173,10 @@ async fn run_partition(
     };
     let mut tctx = Context {
         // A union's config values come from no record: `parent` is none.
-        parent: parent.as_ref().map(to_value).or_else(|| {
-            (!sp.partitions_from.is_empty()).then(|| minijinja::Value::from(()))
-        }),
+        parent: parent
+            .as_ref()
+            .map(to_value)
+            .or_else(|| (!sp.partitions_from.is_empty()).then(|| minijinja::Value::from(()))),
         partition: partition
             .as_ref()
             .map(|(n, v)| to_value(&serde_json::json!({ n.as_str(): v }))),
@@ -1228,7 +1238,11 @@ async fn run_partition(
         skip_writes_until: 0,
         own_cursor: sp.per_partition_cursor().then(|| OwnCursor {
             lower,
-            pending: Mutex::new(in_flight.and_then(|p| p.pending.clone()).unwrap_or_default()),
+            pending: Mutex::new(
+                in_flight
+                    .and_then(|p| p.pending.clone())
+                    .unwrap_or_default(),
+            ),
         }),
     };
 

@@ -48,16 +48,18 @@ impl Runtime {
             .without_waits(opts.tape.as_ref().is_some_and(|t| t.is_replay())),
         );
         let client = crate::http::build_client(&plan.http).map_err(EngineError::Plan)?;
-        let http = Arc::new(HttpClient::new(
-            client,
-            &plan.base_url,
-            plan.auth.start(&plan.redactor, opts.tape.clone()),
-            limiter.clone(),
-            plan.redactor.clone(),
-            opts.verbose,
-            plan.http.max_response_size,
-        )
-        .with_tape(opts.tape.clone()));
+        let http = Arc::new(
+            HttpClient::new(
+                client,
+                &plan.base_url,
+                plan.auth.start(&plan.redactor, opts.tape.clone()),
+                limiter.clone(),
+                plan.redactor.clone(),
+                opts.verbose,
+                plan.http.max_response_size,
+            )
+            .with_tape(opts.tape.clone()),
+        );
         let quotas = plan
             .streams
             .values()

@@ -346,9 +346,17 @@ pub fn is_sensitive_name(name: &str) -> bool {
 /// a credential; masking them would hide which page failed. A secret value
 /// under such a name is still masked by value.
 fn is_position_name(lower: &str) -> bool {
-    ["page", "skip", "next", "sync", "continuation", "cursor", "delta"]
-        .iter()
-        .any(|p| lower.contains(p))
+    [
+        "page",
+        "skip",
+        "next",
+        "sync",
+        "continuation",
+        "cursor",
+        "delta",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
 }
 
 #[cfg(test)]
@@ -361,10 +369,22 @@ mod tests {
 
     #[test]
     fn paging_tokens_are_not_credentials() {
-        for name in ["nextPageToken", "$skiptoken", "page_token", "sync_token", "cursor_token"] {
+        for name in [
+            "nextPageToken",
+            "$skiptoken",
+            "page_token",
+            "sync_token",
+            "cursor_token",
+        ] {
             assert!(!is_sensitive_name(name), "{name}");
         }
-        for name in ["access_token", "api_key", "X-Auth-Token", "client_secret", "refresh_token"] {
+        for name in [
+            "access_token",
+            "api_key",
+            "X-Auth-Token",
+            "client_secret",
+            "refresh_token",
+        ] {
             assert!(is_sensitive_name(name), "{name}");
         }
     }

@@ -86,7 +86,10 @@ impl RecordShaper<'_> {
         let mut write = Vec::with_capacity(records.len());
         let mut feed = self.feed_all.then(|| Vec::with_capacity(records.len()));
         let mut boundary = Boundary::default();
-        let expanded: Vec<Value> = records.drain(..).flat_map(|r| sp.selector.expand(r)).collect();
+        let expanded: Vec<Value> = records
+            .drain(..)
+            .flat_map(|r| sp.selector.expand(r))
+            .collect();
         for (i, mut r) in expanded.into_iter().enumerate() {
             let keep = sp
                 .selector

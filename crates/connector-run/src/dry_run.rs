@@ -39,7 +39,11 @@ fn show(plan: &Plan, stream: &str) -> Result<String, String> {
     let mut out = String::new();
     match &sp.parent {
         None if !sp.partitions_from.is_empty() => {
-            let from: Vec<String> = sp.parent_streams().iter().map(|p| format!("`{p}`")).collect();
+            let from: Vec<String> = sp
+                .parent_streams()
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect();
             let _ = writeln!(
                 out,
                 "# {stream}: one request per distinct partition of {} records (and config values); {{partition.…}} and {{parent.…}} stand for them",

@@ -47,7 +47,11 @@ pub fn run(global: &Global, args: &TestArgs) -> Outcome {
     }
     let mut failed = 0;
     for (name, path) in &scenarios {
-        let shown = if name.is_empty() { "default" } else { name.as_str() };
+        let shown = if name.is_empty() {
+            "default"
+        } else {
+            name.as_str()
+        };
         match scenario(&spec, path, args, name.is_empty()) {
             Ok(Verdict::Same(summary)) => crate::outln!("{} {shown}: ok ({summary})", spec.name),
             Ok(Verdict::Updated(summary)) => {
@@ -98,7 +102,11 @@ fn scenarios(dir: &Path) -> Vec<(String, PathBuf)> {
             .collect();
         subs.sort();
         for p in subs {
-            let name = p.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
             out.push((name, p));
         }
     }
@@ -127,7 +135,10 @@ fn sources(spec: &Spec, dir: &Path, args: &TestArgs) -> Result<ConfigSources, Fa
     }
     for (key, param) in &spec.config {
         if param.secret && param.default.is_none() && !values.contains_key(key) {
-            values.insert(key.clone(), serde_json::Value::String(format!("replay-{key}")));
+            values.insert(
+                key.clone(),
+                serde_json::Value::String(format!("replay-{key}")),
+            );
         }
     }
     sources.file = Some(values);
@@ -140,7 +151,9 @@ fn scenario(spec: &Spec, dir: &Path, args: &TestArgs, main: bool) -> Result<Verd
     let plan = Plan::compile(spec, &sources(spec, dir, args)?, None)?;
     // The main scenario runs every stream; another one the streams it has
     // cassettes for (with their parents).
-    let has = |s: &String| dir.join(format!("{s}.json")).exists() || dir.join(format!("{s}.jsonl")).exists();
+    let has = |s: &String| {
+        dir.join(format!("{s}.json")).exists() || dir.join(format!("{s}.jsonl")).exists()
+    };
     let streams: Vec<String> = if main {
         plan.streams.keys().cloned().collect()
     } else {
@@ -197,7 +210,8 @@ fn scenario(spec: &Spec, dir: &Path, args: &TestArgs, main: bool) -> Result<Verd
         .join(", ");
     let expected = dir.join("expected");
     if args.update {
-        std::fs::create_dir_all(&expected).map_err(|e| Failure::usage(format!("{}: {e}", expected.display())))?;
+        std::fs::create_dir_all(&expected)
+            .map_err(|e| Failure::usage(format!("{}: {e}", expected.display())))?;
         for (s, text) in &actual {
             write(&expected.join(format!("{s}.jsonl")), text)?;
         }
@@ -229,7 +243,8 @@ fn scenario(spec: &Spec, dir: &Path, args: &TestArgs, main: bool) -> Result<Verd
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Failure> {
-    std::fs::write(path, text).map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))
+    std::fs::write(path, text)
+        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))
 }
 
 /// Each stream's records, requests, retries and status, one a line, with the cassette folder's path
@@ -238,7 +253,10 @@ fn outcome(report: &SyncReport, dir: &Path) -> String {
     let mut out = String::new();
     for s in &report.streams {
         let status = match &s.error {
-            Some(e) => format!("FAILED: {}", e.replace(&dir.display().to_string(), "<cassettes>")),
+            Some(e) => format!(
+                "FAILED: {}",
+                e.replace(&dir.display().to_string(), "<cassettes>")
+            ),
             None => "ok".into(),
         };
         out.push_str(&format!(

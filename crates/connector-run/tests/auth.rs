@@ -304,11 +304,18 @@ fn several_secret_headers() {
     write_spec(tmp.path(), "authy", &yaml);
     let mut env = SECRETS.to_vec();
     env.push(("CONNECTOR_AUTHY_APP_KEY", mock_api::DD_APPLICATION_KEY));
-    let out = run(tmp.path(), &["sync", "authy", "--dest", "jsonl:out", "-vv"], &env);
+    let out = run(
+        tmp.path(),
+        &["sync", "authy", "--dest", "jsonl:out", "-vv"],
+        &env,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(read_jsonl(&tmp.path().join("out"), "items").len(), 250);
     let logs = stderr(&out);
-    assert!(!logs.contains(mock_api::DD_APPLICATION_KEY) && !logs.contains(mock_api::API_KEY), "{logs}");
+    assert!(
+        !logs.contains(mock_api::DD_APPLICATION_KEY) && !logs.contains(mock_api::API_KEY),
+        "{logs}"
+    );
     assert_eq!(server.counters().auth_failures, 0);
 
     // A wrong application key is Datadog's 403, an error that names it.
@@ -326,25 +333,39 @@ fn several_secret_headers() {
 fn oauth2_client_secret_basic_and_token_headers() {
     let server = MockServer::start(MockConfig::default());
     let base = server.url();
-    let yaml = spec(&base).replace("PATH", "oauth2") + &format!(
-        "auth: {{ type: oauth2, grant_type: client_credentials, token_url: \"{base}/oauth/token\", client_id: \"{{{{ config.client_id }}}}\", client_secret: \"{{{{ config.client_secret }}}}\", client_auth: client_secret_basic, token_headers: {{ X-Tenant: acme }} }}\n"
-    );
+    let yaml = spec(&base).replace("PATH", "oauth2")
+        + &format!(
+            "auth: {{ type: oauth2, grant_type: client_credentials, token_url: \"{base}/oauth/token\", client_id: \"{{{{ config.client_id }}}}\", client_secret: \"{{{{ config.client_secret }}}}\", client_auth: client_secret_basic, token_headers: {{ X-Tenant: acme }} }}\n"
+        );
     let tmp = tempfile::tempdir().unwrap();
     write_spec(tmp.path(), "authy", &yaml);
-    let out = run(tmp.path(), &["sync", "authy", "--dest", "jsonl:out"], SECRETS);
+    let out = run(
+        tmp.path(),
+        &["sync", "authy", "--dest", "jsonl:out"],
+        SECRETS,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(read_jsonl(&tmp.path().join("out"), "items").len(), 250);
     let reqs = server.requests();
     let token: Vec<_> = reqs.iter().filter(|r| r.path == "/oauth/token").collect();
     assert_eq!(token.len(), 1);
     let body = token[0].body.clone().unwrap_or_default();
-    assert!(!body.contains("client_secret") && !body.contains(mock_api::CLIENT_SECRET), "{body}");
-    assert!(token[0].header("authorization").is_some_and(|a| a.starts_with("Basic ")));
+    assert!(
+        !body.contains("client_secret") && !body.contains(mock_api::CLIENT_SECRET),
+        "{body}"
+    );
+    assert!(
+        token[0]
+            .header("authorization")
+            .is_some_and(|a| a.starts_with("Basic "))
+    );
     assert_eq!(token[0].header("x-tenant"), Some("acme"));
     assert!(
         reqs.iter()
             .filter(|r| r.path == "/auth/oauth2")
-            .all(|r| r.header("x-tenant").is_none() && r.header("authorization").is_some_and(|a| a.starts_with("Bearer "))),
+            .all(|r| r.header("x-tenant").is_none()
+                && r.header("authorization")
+                    .is_some_and(|a| a.starts_with("Bearer "))),
         "the API gets the access token, not the token endpoint's headers"
     );
 }
@@ -359,7 +380,10 @@ fn oauth2_token_response_names_the_base_url() {
     let login = server.url();
     let yaml = spec("https://placeholder.invalid")
         .replace("PATH", "oauth2")
-        .replace("client_secret: { secret: true }", "client_secret: { secret: true }\n  refresh: { secret: true }")
+        .replace(
+            "client_secret: { secret: true }",
+            "client_secret: { secret: true }\n  refresh: { secret: true }",
+        )
         + &format!(
             "auth: {{ type: oauth2, grant_type: refresh_token, token_url: \"{login}/oauth/token\", client_id: \"{{{{ config.client_id }}}}\", client_secret: \"{{{{ config.client_secret }}}}\", refresh_token: \"{{{{ config.refresh }}}}\", base_url_path: $.instance_url }}\n"
         );
@@ -373,12 +397,26 @@ fn oauth2_token_response_names_the_base_url() {
     let reqs = server.requests();
     let data: Vec<_> = reqs.iter().filter(|r| r.path == "/auth/oauth2").collect();
     assert!(!data.is_empty());
-    assert!(data.iter().all(|r| r.origin == Origin::Other), "the org's host serves the API");
-    assert!(data.iter().all(|r| r.header("authorization").is_some_and(|a| a.starts_with("Bearer "))));
-    let token: Vec<_> = reqs.iter().filter(|r| r.path == "/oauth/token").collect();
-    assert!(token.iter().all(|r| r.origin == Origin::Main && r.header("authorization").is_none()));
     assert!(
-        data.iter().all(|r| !r.body.clone().unwrap_or_default().contains(mock_api::CLIENT_SECRET)
+        data.iter().all(|r| r.origin == Origin::Other),
+        "the org's host serves the API"
+    );
+    assert!(data.iter().all(|r| {
+        r.header("authorization")
+            .is_some_and(|a| a.starts_with("Bearer "))
+    }));
+    let token: Vec<_> = reqs.iter().filter(|r| r.path == "/oauth/token").collect();
+    assert!(
+        token
+            .iter()
+            .all(|r| r.origin == Origin::Main && r.header("authorization").is_none())
+    );
+    assert!(
+        data.iter().all(|r| !r
+            .body
+            .clone()
+            .unwrap_or_default()
+            .contains(mock_api::CLIENT_SECRET)
             && !r.uri.contains(mock_api::CLIENT_SECRET)),
         "the client secret goes to the login host only"
     );
@@ -413,15 +451,30 @@ fn oauth2_rotated_refresh_tokens_are_kept_in_a_file() {
     for run_no in 1..=3 {
         let out = run(
             tmp.path(),
-            &["sync", "authy", "--dest", &format!("jsonl:out{run_no}"), "-vv"],
+            &[
+                "sync",
+                "authy",
+                "--dest",
+                &format!("jsonl:out{run_no}"),
+                "-vv",
+            ],
             &env,
         );
         assert!(out.status.success(), "run {run_no}: {}", stderr(&out));
-        assert_eq!(read_jsonl(&tmp.path().join(format!("out{run_no}")), "items").len(), 250);
+        assert_eq!(
+            read_jsonl(&tmp.path().join(format!("out{run_no}")), "items").len(),
+            250
+        );
         let saved = std::fs::read_to_string(&kept).unwrap();
         let saved = saved.trim();
-        assert!(saved.starts_with("refresh-") && saved != mock_api::REFRESH_TOKEN, "{saved}");
-        assert!(!stderr(&out).contains(saved), "the rotated token is a secret");
+        assert!(
+            saved.starts_with("refresh-") && saved != mock_api::REFRESH_TOKEN,
+            "{saved}"
+        );
+        assert!(
+            !stderr(&out).contains(saved),
+            "the rotated token is a secret"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -429,7 +482,11 @@ fn oauth2_rotated_refresh_tokens_are_kept_in_a_file() {
             assert_eq!(mode & 0o777, 0o600);
         }
     }
-    assert_eq!(server.counters().tokens_issued, 3, "each run refreshed with the kept token");
+    assert_eq!(
+        server.counters().tokens_issued,
+        3,
+        "each run refreshed with the kept token"
+    );
 
     // Without the file, a second run has only the voided token: it fails,
     // naming the token endpoint's answer.
@@ -447,8 +504,14 @@ fn select_picks_an_auth_block_by_config() {
     let server = MockServer::start(MockConfig::default());
     let base = server.url();
     let yaml = spec(&base)
-        .replace("token: { secret: true }", "token: { secret: true, required: false }")
-        .replace("path: /auth/PATH", "path: \"/auth/{{ 'bearer' if config.token else 'oauth2' }}\"")
+        .replace(
+            "token: { secret: true }",
+            "token: { secret: true, required: false }",
+        )
+        .replace(
+            "path: /auth/PATH",
+            "path: \"/auth/{{ 'bearer' if config.token else 'oauth2' }}\"",
+        )
         + &format!(
             r#"auth:
   type: select
@@ -473,19 +536,27 @@ fn select_picks_an_auth_block_by_config() {
         .copied()
         .filter(|(k, _)| *k != "CONNECTOR_AUTHY_TOKEN")
         .collect();
-    let o = run(tmp.path(), &["sync", "authy", "--dest", "jsonl:b"], &no_token);
+    let o = run(
+        tmp.path(),
+        &["sync", "authy", "--dest", "jsonl:b"],
+        &no_token,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read_jsonl(&tmp.path().join("b"), "items").len(), 250);
     assert_eq!(server.counters().tokens_issued, 1);
 
     // A value that names no option is a config error before any request.
-    let bad = yaml.replace("'token' if config.token else 'app'", "'tokn' if config.token else 'app'");
+    let bad = yaml.replace(
+        "'token' if config.token else 'app'",
+        "'tokn' if config.token else 'app'",
+    );
     write_spec(tmp.path(), "authy", &bad);
     server.clear_requests();
     let o = run(tmp.path(), &["sync", "authy", "--dest", "jsonl:c"], SECRETS);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("auth.value renders to `tokn`, which is not one of the options (token, app)"),
+        stderr(&o)
+            .contains("auth.value renders to `tokn`, which is not one of the options (token, app)"),
         "{}",
         stderr(&o)
     );

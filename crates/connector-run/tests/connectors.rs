@@ -34,11 +34,18 @@ fn every_shipped_connector_validates_and_passes_its_cassette_test() {
         if spec.description.is_none() || spec.docs_url.is_none() {
             failures.push(format!("{name}: `description` and `docs_url` are required"));
         }
-        if !spec.config.contains_key("base_url") || !spec.base_url.as_str().contains("config.base_url") {
-            failures.push(format!("{name}: `base_url` must come from a `base_url` config parameter"));
+        if !spec.config.contains_key("base_url")
+            || !spec.base_url.as_str().contains("config.base_url")
+        {
+            failures.push(format!(
+                "{name}: `base_url` must come from a `base_url` config parameter"
+            ));
         }
         for stream in spec.streams.keys() {
-            let schema = root.join("schemas").join(name).join(format!("{stream}.json"));
+            let schema = root
+                .join("schemas")
+                .join(name)
+                .join(format!("{stream}.json"));
             if !schema.exists() {
                 failures.push(format!("{name}: no declared schema {}", schema.display()));
             }
@@ -70,16 +77,21 @@ fn list_shows_every_shipped_connector() {
 /// and its page in `docs/connectors/`.
 fn connector_table() -> String {
     let root = repo_root();
-    let mut out = String::from(
-        "| Connector | Streams (*incremental*) | Auth | Docs |\n|---|---|---|---|\n",
-    );
+    let mut out =
+        String::from("| Connector | Streams (*incremental*) | Auth | Docs |\n|---|---|---|---|\n");
     for (name, path) in shipped() {
         let text = std::fs::read_to_string(&path).unwrap();
         let spec = connector_spec::parse(&text, &path.display().to_string()).unwrap();
         let streams: Vec<String> = spec
             .streams
             .iter()
-            .map(|(s, st)| if st.incremental.is_some() { format!("*{s}*") } else { s.clone() })
+            .map(|(s, st)| {
+                if st.incremental.is_some() {
+                    format!("*{s}*")
+                } else {
+                    s.clone()
+                }
+            })
             .collect();
         let auth = serde_json::to_value(&spec.auth).unwrap();
         let auth = auth["type"].as_str().unwrap_or("none").to_string();
@@ -110,7 +122,9 @@ fn readme_lists_every_shipped_connector() {
             let new = format!("{}{START}{table}{}", &readme[..a], &readme[b..]);
             std::fs::write(&readme_path, new).unwrap();
         } else {
-            panic!("README.md's connector table is stale; run with UPDATE_README=1\nexpected:\n{table}");
+            panic!(
+                "README.md's connector table is stale; run with UPDATE_README=1\nexpected:\n{table}"
+            );
         }
     }
 }

@@ -270,8 +270,14 @@ fn init_time_range_proposes_incremental_and_windows() {
 fn init_reads_shopify_and_hubspot_rate_headers() {
     use mock_api::{HeaderStyle, RateLimitAlgorithm, RateLimitMode};
     for (style, expect) in [
-        (HeaderStyle::Shopify, "- { used_of_limit: X-Shopify-Shop-Api-Call-Limit, window: 20s }"),
-        (HeaderStyle::HubSpot, "- { remaining: X-HubSpot-RateLimit-Remaining, limit: X-HubSpot-RateLimit-Max, window: 500ms }"),
+        (
+            HeaderStyle::Shopify,
+            "- { used_of_limit: X-Shopify-Shop-Api-Call-Limit, window: 20s }",
+        ),
+        (
+            HeaderStyle::HubSpot,
+            "- { remaining: X-HubSpot-RateLimit-Remaining, limit: X-HubSpot-RateLimit-Max, window: 500ms }",
+        ),
     ] {
         let server = MockServer::start(MockConfig {
             generated_records: 300,
@@ -285,7 +291,10 @@ fn init_reads_shopify_and_hubspot_rate_headers() {
         let tmp = tempfile::tempdir().unwrap();
         let url = format!("{}/gen/offset?limit=5", server.url());
         let yaml = init(tmp.path(), "shop", &url, &[]);
-        assert!(yaml.contains("  custom_headers:\n    ") && yaml.contains(expect), "{style:?}:\n{yaml}");
+        assert!(
+            yaml.contains("  custom_headers:\n    ") && yaml.contains(expect),
+            "{style:?}:\n{yaml}"
+        );
         if style == HeaderStyle::HubSpot {
             let before = server.counters().rate_limited;
             let got = sync(tmp.path(), "shop", "out", "offset", &[]);

@@ -13,7 +13,6 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-
 fn gen_spec(base: &str) -> String {
     format!(
         r#"

@@ -163,7 +163,11 @@ fn undeclared(headers: HeaderStyle, github_403: bool, max_refusals: u64) {
         .find(|l| l.starts_with("offset "))
         .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
         .unwrap_or_default();
-    assert_eq!(row.get(5).map(String::as_str), Some(c.rate_limited.to_string().as_str()), "{row:?}");
+    assert_eq!(
+        row.get(5).map(String::as_str),
+        Some(c.rate_limited.to_string().as_str()),
+        "{row:?}"
+    );
 }
 
 #[test]
@@ -304,10 +308,17 @@ fn undeclared_custom(headers: HeaderStyle, rate_limit: &str) -> u64 {
         rate_limit: Some(limit),
         ..MockConfig::default()
     });
-    let yaml = spec(&server.url(), rate_limit, ", statuses: [429, 500, 502, 503, 504]");
+    let yaml = spec(
+        &server.url(),
+        rate_limit,
+        ", statuses: [429, 500, 502, 503, 504]",
+    );
     sync_exact(&server, &yaml, &["offset"], &[]);
     let c = server.counters();
-    eprintln!("{headers:?}: {} refusals in {} requests", c.rate_limited, c.main_requests);
+    eprintln!(
+        "{headers:?}: {} refusals in {} requests",
+        c.rate_limited, c.main_requests
+    );
     c.rate_limited
 }
 
@@ -344,7 +355,8 @@ fn a_large_remaining_budget_is_not_paced() {
     let out = sync_exact(&server, &yaml, &["offset"], &[]);
     assert_eq!(server.counters().rate_limited, 0);
     assert!(
-        stdout(&out).contains("rate-limit waits: 0 ") || stderr(&out).contains("rate-limit waits: 0 "),
+        stdout(&out).contains("rate-limit waits: 0 ")
+            || stderr(&out).contains("rate-limit waits: 0 "),
         "{}{}",
         stdout(&out),
         stderr(&out)
@@ -384,7 +396,10 @@ fn a_declared_limit_may_come_from_config() {
         "{ requests: \"{{ config.rps }}/s\", max_concurrency: 4 }",
         "",
     )
-    .replace("base_url:", "config:\n  rps: { type: integer, default: 50 }\nbase_url:");
+    .replace(
+        "base_url:",
+        "config:\n  rps: { type: integer, default: 50 }\nbase_url:",
+    );
     // The default (50/s) is more than the server allows; the plan's 20 is not.
     sync_exact(&server, &yaml, &["offset"], &["--set", "rps=20"]);
     assert_eq!(server.counters().rate_limited, 0, "{:?}", server.counters());

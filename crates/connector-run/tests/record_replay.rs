@@ -52,15 +52,29 @@ fn a_recorded_run_replays_offline_with_the_same_records() {
     let env = [("CONNECTOR_REC_TOKEN", mock_api::TOKEN)];
     let o = run(
         tmp.path(),
-        &["sync", "rec", "--dest", "jsonl:live", "--record", "cassettes"],
+        &[
+            "sync",
+            "rec",
+            "--dest",
+            "jsonl:live",
+            "--record",
+            "cassettes",
+        ],
         &env,
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let live = read_jsonl(&tmp.path().join("live"), "items");
     assert_eq!(live.len(), 250);
     let tape = cassette_text(&tmp.path().join("cassettes"));
-    assert_eq!(tape.lines().count(), 7 + 2, "7 pages and 2 failures:\n{tape}");
-    assert!(!tape.contains(mock_api::TOKEN), "no credential in a cassette");
+    assert_eq!(
+        tape.lines().count(),
+        7 + 2,
+        "7 pages and 2 failures:\n{tape}"
+    );
+    assert!(
+        !tape.contains(mock_api::TOKEN),
+        "no credential in a cassette"
+    );
     assert!(tape.contains("\"status\":503"));
     let requests = server.counters().main_requests;
     drop(server);
@@ -68,7 +82,14 @@ fn a_recorded_run_replays_offline_with_the_same_records() {
     // The network is gone: the replay answers every request.
     let o = run(
         tmp.path(),
-        &["sync", "rec", "--dest", "jsonl:replayed", "--replay", "cassettes"],
+        &[
+            "sync",
+            "rec",
+            "--dest",
+            "jsonl:replayed",
+            "--replay",
+            "cassettes",
+        ],
         &env,
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -81,7 +102,14 @@ fn a_recorded_run_replays_offline_with_the_same_records() {
     write_spec(tmp.path(), "rec", &changed);
     let o = run(
         tmp.path(),
-        &["sync", "rec", "--dest", "jsonl:bad", "--replay", "cassettes"],
+        &[
+            "sync",
+            "rec",
+            "--dest",
+            "jsonl:bad",
+            "--replay",
+            "cassettes",
+        ],
         &env,
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
@@ -126,7 +154,11 @@ streams:
         ("CONNECTOR_SF_CLIENT_SECRET", mock_api::CLIENT_SECRET),
         ("CONNECTOR_SF_REFRESH", mock_api::REFRESH_TOKEN),
     ];
-    let o = run(tmp.path(), &["sync", "sf", "--dest", "jsonl:live", "--record", "tape"], &env);
+    let o = run(
+        tmp.path(),
+        &["sync", "sf", "--dest", "jsonl:live", "--record", "tape"],
+        &env,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let tape = cassette_text(&tmp.path().join("tape"));
     assert!(tmp.path().join("tape/_auth.jsonl").exists());
@@ -135,7 +167,11 @@ streams:
     }
     assert!(tape.contains("\"access_token\":\"***\""), "{tape}");
     drop(server);
-    let o = run(tmp.path(), &["sync", "sf", "--dest", "jsonl:again", "--replay", "tape"], &env);
+    let o = run(
+        tmp.path(),
+        &["sync", "sf", "--dest", "jsonl:again", "--replay", "tape"],
+        &env,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         read_jsonl(&tmp.path().join("again"), "items"),
@@ -151,7 +187,14 @@ fn the_test_command_compares_replayed_records_with_the_expected_ones() {
     let cassettes = tmp.path().join("tests/cassettes/rec");
     let o = run(
         tmp.path(),
-        &["sync", "rec", "--dest", "jsonl:live", "--record", cassettes.to_str().unwrap()],
+        &[
+            "sync",
+            "rec",
+            "--dest",
+            "jsonl:live",
+            "--record",
+            cassettes.to_str().unwrap(),
+        ],
         &[("CONNECTOR_REC_TOKEN", mock_api::TOKEN)],
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -160,7 +203,10 @@ fn the_test_command_compares_replayed_records_with_the_expected_ones() {
     // No environment is read: the secret gets a placeholder.
     let o = run(tmp.path(), &["test", "rec", "--update"], &[]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    assert_eq!(stdout(&o).trim(), "rec default: expected/ written (items 250)");
+    assert_eq!(
+        stdout(&o).trim(),
+        "rec default: expected/ written (items 250)"
+    );
     assert_eq!(
         std::fs::read_to_string(cassettes.join("expected/outcome.txt")).unwrap(),
         "items: 250 records, 7 requests, 0 retries (0 429s), ok\n"
@@ -176,8 +222,14 @@ fn the_test_command_compares_replayed_records_with_the_expected_ones() {
     let o = run(tmp.path(), &["test", "rec"], &[]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
-    assert!(out.contains("rec default: FAILED") && out.contains("record 3 differs"), "{out}");
-    assert!(out.contains("item-three") && out.contains("\"item-3\""), "{out}");
+    assert!(
+        out.contains("rec default: FAILED") && out.contains("record 3 differs"),
+        "{out}"
+    );
+    assert!(
+        out.contains("item-three") && out.contains("\"item-3\""),
+        "{out}"
+    );
 
     // A scenario in a subfolder: an auth error as the API answers it.
     let auth = cassettes.join("auth_error");
@@ -191,13 +243,25 @@ fn the_test_command_compares_replayed_records_with_the_expected_ones() {
         ),
     )
     .unwrap();
-    std::fs::write(auth.join("config.json"), format!(r#"{{"base_url": "{base}"}}"#)).unwrap();
+    std::fs::write(
+        auth.join("config.json"),
+        format!(r#"{{"base_url": "{base}"}}"#),
+    )
+    .unwrap();
     std::fs::write(&expected, text).unwrap();
     let o = run(tmp.path(), &["test", "rec", "--update"], &[]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let outcome = std::fs::read_to_string(auth.join("expected/outcome.txt")).unwrap();
-    assert!(outcome.starts_with("items: 0 records, 1 requests, 0 retries (0 429s), FAILED: ") && outcome.contains("401"), "{outcome}");
+    assert!(
+        outcome.starts_with("items: 0 records, 1 requests, 0 retries (0 429s), FAILED: ")
+            && outcome.contains("401"),
+        "{outcome}"
+    );
     let o = run(tmp.path(), &["test", "rec"], &[]);
     assert!(o.status.success(), "{}", stdout(&o));
-    assert!(stdout(&o).contains("rec auth_error: ok (items 0)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("rec auth_error: ok (items 0)"),
+        "{}",
+        stdout(&o)
+    );
 }

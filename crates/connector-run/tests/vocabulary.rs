@@ -266,14 +266,22 @@ fn zendesk_export_resumes_from_the_saved_after_cursor() {
         "{}",
         stdout(&o)
     );
-    let o = run(tmp.path(), &["sync", "zendesk", "--dest", "jsonl:out"], &env);
+    let o = run(
+        tmp.path(),
+        &["sync", "zendesk", "--dest", "jsonl:out"],
+        &env,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let got = ids(&read_jsonl(&tmp.path().join("out"), "tickets"));
     assert_eq!(got.len(), 345);
     assert_eq!(got.iter().copied().collect::<BTreeSet<u64>>().len(), 345);
     let q = queries(&server, "/api/v2/incremental/tickets/cursor.json");
     assert_eq!(q.len(), 4, "{q:?}");
-    assert!(q[0].contains("start_time=1704067200") && !q[0].contains("cursor="), "{}", q[0]);
+    assert!(
+        q[0].contains("start_time=1704067200") && !q[0].contains("cursor="),
+        "{}",
+        q[0]
+    );
     // Later pages carry the token; Zendesk reads it before `start_time`.
     assert!(q[1].contains("cursor="), "{}", q[1]);
     let state = read_state(&tmp.path().join("out/_state.json"));
@@ -287,14 +295,22 @@ fn zendesk_export_resumes_from_the_saved_after_cursor() {
     // The next run asks from the saved cursor and gets what changed since.
     server.zendesk_touch(&[3, 200]);
     server.clear_requests();
-    let o = run(tmp.path(), &["sync", "zendesk", "--dest", "jsonl:out"], &env);
+    let o = run(
+        tmp.path(),
+        &["sync", "zendesk", "--dest", "jsonl:out"],
+        &env,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let q = queries(&server, "/api/v2/incremental/tickets/cursor.json");
     let sent = format!(
         "cursor={}",
-        url::form_urlencoded::byte_serialize(saved.as_str().unwrap().as_bytes()).collect::<String>()
+        url::form_urlencoded::byte_serialize(saved.as_str().unwrap().as_bytes())
+            .collect::<String>()
     );
-    assert!(q[0].contains(&sent) && !q[0].contains("start_time"), "{q:?}");
+    assert!(
+        q[0].contains(&sent) && !q[0].contains("start_time"),
+        "{q:?}"
+    );
     let all = ids(&read_jsonl(&tmp.path().join("out"), "tickets"));
     assert_eq!(all.len(), 347, "the two touched tickets were appended");
     assert_eq!(&all[345..], &[3, 200]);
@@ -352,7 +368,11 @@ streams:
     // none of them: the same set as one page of 1000 gives.
     let one_page = spec.replace("page_size: 1\n", "page_size: 1000\n");
     write_spec(tmp.path(), "slack", &one_page);
-    let o = run(tmp.path(), &["sync", "slack", "--dest", "jsonl:whole"], &env);
+    let o = run(
+        tmp.path(),
+        &["sync", "slack", "--dest", "jsonl:whole"],
+        &env,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let channel_ids = |dir: &str| -> Vec<String> {
         read_jsonl(&tmp.path().join(dir), "channels")
@@ -363,17 +383,33 @@ streams:
     let whole = channel_ids("whole");
     assert!(whole.len() > 100, "{}", whole.len());
     assert_eq!(channel_ids("out"), whole);
-    assert!(got.iter().all(|c| c["is_archived"] == false), "exclude_archived was sent");
-    assert!(got.iter().any(|c| c["is_private"] == true), "types was sent");
+    assert!(
+        got.iter().all(|c| c["is_archived"] == false),
+        "exclude_archived was sent"
+    );
+    assert!(
+        got.iter().any(|c| c["is_private"] == true),
+        "types was sent"
+    );
     // Stopping on an empty page would have lost channels: there was one.
-    let eager = spec.replace("page_size: 1\n", "page_size: 1\n      stop: { empty_page: true }\n");
+    let eager = spec.replace(
+        "page_size: 1\n",
+        "page_size: 1\n      stop: { empty_page: true }\n",
+    );
     write_spec(tmp.path(), "slack", &eager);
-    let o = run(tmp.path(), &["sync", "slack", "--dest", "jsonl:eager"], &env);
+    let o = run(
+        tmp.path(),
+        &["sync", "slack", "--dest", "jsonl:eager"],
+        &env,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(channel_ids("eager").len() < whole.len());
     write_spec(tmp.path(), "slack", &spec);
 
-    let bodies: Vec<String> = reqs.iter().map(|r| r.body.clone().unwrap_or_default()).collect();
+    let bodies: Vec<String> = reqs
+        .iter()
+        .map(|r| r.body.clone().unwrap_or_default())
+        .collect();
     assert!(
         bodies[0].split('&').any(|kv| kv == "limit=1") && !bodies[0].contains("cursor="),
         "{}",
@@ -390,7 +426,9 @@ streams:
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = error_lines(&o);
     assert!(
-        err.contains("stream `channels`") && err.contains("matched a `fail` response action") && err.contains("invalid_auth"),
+        err.contains("stream `channels`")
+            && err.contains("matched a `fail` response action")
+            && err.contains("invalid_auth"),
         "{err}"
     );
     assert!(!stderr(&o).contains("xoxb-wrong"), "{}", stderr(&o));
@@ -444,8 +482,14 @@ streams:
     assert_eq!(got.len(), 370, "250 of acme/api and 120 of acme/web");
     let prs = got.iter().filter(|r| r["kind"] == "pull_request").count();
     assert!(prs >= 63, "{prs}");
-    assert!(got.iter().all(|r| r.get("pull_request").is_none() && r.get("user").is_none()));
-    assert!(got.iter().all(|r| r["author"].is_string() && r["kind"].is_string()));
+    assert!(
+        got.iter()
+            .all(|r| r.get("pull_request").is_none() && r.get("user").is_none())
+    );
+    assert!(
+        got.iter()
+            .all(|r| r["author"].is_string() && r["kind"].is_string())
+    );
     assert_eq!(
         got.iter().filter(|r| r["repository"] == "acme/web").count(),
         120
@@ -461,7 +505,12 @@ streams:
     let all = read_jsonl(&tmp.path().join("out"), "issues");
     let fresh: BTreeSet<(String, u64)> = all[370..]
         .iter()
-        .map(|r| (r["repository"].as_str().unwrap().to_string(), r["number"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["repository"].as_str().unwrap().to_string(),
+                r["number"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert!(fresh.contains(&("acme/api".into(), 5)), "{fresh:?}");
     assert!(fresh.contains(&("acme/web".into(), 7)), "{fresh:?}");
@@ -503,14 +552,26 @@ streams:
     assert!(o.status.success(), "{}", stderr(&o));
     let issues = read_jsonl(&tmp.path().join("out"), "issues");
     let labels = read_jsonl(&tmp.path().join("out"), "issue_labels");
-    let expected: usize = issues.iter().map(|i| i["labels"].as_array().unwrap().len()).sum();
+    let expected: usize = issues
+        .iter()
+        .map(|i| i["labels"].as_array().unwrap().len())
+        .sum();
     assert!(expected > 0);
     assert_eq!(labels.len(), expected);
-    let with_labels = issues.iter().find(|i| !i["labels"].as_array().unwrap().is_empty()).unwrap();
-    let first = labels.iter().find(|l| l["issue_id"] == with_labels["id"]).unwrap();
+    let with_labels = issues
+        .iter()
+        .find(|i| !i["labels"].as_array().unwrap().is_empty())
+        .unwrap();
+    let first = labels
+        .iter()
+        .find(|l| l["issue_id"] == with_labels["id"])
+        .unwrap();
     assert_eq!(first["issue_number"], with_labels["number"]);
     assert_eq!(first["name"], with_labels["labels"][0]["name"]);
-    assert!(first.get("url").is_none() && first.get("color").is_some(), "{first}");
+    assert!(
+        first.get("url").is_none() && first.get("color").is_some(),
+        "{first}"
+    );
 }
 
 /// Flattening lifts a nested object's fields; `default` fills a missing
@@ -551,9 +612,15 @@ streams:
     assert!(o.status.success(), "{}", stderr(&o));
     let flat = read_jsonl(&tmp.path().join("out"), "flat");
     assert_eq!(flat.len(), 250);
-    assert!(flat.iter().all(|r| r.get("nested").is_none() && r["x"] == r["id"] && r["colour"] == "none"));
+    assert!(
+        flat.iter()
+            .all(|r| r.get("nested").is_none() && r["x"] == r["id"] && r["colour"] == "none")
+    );
     // Records from `nested.x` 200 on, and the cursor is the largest.
-    assert_eq!(ids(&read_jsonl(&tmp.path().join("out"), "by_nested")), (200..=250).collect::<Vec<u64>>());
+    assert_eq!(
+        ids(&read_jsonl(&tmp.path().join("out"), "by_nested")),
+        (200..=250).collect::<Vec<u64>>()
+    );
     let state = read_state(&tmp.path().join("out/_state.json"));
     assert_eq!(state["streams"]["by_nested"]["cursor"], 250, "{state}");
 }
@@ -601,9 +668,15 @@ streams:
     );
     write_spec(tmp.path(), "union", &spec);
     let o = run(tmp.path(), &["list"], &[]);
-    assert!(stdout(&o).contains("(partitions from: posts, todos)"), "{}", stdout(&o));
     assert!(
-        stdout(&o).lines().any(|l| l.trim().starts_with("posts") && l.ends_with("(internal)")),
+        stdout(&o).contains("(partitions from: posts, todos)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o)
+            .lines()
+            .any(|l| l.trim().starts_with("posts") && l.ends_with("(internal)")),
         "{}",
         stdout(&o)
     );
@@ -622,12 +695,20 @@ streams:
         .map(|r| r.path)
         .collect();
     assert_eq!(per_user.len(), 10, "{per_user:?}");
-    assert_eq!(per_user.iter().collect::<BTreeSet<_>>().len(), 10, "{per_user:?}");
+    assert_eq!(
+        per_user.iter().collect::<BTreeSet<_>>().len(),
+        10,
+        "{per_user:?}"
+    );
     // A config value has no record; a value from a stream keeps its first.
     let of_3 = got.iter().find(|r| r["userId"] == 3).unwrap();
     assert!(of_3["from_post"].is_null(), "{of_3}");
     // Named, an internal stream syncs.
-    let o = run(tmp.path(), &["sync", "union", "todos", "--dest", "jsonl:out2"], &[]);
+    let o = run(
+        tmp.path(),
+        &["sync", "union", "todos", "--dest", "jsonl:out2"],
+        &[],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read_jsonl(&tmp.path().join("out2"), "todos").len(), 200);
 }
@@ -686,7 +767,11 @@ streams:
         server.url()
     );
     write_spec(tmp.path(), "chain", &spec);
-    let o = run(tmp.path(), &["sync", "chain", "comments", "--dest", "jsonl:out"], &[]);
+    let o = run(
+        tmp.path(),
+        &["sync", "chain", "comments", "--dest", "jsonl:out"],
+        &[],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let got = read_jsonl(&tmp.path().join("out"), "comments");
     assert_eq!(got.len(), 500);
@@ -698,6 +783,10 @@ streams:
         .map(|p| (p["id"].as_u64().unwrap(), p["userId"].as_u64().unwrap()))
         .collect();
     for c in &got {
-        assert_eq!(c["user_id"].as_u64(), post_user.get(&c["postId"].as_u64().unwrap()).copied(), "{c}");
+        assert_eq!(
+            c["user_id"].as_u64(),
+            post_user.get(&c["postId"].as_u64().unwrap()).copied(),
+            "{c}"
+        );
     }
 }

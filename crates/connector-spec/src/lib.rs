@@ -61,8 +61,15 @@ pub use values::{
 };
 
 /// Variables every template may read.
-pub const TEMPLATE_VARIABLES: &[&str] =
-    &["config", "parent", "parent_partition", "state", "page", "partition", "window"];
+pub const TEMPLATE_VARIABLES: &[&str] = &[
+    "config",
+    "parent",
+    "parent_partition",
+    "state",
+    "page",
+    "partition",
+    "window",
+];
 
 /// Decodes a spec file's bytes: UTF-8, with or without a BOM. A UTF-16 or
 /// UTF-32 file, or bytes that are not UTF-8, get a diagnostic at the line and

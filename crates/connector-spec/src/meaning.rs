@@ -335,7 +335,14 @@ impl<'a> Meaning<'a> {
             vec!["config"]
         };
         if matches!(scope, Scope::Request | Scope::Record) {
-            allowed.extend(["parent", "parent_partition", "state", "page", "partition", "window"]);
+            allowed.extend([
+                "parent",
+                "parent_partition",
+                "state",
+                "page",
+                "partition",
+                "window",
+            ]);
         }
         if scope == Scope::Record {
             allowed.push("record");
@@ -401,7 +408,9 @@ impl<'a> Meaning<'a> {
                         );
                     }
                 }
-                ("parent" | "parent_partition", _) if stream.is_some_and(|s| s.parent_streams().is_empty()) => {
+                ("parent" | "parent_partition", _)
+                    if stream.is_some_and(|s| s.parent_streams().is_empty()) =>
+                {
                     self.err(
                         pos,
                         format!("`parent` is used in `{text}` but the stream has no `parent`"),
@@ -429,7 +438,8 @@ impl<'a> Meaning<'a> {
                 {
                     let s = stream.expect("checked above");
                     let name = rest.split('.').next().unwrap_or(rest);
-                    let mut known: Vec<&str> = s.response_state.keys().map(String::as_str).collect();
+                    let mut known: Vec<&str> =
+                        s.response_state.keys().map(String::as_str).collect();
                     if s.incremental.is_some() {
                         known.insert(0, "cursor");
                     }
@@ -441,7 +451,9 @@ impl<'a> Meaning<'a> {
                     });
                     self.err(
                         pos,
-                        format!("`state.{name}` is used in `{text}` but the stream keeps no `{name}`"),
+                        format!(
+                            "`state.{name}` is used in `{text}` but the stream keeps no `{name}`"
+                        ),
                         Some(h),
                     );
                 }
@@ -452,7 +464,12 @@ impl<'a> Meaning<'a> {
                             .is_some_and(|p| rest.split('.').next() != Some(p.name.as_str()))
                     }) =>
                 {
-                    let as_name = &stream.expect("checked above").partitions.as_ref().expect("checked above").name;
+                    let as_name = &stream
+                        .expect("checked above")
+                        .partitions
+                        .as_ref()
+                        .expect("checked above")
+                        .name;
                     let name = rest.split('.').next().unwrap_or(rest);
                     self.err(
                         pos,
@@ -468,7 +485,9 @@ impl<'a> Meaning<'a> {
                 {
                     self.err(
                         pos,
-                        format!("`window.{rest}` is used in `{text}`; a window has `start` and `end`"),
+                        format!(
+                            "`window.{rest}` is used in `{text}`; a window has `start` and `end`"
+                        ),
                         Some("write `{{ window.start }}` or `{{ window.end }}`".into()),
                     );
                 }
@@ -619,8 +638,18 @@ impl<'a> Meaning<'a> {
                 refresh_token_file,
                 ..
             } => {
-                self.template(token_url, Scope::Connection, &refs(&p(&["token_url"])), None);
-                self.template(client_id, Scope::Connection, &refs(&p(&["client_id"])), None);
+                self.template(
+                    token_url,
+                    Scope::Connection,
+                    &refs(&p(&["token_url"])),
+                    None,
+                );
+                self.template(
+                    client_id,
+                    Scope::Connection,
+                    &refs(&p(&["client_id"])),
+                    None,
+                );
                 self.credential(client_secret, &refs(&p(&["client_secret"])));
                 match (grant_type, refresh_token) {
                     (crate::OAuthGrant::RefreshToken, None) => {
@@ -644,7 +673,12 @@ impl<'a> Meaning<'a> {
                     self.jsonpath(jp, &refs(&p(&["base_url_path"])));
                 }
                 if let Some(f) = refresh_token_file {
-                    self.template(f, Scope::Connection, &refs(&p(&["refresh_token_file"])), None);
+                    self.template(
+                        f,
+                        Scope::Connection,
+                        &refs(&p(&["refresh_token_file"])),
+                        None,
+                    );
                     if *grant_type != crate::OAuthGrant::RefreshToken {
                         self.err(
                             self.at(&refs(&p(&["refresh_token_file"]))),
@@ -704,7 +738,12 @@ impl<'a> Meaning<'a> {
             && rate.0.contains("{{")
         {
             let p: Vec<&str> = path.iter().copied().chain(["requests"]).collect();
-            self.template(&crate::Template(rate.0.clone()), Scope::Connection, &p, None);
+            self.template(
+                &crate::Template(rate.0.clone()),
+                Scope::Connection,
+                &p,
+                None,
+            );
         } else if let Some(rate) = &r.requests
             && let Err(e) = rate.parse()
         {
@@ -769,7 +808,11 @@ impl<'a> Meaning<'a> {
                     && !is_header_name(n)
                 {
                     let p: Vec<&str> = at.iter().copied().chain([field]).collect();
-                    self.err(self.at(&p), format!("`{n}` is not a valid header name"), None);
+                    self.err(
+                        self.at(&p),
+                        format!("`{n}` is not a valid header name"),
+                        None,
+                    );
                 }
             }
         }
@@ -1114,7 +1157,12 @@ impl<'a> Meaning<'a> {
                         .unwrap_or_else(|| {
                             format!(
                                 "streams: {}",
-                                self.spec.streams.keys().cloned().collect::<Vec<_>>().join(", ")
+                                self.spec
+                                    .streams
+                                    .keys()
+                                    .cloned()
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             )
                         });
                     self.err(
@@ -1286,7 +1334,11 @@ impl<'a> Meaning<'a> {
                             .copied()
                             .collect::<Vec<_>>()
                             .join(" -> ");
-                        let field = if streams[start].parent.is_some() { "parent" } else { "partitions" };
+                        let field = if streams[start].parent.is_some() {
+                            "parent"
+                        } else {
+                            "partitions"
+                        };
                         self.err(
                             self.at(&["streams", start, field]),
                             format!("parent streams form a cycle: {chain}"),

@@ -368,11 +368,13 @@ impl Checker<'_> {
         // gives each documented one a `const` branch.
         let consts: Vec<J> = branches
             .iter()
-            .flat_map(|b| match (b.get("const"), b.get("enum").and_then(J::as_array)) {
-                (Some(c), _) => vec![c.clone()],
-                (None, Some(all)) => all.clone(),
-                (None, None) => Vec::new(),
-            })
+            .flat_map(
+                |b| match (b.get("const"), b.get("enum").and_then(J::as_array)) {
+                    (Some(c), _) => vec![c.clone()],
+                    (None, Some(all)) => all.clone(),
+                    (None, None) => Vec::new(),
+                },
+            )
             .collect();
         self.enumerated(node, &consts, path);
     }

@@ -202,8 +202,12 @@ pub fn register(env: &mut Environment<'static>, clock: Clock) {
     };
     env.add_function("regex_search", regex_search);
     env.add_filter("regex_search", regex_search);
-    env.add_function("max", |args: Rest<Value>| extreme(args, std::cmp::Ordering::Greater));
-    env.add_function("min", |args: Rest<Value>| extreme(args, std::cmp::Ordering::Less));
+    env.add_function("max", |args: Rest<Value>| {
+        extreme(args, std::cmp::Ordering::Greater)
+    });
+    env.add_function("min", |args: Rest<Value>| {
+        extreme(args, std::cmp::Ordering::Less)
+    });
 }
 
 /// `max(a, b, …)` / `min(…)`, or of one list: the largest or smallest value
@@ -262,7 +266,10 @@ mod tests {
             "7"
         );
         assert_eq!(render("{{ 'abc' | regex_search('z') is none }}"), "True");
-        assert_eq!(render("{{ max('2024-01-02', '2024-03-01') }}"), "2024-03-01");
+        assert_eq!(
+            render("{{ max('2024-01-02', '2024-03-01') }}"),
+            "2024-03-01"
+        );
         assert_eq!(render("{{ min(3, 1, 2) }}"), "1");
         assert_eq!(render("{{ max([4, 9, 2]) }}"), "9");
     }

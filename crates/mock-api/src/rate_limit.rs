@@ -222,7 +222,11 @@ pub(crate) fn add_headers(mode: &RateLimitMode, d: &Decision, headers: &mut Head
         }
         HeaderStyle::HubSpot => {
             set(headers, "x-hubspot-ratelimit-max", mode.limit.to_string());
-            set(headers, "x-hubspot-ratelimit-remaining", d.remaining.to_string());
+            set(
+                headers,
+                "x-hubspot-ratelimit-remaining",
+                d.remaining.to_string(),
+            );
             set(
                 headers,
                 "x-hubspot-ratelimit-interval-milliseconds",
@@ -275,7 +279,11 @@ pub(crate) fn refused(mode: &RateLimitMode, d: &Decision) -> Response {
             set(headers, "retry-after", httpdate::fmt_http_date(at));
         }
         HeaderStyle::Shopify => {
-            set(headers, "retry-after", format!("{:.1}", d.retry_after.as_secs_f64().max(0.1)));
+            set(
+                headers,
+                "retry-after",
+                format!("{:.1}", d.retry_after.as_secs_f64().max(0.1)),
+            );
         }
         _ => {}
     }

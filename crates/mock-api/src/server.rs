@@ -77,7 +77,10 @@ pub(crate) fn other_router(state: AppState) -> Router {
     Router::new()
         .nest("/gen", generated::routes())
         // The org's own host of a Salesforce-style token answer (`oauth_salesforce`).
-        .route("/auth/oauth2", axum::routing::get(crate::auth::oauth2_route))
+        .route(
+            "/auth/oauth2",
+            axum::routing::get(crate::auth::oauth2_route),
+        )
         .route_layer(from_fn_with_state(state.clone(), faults::data_middleware))
         .nest("/hostile", hostile::routes())
         .fallback(not_found)

@@ -73,9 +73,9 @@ impl AuthPlan {
     ) -> Authenticator {
         match self {
             AuthPlan::Static(s) => Authenticator::Static(s.clone()),
-            AuthPlan::OAuth2(p) => {
-                Authenticator::OAuth2(Box::new(OAuth2Client::new(p, redactor.clone()).with_tape(tape)))
-            }
+            AuthPlan::OAuth2(p) => Authenticator::OAuth2(Box::new(
+                OAuth2Client::new(p, redactor.clone()).with_tape(tape),
+            )),
         }
     }
 

@@ -135,7 +135,10 @@ impl OAuth2Plan {
                 JsonPath::parse(p.as_str())
                     .map(|jp| (jp, p.as_str().to_string()))
                     .map_err(|e| {
-                        crate::EngineError::Plan(format!("auth.base_url_path `{}`: {e}", p.as_str()))
+                        crate::EngineError::Plan(format!(
+                            "auth.base_url_path `{}`: {e}",
+                            p.as_str()
+                        ))
                     })
             })
             .transpose()?;
@@ -308,8 +311,15 @@ impl OAuth2Client {
             if let (Some(crate::cassette::Tape::Record(rec)), Some(r)) =
                 (self.tape.as_deref(), recorded.clone())
             {
-                rec.write(redactor, crate::cassette::AUTH_CASSETTE, r, status.as_u16(), &headers, &bytes)
-                    .map_err(|e| format!("recording the token exchange failed: {e}"))?;
+                rec.write(
+                    redactor,
+                    crate::cassette::AUTH_CASSETTE,
+                    r,
+                    status.as_u16(),
+                    &headers,
+                    &bytes,
+                )
+                .map_err(|e| format!("recording the token exchange failed: {e}"))?;
             }
             Ok(())
         };
@@ -408,7 +418,9 @@ fn basic_credentials(plan: &OAuth2Plan) -> String {
 /// The refresh token a previous run kept, if the file exists.
 fn read_refresh_token(path: &Path) -> Result<Option<SecretString>> {
     match std::fs::read_to_string(path) {
-        Ok(text) if !text.trim().is_empty() => Ok(Some(SecretString::from(text.trim().to_string()))),
+        Ok(text) if !text.trim().is_empty() => {
+            Ok(Some(SecretString::from(text.trim().to_string())))
+        }
         Ok(_) => Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(crate::EngineError::Config(format!(
@@ -422,10 +434,15 @@ fn read_refresh_token(path: &Path) -> Result<Option<SecretString>> {
 /// renamed over it, so a crash leaves the old token or the new, never half.
 fn write_refresh_token(path: &Path, token: &str) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("refresh_token"),
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("refresh_token"),
         std::process::id()
     ));
     let mut opts = std::fs::OpenOptions::new();

@@ -29,10 +29,10 @@ mod postgres_tls;
 pub mod schema;
 mod singer;
 mod spool;
-pub mod stream_schema;
 mod sql;
 mod sqlite;
 mod stdout;
+pub mod stream_schema;
 
 pub use airbyte::{AirbyteDestination, parse_airbyte_state};
 pub use csv::CsvDestination;

@@ -361,7 +361,12 @@ impl HttpClient {
             );
         }
         let recorded = self.tape.as_ref().map(|_| {
-            crate::cassette::recorded_request(&self.redactor, req.method.as_str(), &url, body.as_deref())
+            crate::cassette::recorded_request(
+                &self.redactor,
+                req.method.as_str(),
+                &url,
+                body.as_deref(),
+            )
         });
         let (status, final_url, resp_headers, server_wait, body) = match self.tape.as_deref() {
             Some(crate::cassette::Tape::Replay(player)) => {
@@ -428,7 +433,8 @@ impl HttpClient {
                 };
                 if let (Some(crate::cassette::Tape::Record(rec)), Some(r)) =
                     (self.tape.as_deref(), recorded)
-                    && let Err(e) = rec.write(&self.redactor, &req.stream, r, status, &resp_headers, &body)
+                    && let Err(e) =
+                        rec.write(&self.redactor, &req.stream, r, status, &resp_headers, &body)
                 {
                     return Outcome::Fail {
                         message: format!("recording the exchange failed: {e}"),

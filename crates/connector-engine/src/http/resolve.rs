@@ -163,7 +163,14 @@ mod tests {
         );
         let h = HeaderMap::new();
         assert_eq!(
-            resolve(200, &h, b"[{\"note\": \"rate limit docs\"}]", None, &p, None),
+            resolve(
+                200,
+                &h,
+                b"[{\"note\": \"rate limit docs\"}]",
+                None,
+                &p,
+                None
+            ),
             Resolution::Ok
         );
         let p = policy("response_actions:\n  - { status: [409], action: success }\n");

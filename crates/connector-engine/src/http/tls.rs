@@ -49,8 +49,13 @@ impl ServerCertVerifier for LazyPlatformVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, TlsError> {
-        self.verifier()?
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        self.verifier()?.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )
     }
 
     // Handshake signatures need no roots: checked with the provider's
@@ -116,11 +121,12 @@ mod tests {
 
     fn der(pem: &str) -> CertificateDer<'static> {
         use base64::Engine as _;
-        let body: String = pem
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .collect();
-        CertificateDer::from(base64::engine::general_purpose::STANDARD.decode(body).unwrap())
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        CertificateDer::from(
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .unwrap(),
+        )
     }
 
     #[test]
@@ -134,9 +140,6 @@ mod tests {
             .unwrap_err();
         assert!(verifier.loaded());
         // A certificate no root vouches for is refused.
-        assert!(
-            matches!(err, TlsError::InvalidCertificate(_)),
-            "{err:?}"
-        );
+        assert!(matches!(err, TlsError::InvalidCertificate(_)), "{err:?}");
     }
 }

@@ -209,7 +209,9 @@ mod tests {
             url: url::Url::parse("https://x.test/search").unwrap(),
             query: vec![],
             headers: vec![],
-            body: Some(json!({ "query": { "field": "updated_at" }, "pagination": { "per_page": 150 } })),
+            body: Some(
+                json!({ "query": { "field": "updated_at" }, "pagination": { "per_page": 150 } }),
+            ),
         };
         set_body_field(&mut parts, "pagination.starting_after", json!("abc"));
         set_body_field(&mut parts, "cursor", json!("top"));

@@ -310,7 +310,9 @@ fn union(cx: &mut Cx, node: &Node, vars: &Vars) -> Res<Router> {
         out.from.extend(r.from);
         out.embedded.extend(r.embedded);
         match (&r.parent, &r.partitions) {
-            (Some(p), _) => out.from.push((p.clone(), r.parent_pos, format!("{{{{ {expr} }}}}"))),
+            (Some(p), _) => out
+                .from
+                .push((p.clone(), r.parent_pos, format!("{{{{ {expr} }}}}"))),
             (None, Some(p)) => {
                 let Some(v) = p["values"].as_str().map(str::to_string) else {
                     continue;
@@ -319,7 +321,13 @@ fn union(cx: &mut Cx, node: &Node, vars: &Vars) -> Res<Router> {
                     None => v,
                     Some(prev) => {
                         // Lists of several children: concatenated.
-                        let strip = |t: &str| t.trim().trim_start_matches("{{").trim_end_matches("}}").trim().to_string();
+                        let strip = |t: &str| {
+                            t.trim()
+                                .trim_start_matches("{{")
+                                .trim_end_matches("}}")
+                                .trim()
+                                .to_string()
+                        };
                         format!("{{{{ ({}) + ({}) }}}}", strip(&prev), strip(&v))
                     }
                 });

@@ -426,7 +426,10 @@ fn a_success_filter_reads_the_page() {
     let s = "  - type: DeclarativeStream\n    name: t\n    retriever:\n      type: SimpleRetriever\n      requester:\n        $ref: \"#/definitions/requester\"\n        path: /t\n        error_handler:\n          type: DefaultErrorHandler\n          response_filters: [{ type: HttpResponseFilter, action: SUCCESS, http_codes: [200] }, { type: HttpResponseFilter, action: RETRY, error_message_contains: rate limit }]\n      record_selector: { $ref: \"#/definitions/selector\" }\n";
     let t = translate_ok(&manifest(s));
     let j = serde_json::to_value(t.spec.retry_of(&t.spec.streams["t"])).unwrap();
-    assert_eq!(j["response_actions"][0], json!({"status": [200], "action": "success"}));
+    assert_eq!(
+        j["response_actions"][0],
+        json!({"status": [200], "action": "success"})
+    );
 }
 
 #[test]
@@ -436,7 +439,9 @@ fn a_grandchild_reads_its_parents_slice() {
     let projects = stream_yaml("projects", "", "");
     let mrs = "  - type: DeclarativeStream\n    name: merge_requests\n    primary_key: iid\n    retriever:\n      type: SimpleRetriever\n      requester: { $ref: \"#/definitions/requester\", path: \"/projects/{{ stream_slice.id }}/merge_requests\" }\n      record_selector: { $ref: \"#/definitions/selector\" }\n      partition_router:\n        type: SubstreamPartitionRouter\n        parent_stream_configs: [{ type: ParentStreamConfig, parent_key: id, partition_field: id, stream: \"#/streams/0\" }]\n";
     let commits = "  - type: DeclarativeStream\n    name: merge_request_commits\n    retriever:\n      type: SimpleRetriever\n      requester: { $ref: \"#/definitions/requester\", path: \"/projects/{{ stream_slice.parent_slice.id }}/merge_requests/{{ stream_slice.iid }}/commits\" }\n      record_selector: { $ref: \"#/definitions/selector\" }\n      partition_router:\n        type: SubstreamPartitionRouter\n        parent_stream_configs: [{ type: ParentStreamConfig, parent_key: iid, partition_field: iid, stream: \"#/streams/1\" }]\n";
-    let t = translate_ok(&manifest(&[projects, mrs.to_string(), commits.to_string()].concat()));
+    let t = translate_ok(&manifest(
+        &[projects, mrs.to_string(), commits.to_string()].concat(),
+    ));
     let c = stream_json(&t, "merge_request_commits");
     assert_eq!(c["parent"], "merge_requests");
     assert_eq!(

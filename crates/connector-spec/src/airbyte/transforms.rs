@@ -435,7 +435,8 @@ fn value_uses(cond: &str) -> Vec<usize> {
             None if cond[i..].starts_with("value") => {
                 let before = i.checked_sub(1).map(|j| b[j]);
                 let after = b.get(i + 5).copied();
-                let word = |x: Option<u8>| x.is_some_and(|x| x.is_ascii_alphanumeric() || x == b'_');
+                let word =
+                    |x: Option<u8>| x.is_some_and(|x| x.is_ascii_alphanumeric() || x == b'_');
                 if !word(before) && before != Some(b'.') && !word(after) {
                     out.push(i);
                 }
