@@ -28,29 +28,28 @@ fn check_records(dir: &std::path::Path) {
     assert!(customers.iter().all(|c| c["source"] == "stripe"));
 }
 
+/// `sync SPEC` against the mock's Stripe imitation, into `DIR/out` as JSON Lines.
+fn sync_to_out(
+    server: &mock_api::MockServer,
+    dir: &std::path::Path,
+    spec: &std::path::Path,
+) -> std::process::Output {
+    let dest = format!("jsonl:{}", dir.join("out").display());
+    let base = format!("base_url={}", server.url());
+    let key = format!("client_secret={}", mock_api::STRIPE_KEY);
+    let spec = spec.to_str().unwrap();
+    let args = [
+        "sync", spec, "--set", &base, "--set", &key, "--dest", &dest, "--quiet",
+    ];
+    run(dir, &args, &[])
+}
+
 #[test]
 fn a_manifest_syncs_as_it_is() {
     let server = mock_api::MockServer::start(mock_api::MockConfig::default());
     let tmp = tempfile::tempdir().unwrap();
     let m = manifest();
-    let dest = format!("jsonl:{}", tmp.path().join("out").display());
-    let base = format!("base_url={}", server.url());
-    let key = format!("client_secret={}", mock_api::STRIPE_KEY);
-    let out = run(
-        tmp.path(),
-        &[
-            "sync",
-            m.to_str().unwrap(),
-            "--set",
-            &base,
-            "--set",
-            &key,
-            "--dest",
-            &dest,
-            "--quiet",
-        ],
-        &[],
-    );
+    let out = sync_to_out(&server, tmp.path(), &m);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("6 of 7 streams translated"),
@@ -105,24 +104,7 @@ fn import_writes_a_connector_that_validates_and_syncs() {
     );
     let v = run(tmp.path(), &["validate", yaml.to_str().unwrap()], &[]);
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
-    let dest = format!("jsonl:{}", tmp.path().join("out").display());
-    let base = format!("base_url={}", server.url());
-    let key = format!("client_secret={}", mock_api::STRIPE_KEY);
-    let out = run(
-        tmp.path(),
-        &[
-            "sync",
-            yaml.to_str().unwrap(),
-            "--set",
-            &base,
-            "--set",
-            &key,
-            "--dest",
-            &dest,
-            "--quiet",
-        ],
-        &[],
-    );
+    let out = sync_to_out(&server, tmp.path(), &yaml);
     assert!(out.status.success(), "{}", stderr(&out));
     check_records(&tmp.path().join("out"));
 }
