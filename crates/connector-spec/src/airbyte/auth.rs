@@ -177,15 +177,11 @@ pub(crate) fn authenticator(cx: &mut Cx, node: &Node) -> Res<J> {
             "auth: untyped authenticator",
             "an authenticator without a type",
         )),
-        other if other.starts_with("Custom") => Err(Block::custom(
-            node.pos,
-            node.str_at("class_name").unwrap_or("?"),
+        other => Err(Block::unsupported(
+            node,
             other,
-        )),
-        other => Err(Block::new(
-            node.pos,
-            format!("auth: {other}"),
-            format!("the authenticator {other}"),
+            "auth:",
+            "the authenticator",
         )),
     }
 }

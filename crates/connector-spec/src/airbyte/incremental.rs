@@ -314,19 +314,8 @@ pub(crate) fn incremental(cx: &mut Cx, node: &Node, partitioned: bool) -> Res<In
             return Ok(out);
         }
         "DatetimeBasedCursor" => {}
-        t if t.starts_with("Custom") => {
-            return Err(Block::custom(
-                node.pos,
-                node.str_at("class_name").unwrap_or("?"),
-                t,
-            ));
-        }
         t => {
-            return Err(Block::new(
-                node.pos,
-                format!("incremental: {t}"),
-                format!("the cursor {t}"),
-            ));
+            return Err(Block::unsupported(node, t, "incremental:", "the cursor"));
         }
     }
     let dt_format = node

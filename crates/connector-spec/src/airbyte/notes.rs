@@ -7,7 +7,9 @@
 //! dropped on purpose without changing what is fetched (`check`, schema
 //! loaders, nested config keys flattened).
 
+use super::refs::NodeExt;
 use crate::Pos;
+use crate::node::Node;
 use std::fmt;
 
 /// How much a note matters.
@@ -112,6 +114,23 @@ impl Block {
             feature: format!("custom component: {component}"),
             detail: format!("{component} `{class}` is Python code in the connector"),
             custom: true,
+        }
+    }
+    /// A `Custom*` component: its `class_name` is Python code.
+    pub fn custom_of(node: &Node, component: &str) -> Self {
+        Block::custom(
+            node.pos,
+            node.str_at("class_name").unwrap_or("?"),
+            component,
+        )
+    }
+    /// A component of type `ty` we cannot translate: custom Python for a
+    /// `Custom*` type, else `<feature> <ty>`, "`<the> <ty>`".
+    pub fn unsupported(node: &Node, ty: &str, feature: &str, the: &str) -> Self {
+        if ty.starts_with("Custom") {
+            Block::custom_of(node, ty)
+        } else {
+            Block::new(node.pos, format!("{feature} {ty}"), format!("{the} {ty}"))
         }
     }
     pub fn into_blocker(self) -> Blocker {

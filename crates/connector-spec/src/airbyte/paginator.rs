@@ -200,19 +200,8 @@ pub(crate) fn paginator(
             });
         }
         "DefaultPaginator" => {}
-        t if t.starts_with("Custom") => {
-            return Err(Block::custom(
-                node.pos,
-                node.str_at("class_name").unwrap_or("?"),
-                t,
-            ));
-        }
         t => {
-            return Err(Block::new(
-                node.pos,
-                format!("paginator {t}"),
-                format!("the paginator {t}"),
-            ));
+            return Err(Block::unsupported(node, t, "paginator", "the paginator"));
         }
     }
     let strategy = node.get("pagination_strategy").ok_or_else(|| {
@@ -462,18 +451,12 @@ pub(crate) fn paginator(
             }
             J::Object(p)
         }
-        t if t.starts_with("Custom") => {
-            return Err(Block::custom(
-                strategy.pos,
-                strategy.str_at("class_name").unwrap_or("?"),
-                t,
-            ));
-        }
         t => {
-            return Err(Block::new(
-                strategy.pos,
-                format!("pagination strategy {t}"),
-                format!("the strategy {t}"),
+            return Err(Block::unsupported(
+                strategy,
+                t,
+                "pagination strategy",
+                "the strategy",
             ));
         }
     };

@@ -244,18 +244,12 @@ pub(crate) fn router(cx: &mut Cx, node: &Node) -> Res<Router> {
             }
         }
         "UnionPartitionRouter" => return union(cx, node, &vars),
-        t if t.starts_with("Custom") => {
-            return Err(Block::custom(
-                node.pos,
-                node.str_at("class_name").unwrap_or("?"),
-                t,
-            ));
-        }
         t => {
-            return Err(Block::new(
-                node.pos,
-                format!("partition router {t}"),
-                format!("the partition router {t}"),
+            return Err(Block::unsupported(
+                node,
+                t,
+                "partition router",
+                "the partition router",
             ));
         }
     }

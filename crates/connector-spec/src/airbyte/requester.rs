@@ -459,18 +459,12 @@ pub(crate) fn retry(cx: &mut Cx, node: &Node) -> Res<Option<J>> {
             .get("error_handlers")
             .map(|h| h.items().iter().collect())
             .unwrap_or_default(),
-        other if other.starts_with("Custom") => {
-            return Err(Block::custom(
-                node.pos,
-                node.str_at("class_name").unwrap_or("?"),
-                other,
-            ));
-        }
         other => {
-            return Err(Block::new(
-                node.pos,
-                format!("error handler {other}"),
-                format!("the error handler {other}"),
+            return Err(Block::unsupported(
+                node,
+                other,
+                "error handler",
+                "the error handler",
             ));
         }
     };
@@ -480,17 +474,11 @@ pub(crate) fn retry(cx: &mut Cx, node: &Node) -> Res<Option<J>> {
     for h in handlers {
         let ty = h.type_name().unwrap_or("DefaultErrorHandler");
         if ty != "DefaultErrorHandler" {
-            if ty.starts_with("Custom") {
-                return Err(Block::custom(
-                    h.pos,
-                    h.str_at("class_name").unwrap_or("?"),
-                    ty,
-                ));
-            }
-            return Err(Block::new(
-                h.pos,
-                format!("error handler {ty}"),
-                format!("the error handler {ty}"),
+            return Err(Block::unsupported(
+                h,
+                ty,
+                "error handler",
+                "the error handler",
             ));
         }
         if let Some(m) = h.get("max_retries") {
@@ -528,13 +516,7 @@ pub(crate) fn retry(cx: &mut Cx, node: &Node) -> Res<Option<J>> {
                         cx.approx(b.pos, format!("the wait from the header `{header}` is not read; backoff and Retry-After apply"));
                     }
                 }
-                t if t.starts_with("Custom") => {
-                    return Err(Block::custom(
-                        b.pos,
-                        b.str_at("class_name").unwrap_or("?"),
-                        t,
-                    ));
-                }
+                t if t.starts_with("Custom") => return Err(Block::custom_of(b, t)),
                 t => cx.approx(b.pos, format!("the backoff strategy {t} is not translated")),
             }
         }

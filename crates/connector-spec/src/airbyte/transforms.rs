@@ -35,18 +35,12 @@ pub(crate) fn selector(cx: &mut Cx, node: &Node, vars: &Vars) -> Res<Selected> {
     })?;
     match extractor.type_name().unwrap_or("") {
         "DpathExtractor" => {}
-        t if t.starts_with("Custom") => {
-            return Err(Block::custom(
-                extractor.pos,
-                extractor.str_at("class_name").unwrap_or("?"),
-                t,
-            ));
-        }
         t => {
-            return Err(Block::new(
-                extractor.pos,
-                format!("record extractor {t}"),
-                format!("the extractor {t}"),
+            return Err(Block::unsupported(
+                extractor,
+                t,
+                "record extractor",
+                "the extractor",
             ));
         }
     }
@@ -102,18 +96,12 @@ pub(crate) fn selector(cx: &mut Cx, node: &Node, vars: &Vars) -> Res<Selected> {
                     records.insert("filter".into(), json!(e));
                 }
             }
-            t if t.starts_with("Custom") => {
-                return Err(Block::custom(
-                    f.pos,
-                    f.str_at("class_name").unwrap_or("?"),
-                    t,
-                ));
-            }
             t => {
-                return Err(Block::new(
-                    f.pos,
-                    format!("record filter {t}"),
-                    format!("the record filter {t}"),
+                return Err(Block::unsupported(
+                    f,
+                    t,
+                    "record filter",
+                    "the record filter",
                 ));
             }
         }
@@ -121,13 +109,7 @@ pub(crate) fn selector(cx: &mut Cx, node: &Node, vars: &Vars) -> Res<Selected> {
     if let Some(n) = node.get("schema_normalization") {
         match n.as_str().or_else(|| n.type_name()) {
             Some("None") | None => {}
-            Some(t) if t.starts_with("Custom") => {
-                return Err(Block::custom(
-                    n.pos,
-                    n.str_at("class_name").unwrap_or("?"),
-                    t,
-                ));
-            }
+            Some(t) if t.starts_with("Custom") => return Err(Block::custom_of(n, t)),
             Some(_) => cx.approx(
                 n.pos,
                 "schema normalization: values are not cast to the types of the stream's schema",
@@ -350,18 +332,12 @@ pub(crate) fn transformations(
                 );
                 steps.push(Step::Flatten(vec![p.join(".")]));
             }
-            t2 if t2.starts_with("Custom") => {
-                return Err(Block::custom(
-                    t.pos,
-                    t.str_at("class_name").unwrap_or("?"),
+            t2 => {
+                return Err(Block::unsupported(
+                    t,
                     t2,
-                ));
-            }
-            other => {
-                return Err(Block::new(
-                    t.pos,
-                    format!("transformation {other}"),
-                    format!("the transformation {other}"),
+                    "transformation",
+                    "the transformation",
                 ));
             }
         }
