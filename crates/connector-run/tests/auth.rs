@@ -172,12 +172,11 @@ fn oauth2_fetches_caches_and_refreshes_tokens() {
         &with_auth(&base, "oauth2", &auth).replace("page_size: 50", "page_size: 10"),
     );
     let dest = format!("jsonl:{}", tmp.path().join("out").display());
-    let out = run(
+    let out = run_ok(
         tmp.path(),
         &["sync", "authy", "--dest", &dest, "-vv"],
         SECRETS,
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(read_jsonl(&tmp.path().join("out"), "items").len(), 250);
     let c = server.counters();
     assert!(
@@ -207,8 +206,7 @@ fn oauth2_refresh_token_grant() {
     let dest = format!("jsonl:{}", tmp.path().join("out").display());
     let mut env = SECRETS.to_vec();
     env.push(("CONNECTOR_AUTHY_REFRESH", mock_api::REFRESH_TOKEN));
-    let out = run(tmp.path(), &["sync", "authy", "--dest", &dest], &env);
-    assert!(out.status.success(), "{}", stderr(&out));
+    run_ok(tmp.path(), &["sync", "authy", "--dest", &dest], &env);
     assert_eq!(read_jsonl(&tmp.path().join("out"), "items").len(), 250);
     assert_eq!(server.counters().tokens_issued, 1);
 }
@@ -227,8 +225,7 @@ fn credentials_never_go_to_another_origin() {
         + "auth: { type: bearer, token: \"{{ config.token }}\" }\n";
     write_spec(tmp.path(), "authy", &yaml);
     let dest = format!("jsonl:{}", tmp.path().join("out").display());
-    let out = run(tmp.path(), &["sync", "authy", "--dest", &dest], SECRETS);
-    assert!(out.status.success(), "{}", stderr(&out));
+    run_ok(tmp.path(), &["sync", "authy", "--dest", &dest], SECRETS);
     assert_eq!(read_jsonl(&tmp.path().join("out"), "items").len(), 250);
     let reqs = server.requests();
     let other: Vec<_> = reqs.iter().filter(|r| r.origin == Origin::Other).collect();
@@ -272,8 +269,7 @@ fn same_origin_redirects_are_followed_and_bodies_are_gzipped() {
     let yaml = spec(&server.url()).replace("/auth/PATH", "/redirect/same");
     write_spec(tmp.path(), "authy", &yaml);
     let dest = format!("jsonl:{}", tmp.path().join("out").display());
-    let out = run(tmp.path(), &["sync", "authy", "--dest", &dest], &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    run_ok(tmp.path(), &["sync", "authy", "--dest", &dest], &[]);
     assert_eq!(read_jsonl(&tmp.path().join("out"), "items").len(), 250);
     let reqs = server.requests();
     assert!(
@@ -304,12 +300,11 @@ fn several_secret_headers() {
     write_spec(tmp.path(), "authy", &yaml);
     let mut env = SECRETS.to_vec();
     env.push(("CONNECTOR_AUTHY_APP_KEY", mock_api::DD_APPLICATION_KEY));
-    let out = run(
+    let out = run_ok(
         tmp.path(),
         &["sync", "authy", "--dest", "jsonl:out", "-vv"],
         &env,
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(read_jsonl(&tmp.path().join("out"), "items").len(), 250);
     let logs = stderr(&out);
     assert!(
@@ -339,12 +334,11 @@ fn oauth2_client_secret_basic_and_token_headers() {
         );
     let tmp = tempfile::tempdir().unwrap();
     write_spec(tmp.path(), "authy", &yaml);
-    let out = run(
+    run_ok(
         tmp.path(),
         &["sync", "authy", "--dest", "jsonl:out"],
         SECRETS,
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(read_jsonl(&tmp.path().join("out"), "items").len(), 250);
     let reqs = server.requests();
     let token: Vec<_> = reqs.iter().filter(|r| r.path == "/oauth/token").collect();
@@ -391,8 +385,7 @@ fn oauth2_token_response_names_the_base_url() {
     write_spec(tmp.path(), "authy", &yaml);
     let mut env = SECRETS.to_vec();
     env.push(("CONNECTOR_AUTHY_REFRESH", mock_api::REFRESH_TOKEN));
-    let out = run(tmp.path(), &["sync", "authy", "--dest", "jsonl:out"], &env);
-    assert!(out.status.success(), "{}", stderr(&out));
+    run_ok(tmp.path(), &["sync", "authy", "--dest", "jsonl:out"], &env);
     assert_eq!(read_jsonl(&tmp.path().join("out"), "items").len(), 250);
     let reqs = server.requests();
     let data: Vec<_> = reqs.iter().filter(|r| r.path == "/auth/oauth2").collect();
@@ -526,8 +519,7 @@ fn select_picks_an_auth_block_by_config() {
     let o = run(tmp.path(), &["validate", "authy"], &[]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     // With the token: bearer, no token request.
-    let o = run(tmp.path(), &["sync", "authy", "--dest", "jsonl:a"], SECRETS);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(tmp.path(), &["sync", "authy", "--dest", "jsonl:a"], SECRETS);
     assert_eq!(read_jsonl(&tmp.path().join("a"), "items").len(), 250);
     assert_eq!(server.counters().tokens_issued, 0);
     // Without it: the client-credentials grant.
@@ -536,12 +528,11 @@ fn select_picks_an_auth_block_by_config() {
         .copied()
         .filter(|(k, _)| *k != "CONNECTOR_AUTHY_TOKEN")
         .collect();
-    let o = run(
+    run_ok(
         tmp.path(),
         &["sync", "authy", "--dest", "jsonl:b"],
         &no_token,
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read_jsonl(&tmp.path().join("b"), "items").len(), 250);
     assert_eq!(server.counters().tokens_issued, 1);
 

@@ -357,12 +357,11 @@ fn new_fields_add_columns_and_conflicts_widen_without_losing_values() {
     write_spec(tmp.path(), "gen", &gen_spec(&server.url()));
     let db_path = tmp.path().join("gen.db");
     let dest = format!("sqlite:{}", db_path.display());
-    let out = run(
+    let out = run_ok(
         tmp.path(),
         &["sync", "gen", "evolving", "--dest", &dest, "-v"],
         &[],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("widened"), "{}", stderr(&out));
     let db = open_db(&db_path);
     assert_eq!(count(&db, "evolving"), 250);
@@ -417,12 +416,11 @@ fn new_fields_add_columns_and_conflicts_widen_without_losing_values() {
         ),
     )
     .unwrap();
-    let out = run(
+    run_ok(
         tmp.path(),
         &["sync", "gen", "evolving", "--dest", &dest],
         &[],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     let db = open_db(&db_path);
     assert_eq!(count(&db, "evolving"), 250);
     let n: i64 = db
@@ -498,8 +496,7 @@ fn a_killed_sync_loses_nothing_and_duplicates_nothing() {
     );
     drop(db);
 
-    let out = run(tmp.path(), &args, &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    run_ok(tmp.path(), &args, &[]);
     let db = open_db(&db_path);
     let (n, distinct, min, max): (i64, i64, i64, i64) = db
         .query_row(
@@ -652,12 +649,11 @@ fn csv_header_grows_with_fields_that_appear_late() {
     write_spec(tmp.path(), "gen", &gen_spec(&server.url()));
     let dir = tmp.path().join("csv");
     let dest = format!("csv:{}", dir.display());
-    let out = run(
+    run_ok(
         tmp.path(),
         &["sync", "gen", "evolving", "--dest", &dest],
         &[],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     // The strict reader fails on a row with another number of fields.
     let mut rdr = csv::Reader::from_path(dir.join("evolving.csv")).unwrap();
     let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
@@ -745,12 +741,11 @@ fn parquet_files_read_back_typed() {
 
     // Row groups, and widening over the whole stream.
     write_spec(tmp.path(), "gen", &gen_spec(&server.url()));
-    let out = run(
+    run_ok(
         tmp.path(),
         &["sync", "gen", "evolving", "--dest", &dest],
         &[],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     let f = std::fs::File::open(dir.join("evolving.parquet")).unwrap();
     let meta = SerializedFileReader::new(f).unwrap();
     assert_eq!(meta.metadata().file_metadata().num_rows(), 250);
@@ -1183,13 +1178,12 @@ streams:
     );
     // `appended` has no key: merge is refused for it, so sync it apart.
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let out = run(
+    run_ok(
         tmp.path(),
         &["sync", "tricky", "merged", "--dest", &dest],
         &[],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out = run(
+    run_ok(
         tmp.path(),
         &[
             "sync",
@@ -1202,7 +1196,6 @@ streams:
         ],
         &[],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     let text = |id: i64| format!("a\tb\nc\rd \\N e\\\\f é ☃ {id}");
     assert_eq!(pg.count("appended"), 250);
     assert_eq!(pg.count("merged"), 7);
@@ -1226,12 +1219,11 @@ streams:
     assert_eq!(first["tags"], json!(["a", "b"]));
     assert_eq!(first["nested"], json!({"x": 1}));
     // A rerun merges onto the same seven rows.
-    let out = run(
+    run_ok(
         tmp.path(),
         &["sync", "tricky", "merged", "--dest", &dest],
         &[],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(pg.count("merged"), 7);
 }
 
@@ -1412,8 +1404,7 @@ streams:
     let at = |id: i64| (1_704_067_200 + 60 * id) * 1_000_000;
 
     // SQLite.
-    let out = run(tmp.path(), &["sync", "times", "--dest", "sqlite:t.db"], &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    run_ok(tmp.path(), &["sync", "times", "--dest", "sqlite:t.db"], &[]);
     let db = open_db(&tmp.path().join("t.db"));
     let types = column_types(&db, "items");
     assert_eq!(types["updated_at"], "TIMESTAMP");
@@ -1452,8 +1443,7 @@ streams:
     assert_eq!(soon, "soon");
 
     // Parquet, read by the parquet crate.
-    let out = run(tmp.path(), &["sync", "times", "--dest", "parquet:pq"], &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    run_ok(tmp.path(), &["sync", "times", "--dest", "parquet:pq"], &[]);
     let path = tmp.path().join("pq/items.parquet");
     let batches: Vec<_> =
         ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
@@ -1497,7 +1487,7 @@ streams:
     assert!(!first_run.is_empty());
 
     // Appending keeps the earlier rows' `_synced_at` and `_run_id`.
-    let out = run(
+    run_ok(
         tmp.path(),
         &[
             "sync",
@@ -1509,7 +1499,6 @@ streams:
         ],
         &[],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     let batches: Vec<_> =
         ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
             .unwrap()
@@ -1573,8 +1562,7 @@ print(json.dumps({"duckdb": described, "arrow": arrow, "logical": logical,
     if let Some(uri) = postgres() {
         let pg = Pg::connect(&uri);
         let dest = format!("{uri}?schema={}", pg.schema);
-        let out = run(tmp.path(), &["sync", "times", "--dest", &dest], &[]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        run_ok(tmp.path(), &["sync", "times", "--dest", &dest], &[]);
         let types = pg.types("items");
         assert_eq!(types["updated_at"], "timestamp with time zone");
         assert_eq!(types["day"], "date");

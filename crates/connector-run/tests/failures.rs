@@ -197,8 +197,7 @@ fn sigint_and_sigterm_stop_within_a_second_and_the_rerun_resumes() {
             .unwrap();
         let file = std::fs::read(tmp.path().join("out/items.jsonl")).unwrap();
         assert!(file.len() as u64 >= bytes);
-        let o = run(tmp.path(), &["sync", "t", "--dest", "jsonl:out"], &[]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        run_ok(tmp.path(), &["sync", "t", "--dest", "jsonl:out"], &[]);
         let got = ids(&read_jsonl(&tmp.path().join("out"), "items"));
         assert_eq!(got, (1..=1000).collect::<Vec<u64>>(), "resumed exactly");
     }
@@ -289,12 +288,11 @@ streams:
         id = mock_api::CLIENT_ID
     );
     write_spec(tmp.path(), "oauth", &spec);
-    let o = run(
+    run_ok(
         tmp.path(),
         &["sync", "oauth", "--dest", "jsonl:out"],
         &[("CONNECTOR_OAUTH_CLIENT_SECRET", mock_api::CLIENT_SECRET)],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     let data_requests = server
         .requests()
         .iter()

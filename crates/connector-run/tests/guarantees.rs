@@ -191,8 +191,7 @@ fn a_full_refresh_child_of_an_incremental_parent_keeps_every_record() {
         ),
     );
     let sync = |dest: &str| {
-        let o = run(tmp.path(), &["sync", "gen", "--dest", dest], &[]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        run_ok(tmp.path(), &["sync", "gen", "--dest", dest], &[]);
     };
     sync("jsonl:out");
     sync("sqlite:out/gen.db");
@@ -235,8 +234,7 @@ fn a_full_refresh_child_of_a_windowed_parent_keeps_every_record() {
     assert!(spec.contains("windows"), "{spec}");
     write_spec(tmp.path(), "gen", &spec);
     let sync = || {
-        let o = run(tmp.path(), &["sync", "gen", "--dest", "jsonl:out"], &[]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        run_ok(tmp.path(), &["sync", "gen", "--dest", "jsonl:out"], &[]);
     };
     sync();
     let out = tmp.path().join("out");
@@ -283,8 +281,7 @@ fn offset_timestamps_compare_as_instants() {
         &format!("base_url: {{ default: \"{}\" }}", server.url()),
     );
     write_spec(tmp.path(), "tz", &spec);
-    let o = run(tmp.path(), &["sync", "tz", "--dest", "jsonl:out"], &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(tmp.path(), &["sync", "tz", "--dest", "jsonl:out"], &[]);
     let out = tmp.path().join("out");
     let first = read_jsonl(&out, "events");
     assert_eq!(first.len(), 30);
@@ -296,8 +293,7 @@ fn offset_timestamps_compare_as_instants() {
     );
 
     server.tz_touch(&[10]);
-    let o = run(tmp.path(), &["sync", "tz", "--dest", "jsonl:out"], &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(tmp.path(), &["sync", "tz", "--dest", "jsonl:out"], &[]);
     let all = read_jsonl(&out, "events");
     // The inclusive `since` sends record 30 again: it is not written twice.
     assert_eq!(ids(&all[30..]), vec![10], "only the changed record");
@@ -311,8 +307,7 @@ fn offset_timestamps_compare_as_instants() {
     server.clear_requests();
     let with_lookback = spec.replace("param: since", "param: since\n      lookback: 1h");
     write_spec(tmp.path(), "tz", &with_lookback);
-    let o = run(tmp.path(), &["sync", "tz", "--dest", "jsonl:out"], &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(tmp.path(), &["sync", "tz", "--dest", "jsonl:out"], &[]);
     let since = server.requests()[0].query.clone().unwrap();
     assert!(since.contains("since=") && since.contains('Z'), "{since}");
 }
@@ -477,8 +472,7 @@ fn a_kill_after_the_last_checkpoint_never_doubles_a_file() {
                 continue;
             }
             landed += 1;
-            let o = run(tmp.path(), &["sync", "gen", "--dest", &uri], &[]);
-            assert!(o.status.success(), "{}", stderr(&o));
+            run_ok(tmp.path(), &["sync", "gen", "--dest", &uri], &[]);
             let n = match dest {
                 "jsonl" => read_jsonl(&out, "items").len(),
                 "csv" => lines(&out.join("items.csv")) - 1,
@@ -593,12 +587,11 @@ fn records_without_their_key_fail_or_are_skipped_never_null_rows() {
     );
     write_spec(tmp.path(), "hostile", &skip);
     for _ in 0..2 {
-        let o = run(
+        let o = run_ok(
             tmp.path(),
             &["sync", "hostile", "--dest", "sqlite:out/h.db"],
             &[],
         );
-        assert!(o.status.success(), "{}", stderr(&o));
         assert!(
             stderr(&o).contains("things: 2 invalid records skipped"),
             "{}",
@@ -621,8 +614,7 @@ fn records_without_their_key_fail_or_are_skipped_never_null_rows() {
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     insta::assert_snapshot!("not_objects", stable(&error_lines(&o), tmp.path()));
-    let o = run(tmp.path(), &["sync", "hostile", "--dest", "jsonl:out"], &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(tmp.path(), &["sync", "hostile", "--dest", "jsonl:out"], &[]);
     assert_eq!(lines(&tmp.path().join("out/things.jsonl")), 4);
 }
 
@@ -715,7 +707,7 @@ streams:
         server.url()
     );
     write_spec(tmp.path(), "dd", &spec);
-    let o = run(
+    run_ok(
         tmp.path(),
         &["sync", "dd", "--dest", "jsonl:out"],
         &[
@@ -723,7 +715,6 @@ streams:
             ("CONNECTOR_DD_APP_KEY", "dd-app-654321"),
         ],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     for stream in ["by_body", "by_link"] {
         assert_eq!(
             read_jsonl(&tmp.path().join("out"), stream).len(),
@@ -906,12 +897,11 @@ fn tokens_in_next_urls_are_never_saved_and_resume_still_works() {
         !saved.contains(token) && !saved.contains(&encoded),
         "{saved}"
     );
-    let o = run(
+    run_ok(
         tmp.path(),
         &["sync", "echo", "--dest", &db_dest],
         &[("CONNECTOR_ECHO_TOKEN", token)],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
 
     write_spec(
         tmp.path(),
@@ -922,8 +912,7 @@ fn tokens_in_next_urls_are_never_saved_and_resume_still_works() {
         ),
     );
     let env = [("CONNECTOR_ECHO_TOKEN", token)];
-    let singer = run(tmp.path(), &["sync", "echo", "--dest", "singer:-"], &env);
-    assert!(singer.status.success(), "{}", stderr(&singer));
+    let singer = run_ok(tmp.path(), &["sync", "echo", "--dest", "singer:-"], &env);
     let encoded: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
     for line in stdout(&singer).lines().filter(|l| l.contains("\"STATE\"")) {
         assert!(!line.contains(token) && !line.contains(&encoded), "{line}");

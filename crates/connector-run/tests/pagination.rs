@@ -80,8 +80,7 @@ fn every_style_yields_every_record_once() {
         ),
     );
     let dest = format!("jsonl:{}", tmp.path().join("out").display());
-    let out = run(tmp.path(), &["sync", "gen", "--dest", &dest], &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    run_ok(tmp.path(), &["sync", "gen", "--dest", &dest], &[]);
     let all: Vec<u64> = (1..=250).collect();
     for stream in [
         "offset",
@@ -190,12 +189,11 @@ streams:
     );
     write_spec(tmp.path(), "par", &spec);
     let dest = format!("jsonl:{}", tmp.path().join("out").display());
-    let out = run(
+    run_ok(
         tmp.path(),
         &["sync", "par", "--dest", &dest, "--concurrency", "6"],
         &[],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     for s in ["offset", "page"] {
         assert_eq!(
             ids(&read_jsonl(&tmp.path().join("out"), s)),

@@ -51,8 +51,7 @@ fn sync_exact(
     args.extend_from_slice(streams);
     args.extend_from_slice(&["--dest", &dest]);
     args.extend_from_slice(extra);
-    let out = run(tmp.path(), &args, &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_ok(tmp.path(), &args, &[]);
     let n = server.generated_len() as u64;
     for s in streams {
         assert_eq!(
@@ -432,8 +431,7 @@ streams:
         server.url()
     );
     write_spec(tmp.path(), "waits", &yaml);
-    let o = run(tmp.path(), &["sync", "waits", "--dest", "jsonl:out"], &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(tmp.path(), &["sync", "waits", "--dest", "jsonl:out"], &[]);
     assert_eq!(read_jsonl(&tmp.path().join("out"), "user_posts").len(), 100);
     let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(paths.len(), 14, "{paths:?}");

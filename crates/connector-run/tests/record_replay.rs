@@ -50,7 +50,7 @@ fn a_recorded_run_replays_offline_with_the_same_records() {
     let tmp = tempfile::tempdir().unwrap();
     write_spec(tmp.path(), "rec", &spec(&server.url()));
     let env = [("CONNECTOR_REC_TOKEN", mock_api::TOKEN)];
-    let o = run(
+    run_ok(
         tmp.path(),
         &[
             "sync",
@@ -62,7 +62,6 @@ fn a_recorded_run_replays_offline_with_the_same_records() {
         ],
         &env,
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     let live = read_jsonl(&tmp.path().join("live"), "items");
     assert_eq!(live.len(), 250);
     let tape = cassette_text(&tmp.path().join("cassettes"));
@@ -80,7 +79,7 @@ fn a_recorded_run_replays_offline_with_the_same_records() {
     drop(server);
 
     // The network is gone: the replay answers every request.
-    let o = run(
+    let o = run_ok(
         tmp.path(),
         &[
             "sync",
@@ -92,7 +91,6 @@ fn a_recorded_run_replays_offline_with_the_same_records() {
         ],
         &env,
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read_jsonl(&tmp.path().join("replayed"), "items"), live);
     assert!(stderr(&o).contains("items"), "{}", stderr(&o));
     assert!(requests >= 9);
@@ -154,12 +152,11 @@ streams:
         ("CONNECTOR_SF_CLIENT_SECRET", mock_api::CLIENT_SECRET),
         ("CONNECTOR_SF_REFRESH", mock_api::REFRESH_TOKEN),
     ];
-    let o = run(
+    run_ok(
         tmp.path(),
         &["sync", "sf", "--dest", "jsonl:live", "--record", "tape"],
         &env,
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     let tape = cassette_text(&tmp.path().join("tape"));
     assert!(tmp.path().join("tape/_auth.jsonl").exists());
     for secret in [mock_api::CLIENT_SECRET, mock_api::REFRESH_TOKEN] {
@@ -167,12 +164,11 @@ streams:
     }
     assert!(tape.contains("\"access_token\":\"***\""), "{tape}");
     drop(server);
-    let o = run(
+    run_ok(
         tmp.path(),
         &["sync", "sf", "--dest", "jsonl:again", "--replay", "tape"],
         &env,
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         read_jsonl(&tmp.path().join("again"), "items"),
         read_jsonl(&tmp.path().join("live"), "items")
@@ -185,7 +181,7 @@ fn the_test_command_compares_replayed_records_with_the_expected_ones() {
     let tmp = tempfile::tempdir().unwrap();
     write_spec(tmp.path(), "rec", &spec(&server.url()));
     let cassettes = tmp.path().join("tests/cassettes/rec");
-    let o = run(
+    run_ok(
         tmp.path(),
         &[
             "sync",
@@ -197,7 +193,6 @@ fn the_test_command_compares_replayed_records_with_the_expected_ones() {
         ],
         &[("CONNECTOR_REC_TOKEN", mock_api::TOKEN)],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     drop(server);
 
     // No environment is read: the secret gets a placeholder.

@@ -95,8 +95,7 @@ fn a_killed_sync_resumes_where_it_stopped() {
     let first_run = offsets(&server);
     server.clear_requests();
 
-    let rerun = run(tmp.path(), &["sync", "gen", "items", "--dest", &dest], &[]);
-    assert!(rerun.status.success(), "{}", stderr(&rerun));
+    run_ok(tmp.path(), &["sync", "gen", "items", "--dest", &dest], &[]);
     let got = ids(&read_jsonl(&out, "items"));
     assert_eq!(
         got,
@@ -136,12 +135,11 @@ fn incremental_sync_fetches_only_what_changed() {
     );
     let out = tmp.path().join("out");
     let dest = format!("jsonl:{}", out.display());
-    let first = run(
+    run_ok(
         tmp.path(),
         &["sync", "gen", "changes", "--dest", &dest],
         &[],
     );
-    assert!(first.status.success(), "{}", stderr(&first));
     assert_eq!(read_jsonl(&out, "changes").len(), 250);
     let cursor1 = read_state(&out).unwrap()["streams"]["changes"]["cursor"]
         .as_str()
@@ -158,12 +156,11 @@ fn incremental_sync_fetches_only_what_changed() {
     server.clear_requests();
     server.touch_records(&[3, 7]);
     server.add_records(5);
-    let second = run(
+    run_ok(
         tmp.path(),
         &["sync", "gen", "changes", "--dest", &dest],
         &[],
     );
-    assert!(second.status.success(), "{}", stderr(&second));
     let reqs = server.requests();
     let encoded = cursor1.replace(':', "%3A");
     assert!(
@@ -191,12 +188,11 @@ fn incremental_sync_fetches_only_what_changed() {
 
     // --full-refresh starts over from the start value.
     server.clear_requests();
-    let full = run(
+    run_ok(
         tmp.path(),
         &["sync", "gen", "changes", "--dest", &dest, "--full-refresh"],
         &[],
     );
-    assert!(full.status.success(), "{}", stderr(&full));
     assert_eq!(read_jsonl(&out, "changes").len(), 255);
 }
 
@@ -208,7 +204,7 @@ fn post_comments(concurrency: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let dest = format!("jsonl:{}", tmp.path().display());
     let set = format!("base_url={}", server.url());
-    let out = run(
+    run_ok(
         &repo_root(),
         &[
             "sync",
@@ -224,7 +220,6 @@ fn post_comments(concurrency: &str) {
         ],
         &[],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     let comments = read_jsonl(tmp.path(), "post_comments");
     let db = jsonplaceholder_db();
     assert_eq!(comments.len(), 500);
@@ -291,7 +286,7 @@ streams:
     );
     write_spec(tmp.path(), "nested", &spec);
     let dest = format!("jsonl:{}", tmp.path().join("out").display());
-    let out = run(
+    run_ok(
         tmp.path(),
         &[
             "sync",
@@ -304,7 +299,6 @@ streams:
         ],
         &[],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     let comments = read_jsonl(&tmp.path().join("out"), "post_comments");
     assert_eq!(comments.len(), 500);
     assert!(
@@ -337,12 +331,11 @@ fn state_show_and_reset() {
         .status
         .success()
     );
-    let show = run(
+    let show = run_ok(
         tmp.path(),
         &["state", "show", "gen", "changes", "--dest", &dest],
         &[],
     );
-    assert!(show.status.success(), "{}", stderr(&show));
     let shown: Value = serde_json::from_str(&stdout(&show)).unwrap();
     assert!(
         shown["cursor"]
@@ -350,12 +343,11 @@ fn state_show_and_reset() {
             .is_some_and(|c| c.starts_with("2024-01-01T04:10")),
         "{shown}"
     );
-    let reset = run(
+    run_ok(
         tmp.path(),
         &["state", "reset", "gen", "changes", "--dest", &dest],
         &[],
     );
-    assert!(reset.status.success(), "{}", stderr(&reset));
     let show = run(tmp.path(), &["state", "show", "gen", "--dest", &dest], &[]);
     let shown: Value = serde_json::from_str(&stdout(&show)).unwrap();
     assert!(shown["streams"].get("changes").is_none(), "{shown}");
@@ -390,7 +382,7 @@ fn a_preview_keeps_the_saved_state() {
     let before =
         read_state(&tmp.path().join("out")).unwrap()["streams"]["changes"]["cursor"].clone();
     assert!(before.is_string(), "{before}");
-    let preview = run(
+    run_ok(
         tmp.path(),
         &[
             "sync",
@@ -404,7 +396,6 @@ fn a_preview_keeps_the_saved_state() {
         ],
         &[],
     );
-    assert!(preview.status.success(), "{}", stderr(&preview));
     let after = read_state(&tmp.path().join("out")).unwrap();
     assert_eq!(
         after["streams"]["changes"]["cursor"], before,

@@ -76,7 +76,7 @@ fn page_size_comes_from_config() {
     let tmp = tempfile::tempdir().unwrap();
     let dest = format!("jsonl:{}", tmp.path().display());
     let set = format!("base_url={}", server.url());
-    let out = run(
+    run_ok(
         &repo_root(),
         &[
             "sync",
@@ -91,7 +91,6 @@ fn page_size_comes_from_config() {
         ],
         &[],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(read_jsonl(tmp.path(), "posts").len(), 100);
     // 100 per page: one full page holds the whole total.
     assert_eq!(server.requests().len(), 1);
@@ -163,7 +162,7 @@ fn all_streams_arrive_exactly_from_real_json_server() {
 fn stdout_destination_tags_records_only_with_several_streams() {
     let server = mock_api::MockServer::start(mock_api::MockConfig::default());
     let set = format!("base_url={}", server.url());
-    let one = run(
+    let one = run_ok(
         &repo_root(),
         &[
             "sync",
@@ -177,14 +176,13 @@ fn stdout_destination_tags_records_only_with_several_streams() {
         ],
         &[],
     );
-    assert!(one.status.success(), "{}", stderr(&one));
     let lines: Vec<Value> = stdout(&one)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 10);
     assert_eq!(lines[0]["username"], "Bret");
-    let two = run(
+    let two = run_ok(
         &repo_root(),
         &[
             "sync",
@@ -199,7 +197,6 @@ fn stdout_destination_tags_records_only_with_several_streams() {
         ],
         &[],
     );
-    assert!(two.status.success(), "{}", stderr(&two));
     let lines: Vec<Value> = stdout(&two)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -51,8 +51,7 @@ streams:
         server.url()
     );
     write_spec(tmp.path(), "gen", &spec);
-    let o = run(tmp.path(), &["sync", "gen", "--dest", "jsonl:out"], &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(tmp.path(), &["sync", "gen", "--dest", "jsonl:out"], &[]);
     let got = ids(&read_jsonl(&tmp.path().join("out"), "changes"));
     let unique: BTreeSet<u64> = got.iter().copied().collect();
     assert_eq!(got.len(), 239, "records up to 03:59:59, once each");
@@ -76,7 +75,7 @@ streams:
 
     // The next run starts a second after it: windows up to a later end.
     server.clear_requests();
-    let o = run(
+    run_ok(
         tmp.path(),
         &[
             "sync",
@@ -88,7 +87,6 @@ streams:
         ],
         &[],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     let all = ids(&read_jsonl(&tmp.path().join("out"), "changes"));
     assert_eq!(all.len(), 250, "exactly the rest: {:?}", &all[239..]);
     // Windows run concurrently: the earliest bound sent is the first window's.
@@ -135,8 +133,7 @@ streams:
         if let Some(s) = set {
             args.extend(["--set", s]);
         }
-        let o = run(tmp.path(), &args, &[]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        run_ok(tmp.path(), &args, &[]);
         let records = read_jsonl(&tmp.path().join("out"), "picked");
         let mut got = ids(&records);
         got.sort();
@@ -174,8 +171,7 @@ streams:
         server.url()
     );
     write_spec(tmp.path(), "gen", &spec);
-    let o = run(tmp.path(), &["sync", "gen", "--dest", "jsonl:out"], &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(tmp.path(), &["sync", "gen", "--dest", "jsonl:out"], &[]);
     assert_eq!(read_jsonl(&tmp.path().join("out"), "items").len(), 30);
     assert_eq!(queries(&server, "/gen/offset").len(), 3);
 }
@@ -200,8 +196,7 @@ streams:
         server.url()
     );
     write_spec(tmp.path(), "gen", &spec);
-    let o = run(tmp.path(), &["sync", "gen", "--dest", "jsonl:out"], &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(tmp.path(), &["sync", "gen", "--dest", "jsonl:out"], &[]);
     let q = &queries(&server, "/gen/offset")[0];
     assert!(
         q.contains("updated_since=2024-01-01T00%3A01%3A00Z") && q.contains("limit=120"),
@@ -259,19 +254,17 @@ fn zendesk_export_resumes_from_the_saved_after_cursor() {
     write_spec(tmp.path(), "zendesk", &zendesk_spec(&server.url()));
     let env = [("CONNECTOR_ZENDESK_API_TOKEN", mock_api::ZENDESK_TOKEN)];
     // The first request as a dry run shows it: a kept value not yet saved is none.
-    let o = run(tmp.path(), &["sync", "zendesk", "--dry-run"], &env);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_ok(tmp.path(), &["sync", "zendesk", "--dry-run"], &env);
     assert!(
         stdout(&o).contains("cursor.json?start_time=1704067200&per_page=100\n"),
         "{}",
         stdout(&o)
     );
-    let o = run(
+    run_ok(
         tmp.path(),
         &["sync", "zendesk", "--dest", "jsonl:out"],
         &env,
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     let got = ids(&read_jsonl(&tmp.path().join("out"), "tickets"));
     assert_eq!(got.len(), 345);
     assert_eq!(got.iter().copied().collect::<BTreeSet<u64>>().len(), 345);
@@ -295,12 +288,11 @@ fn zendesk_export_resumes_from_the_saved_after_cursor() {
     // The next run asks from the saved cursor and gets what changed since.
     server.zendesk_touch(&[3, 200]);
     server.clear_requests();
-    let o = run(
+    run_ok(
         tmp.path(),
         &["sync", "zendesk", "--dest", "jsonl:out"],
         &env,
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     let q = queries(&server, "/api/v2/incremental/tickets/cursor.json");
     let sent = format!(
         "cursor={}",
@@ -356,8 +348,7 @@ streams:
         "{}",
         stdout(&o)
     );
-    let o = run(tmp.path(), &["sync", "slack", "--dest", "jsonl:out"], &env);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(tmp.path(), &["sync", "slack", "--dest", "jsonl:out"], &env);
     let got = read_jsonl(&tmp.path().join("out"), "channels");
     let reqs: Vec<_> = server
         .requests()
@@ -368,12 +359,11 @@ streams:
     // none of them: the same set as one page of 1000 gives.
     let one_page = spec.replace("page_size: 1\n", "page_size: 1000\n");
     write_spec(tmp.path(), "slack", &one_page);
-    let o = run(
+    run_ok(
         tmp.path(),
         &["sync", "slack", "--dest", "jsonl:whole"],
         &env,
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     let channel_ids = |dir: &str| -> Vec<String> {
         read_jsonl(&tmp.path().join(dir), "channels")
             .iter()
@@ -397,12 +387,11 @@ streams:
         "page_size: 1\n      stop: { empty_page: true }\n",
     );
     write_spec(tmp.path(), "slack", &eager);
-    let o = run(
+    run_ok(
         tmp.path(),
         &["sync", "slack", "--dest", "jsonl:eager"],
         &env,
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     assert!(channel_ids("eager").len() < whole.len());
     write_spec(tmp.path(), "slack", &spec);
 
@@ -476,8 +465,7 @@ streams:
     );
     write_spec(tmp.path(), "github", &spec);
     let env = [("CONNECTOR_GITHUB_TOKEN", mock_api::GITHUB_TOKEN)];
-    let o = run(tmp.path(), &["sync", "github", "--dest", "jsonl:out"], &env);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(tmp.path(), &["sync", "github", "--dest", "jsonl:out"], &env);
     let got = read_jsonl(&tmp.path().join("out"), "issues");
     assert_eq!(got.len(), 370, "250 of acme/api and 120 of acme/web");
     let prs = got.iter().filter(|r| r["kind"] == "pull_request").count();
@@ -500,8 +488,7 @@ streams:
     server.github_touch("acme/api", &[5]);
     server.github_touch("acme/web", &[7]);
     server.clear_requests();
-    let o = run(tmp.path(), &["sync", "github", "--dest", "jsonl:out"], &env);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(tmp.path(), &["sync", "github", "--dest", "jsonl:out"], &env);
     let all = read_jsonl(&tmp.path().join("out"), "issues");
     let fresh: BTreeSet<(String, u64)> = all[370..]
         .iter()
@@ -548,8 +535,7 @@ streams:
     );
     write_spec(tmp.path(), "github", &spec);
     let env = [("CONNECTOR_GITHUB_TOKEN", mock_api::GITHUB_TOKEN)];
-    let o = run(tmp.path(), &["sync", "github", "--dest", "jsonl:out"], &env);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(tmp.path(), &["sync", "github", "--dest", "jsonl:out"], &env);
     let issues = read_jsonl(&tmp.path().join("out"), "issues");
     let labels = read_jsonl(&tmp.path().join("out"), "issue_labels");
     let expected: usize = issues
@@ -608,8 +594,7 @@ streams:
     write_spec(tmp.path(), "gen", &spec);
     let o = run(tmp.path(), &["validate", "gen"], &[]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    let o = run(tmp.path(), &["sync", "gen", "--dest", "jsonl:out"], &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(tmp.path(), &["sync", "gen", "--dest", "jsonl:out"], &[]);
     let flat = read_jsonl(&tmp.path().join("out"), "flat");
     assert_eq!(flat.len(), 250);
     assert!(
@@ -680,8 +665,7 @@ streams:
         "{}",
         stdout(&o)
     );
-    let o = run(tmp.path(), &["sync", "union", "--dest", "jsonl:out"], &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(tmp.path(), &["sync", "union", "--dest", "jsonl:out"], &[]);
     let got = read_jsonl(&tmp.path().join("out"), "user_posts");
     assert_eq!(got.len(), 100, "every post once");
     assert_eq!(ids(&got).into_iter().collect::<BTreeSet<_>>().len(), 100);
@@ -704,12 +688,11 @@ streams:
     let of_3 = got.iter().find(|r| r["userId"] == 3).unwrap();
     assert!(of_3["from_post"].is_null(), "{of_3}");
     // Named, an internal stream syncs.
-    let o = run(
+    run_ok(
         tmp.path(),
         &["sync", "union", "todos", "--dest", "jsonl:out2"],
         &[],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read_jsonl(&tmp.path().join("out2"), "todos").len(), 200);
 }
 
@@ -767,12 +750,11 @@ streams:
         server.url()
     );
     write_spec(tmp.path(), "chain", &spec);
-    let o = run(
+    run_ok(
         tmp.path(),
         &["sync", "chain", "comments", "--dest", "jsonl:out"],
         &[],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     let got = read_jsonl(&tmp.path().join("out"), "comments");
     assert_eq!(got.len(), 500);
     let db = jsonplaceholder_db();

@@ -29,6 +29,13 @@ pub fn run(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().expect("the binary runs")
 }
 
+/// [`run`], and the command must succeed (its output is shown if not).
+pub fn run_ok(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let o = run(cwd, args, env);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    o
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
