@@ -31,6 +31,7 @@ mod singer;
 mod spool;
 mod sql;
 mod sqlite;
+mod sqlite_checkpointer;
 mod stdout;
 pub mod stream_schema;
 
