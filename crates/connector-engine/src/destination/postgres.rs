@@ -31,14 +31,29 @@ use std::fmt::Write as _;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
 
 type Reply<T> = mpsc::SyncSender<Result<T>>;
+
+/// Why a batch was not written.
+enum WriteFailure {
+    /// A direct `COPY` met a key already in the table.
+    KeyTaken,
+    Failed(EngineError),
+}
+
+impl From<EngineError> for WriteFailure {
+    fn from(e: EngineError) -> Self {
+        WriteFailure::Failed(e)
+    }
+}
 
 enum Msg {
     LoadState(Reply<Option<State>>),
     Open(Box<StreamInfo>, WriteMode, Option<Value>, Reply<()>),
-    Write(String, Vec<Value>, Reply<()>),
-    Commit(Box<State>, bool, Reply<State>),
+    /// A batch: no reply; a failure is kept in [`Failed`] for the stream.
+    Write(String, Vec<Value>),
+    Commit(Box<State>, bool, Reply<()>),
     Close(String, Reply<()>),
 }
 
@@ -46,7 +61,18 @@ pub struct PostgresDestination {
     shown: String,
     tx: Option<mpsc::Sender<Msg>>,
     worker: Option<std::thread::JoinHandle<()>>,
+    /// Streams whose batch failed on the worker.
+    failed: Failed,
+    /// The reply of the commit the worker is still running.
+    in_flight: Option<mpsc::Receiver<Result<()>>>,
+    /// A commit failed: the transaction is gone and every later call fails.
+    broken: Option<String>,
 }
+
+/// The first error of each stream whose batch failed on the worker. Its
+/// later batches are skipped, and commits keep its state as last committed,
+/// so the saved position never passes records that did not land.
+type Failed = std::sync::Arc<std::sync::Mutex<HashMap<String, String>>>;
 
 fn pg_type(kind: ColumnKind) -> &'static str {
     match kind {
@@ -159,15 +185,22 @@ impl PostgresDestination {
             write_mode: opts.write_mode,
             schemas: opts.schemas.clone(),
         };
+        let failed = Failed::default();
         let worker = std::thread::Builder::new()
             .name("postgres-destination".into())
-            .spawn(move || worker(setup, rx, ready_tx))
+            .spawn({
+                let failed = failed.clone();
+                move || worker(setup, rx, ready_tx, failed)
+            })
             .map_err(|e| EngineError::Destination(format!("cannot start a thread: {e}")))?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(PostgresDestination {
                 shown,
                 tx: Some(tx),
                 worker: Some(worker),
+                failed,
+                in_flight: None,
+                broken: None,
             }),
             Ok(Err(e)) => {
                 let _ = worker.join();
@@ -182,15 +215,51 @@ impl PostgresDestination {
         }
     }
 
-    fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Msg) -> Result<T> {
-        let (reply, wait) = mpsc::sync_channel(1);
-        let gone = || EngineError::Destination(format!("{}: the connection is gone", self.shown));
+    fn gone(&self) -> EngineError {
+        EngineError::Destination(format!("{}: the connection is gone", self.shown))
+    }
+
+    fn send(&self, msg: Msg) -> Result<()> {
         self.tx
             .as_ref()
-            .ok_or_else(gone)?
-            .send(make(reply))
-            .map_err(|_| gone())?;
-        wait.recv().map_err(|_| gone())?
+            .ok_or_else(|| self.gone())?
+            .send(msg)
+            .map_err(|_| self.gone())
+    }
+
+    /// Sends a request and waits for its answer: everything sent before it
+    /// has then been done.
+    fn call<T>(&mut self, make: impl FnOnce(Reply<T>) -> Msg) -> Result<T> {
+        self.settle()?;
+        let (reply, wait) = mpsc::sync_channel(1);
+        self.send(make(reply))?;
+        wait.recv().map_err(|_| self.gone())?
+    }
+
+    /// Waits for the commit still running, if any; its failure breaks the
+    /// destination.
+    fn settle(&mut self) -> Result<()> {
+        if let Some(b) = &self.broken {
+            return Err(EngineError::Destination(b.clone()));
+        }
+        let Some(wait) = self.in_flight.take() else {
+            return Ok(());
+        };
+        match wait.recv().map_err(|_| self.gone())? {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.broken = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// The failure of an earlier batch of `stream`, if one failed.
+    fn check(&self, stream: &str) -> Result<()> {
+        match self.failed.lock().unwrap().get(stream) {
+            Some(e) => Err(EngineError::Destination(e.clone())),
+            None => Ok(()),
+        }
     }
 }
 
@@ -213,20 +282,36 @@ impl Destination for PostgresDestination {
         self.call(|r| Msg::Open(info, mode, resume, r))
     }
 
+    /// Queues the batch: the worker writes it while the sync goes on. A
+    /// failure is reported by the stream's next batch, or its close.
     fn write_batch(&mut self, stream: &str, records: &[Value]) -> Result<()> {
-        let (name, records) = (stream.to_string(), records.to_vec());
-        self.call(|r| Msg::Write(name, records, r))
+        if let Some(b) = &self.broken {
+            return Err(EngineError::Destination(b.clone()));
+        }
+        self.check(stream)?;
+        self.send(Msg::Write(stream.to_string(), records.to_vec()))
     }
 
+    /// Queues a commit once the one before it is done, so the worker is at
+    /// most one commit behind the sync; a durable commit waits for itself.
+    /// Records and state still commit in one transaction: a crash loses the
+    /// commit in flight, records and state together.
     fn commit(&mut self, state: &mut State, durable: bool) -> Result<()> {
-        let s = Box::new(state.clone());
-        *state = self.call(|r| Msg::Commit(s, durable, r))?;
+        self.settle()?;
+        let (reply, wait) = mpsc::sync_channel(1);
+        self.send(Msg::Commit(Box::new(state.clone()), durable, reply))?;
+        self.in_flight = Some(wait);
+        if durable {
+            self.settle()?;
+        }
         Ok(())
     }
 
     fn close_stream(&mut self, stream: &str) -> Result<()> {
         let name = stream.to_string();
-        self.call(|r| Msg::Close(name, r))
+        self.call(|r| Msg::Close(name, r))?;
+        // Every batch of the stream has been tried by now.
+        self.check(stream)
     }
 
     fn describe(&self) -> String {
@@ -257,7 +342,12 @@ struct Setup {
     schemas: BTreeMap<String, Value>,
 }
 
-fn worker(setup: Setup, rx: mpsc::Receiver<Msg>, ready: mpsc::SyncSender<Result<()>>) {
+fn worker(
+    setup: Setup,
+    rx: mpsc::Receiver<Msg>,
+    ready: mpsc::SyncSender<Result<()>>,
+    failed: Failed,
+) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -280,20 +370,59 @@ fn worker(setup: Setup, rx: mpsc::Receiver<Msg>, ready: mpsc::SyncSender<Result<
             return;
         }
     };
+    // The state as last committed, and each open stream's last position.
+    let mut committed = State::default();
+    let mut positions: HashMap<String, Value> = HashMap::new();
     while let Ok(msg) = rx.recv() {
         rt.block_on(async {
             match msg {
                 Msg::LoadState(r) => {
-                    let _ = r.send(pg.load_state().await);
+                    let loaded = pg.load_state().await;
+                    if let Ok(Some(s)) = &loaded {
+                        committed = s.clone();
+                    }
+                    let _ = r.send(loaded);
                 }
                 Msg::Open(info, mode, resume, r) => {
                     let _ = r.send(pg.open(*info, mode, resume).await);
                 }
-                Msg::Write(name, records, r) => {
-                    let _ = r.send(pg.write(&name, &records).await);
+                Msg::Write(name, records) => {
+                    if failed.lock().unwrap().contains_key(&name) {
+                        return; // a batch after one that failed never lands
+                    }
+                    if let Err(e) = pg.write(&name, &records).await {
+                        failed.lock().unwrap().insert(name, e.to_string());
+                    }
                 }
                 Msg::Commit(mut state, durable, r) => {
-                    let res = pg.commit(&mut state, durable).await.map(|()| *state);
+                    // A stream whose batch failed keeps its state as last
+                    // committed: its position never passes the failed batch.
+                    for name in failed.lock().unwrap().keys() {
+                        match committed.streams.get(name) {
+                            Some(ss) => state.streams.insert(name.clone(), ss.clone()),
+                            None => state.streams.remove(name),
+                        };
+                    }
+                    // A closed stream keeps the position it last had.
+                    for (name, pos) in &positions {
+                        if let Some(ss) = state.streams.get_mut(name)
+                            && ss.in_progress
+                            && !pg.streams.contains_key(name)
+                        {
+                            ss.destination = Some(pos.clone());
+                        }
+                    }
+                    let res = pg.commit(&mut state, durable).await;
+                    if res.is_ok() {
+                        for name in pg.streams.keys() {
+                            if let Some(p) =
+                                state.streams.get(name).and_then(|s| s.destination.clone())
+                            {
+                                positions.insert(name.clone(), p);
+                            }
+                        }
+                        committed = *state;
+                    }
                     let _ = r.send(res);
                 }
                 Msg::Close(name, r) => {
@@ -789,20 +918,48 @@ impl Pg {
             .streams
             .remove(stream)
             .ok_or_else(|| EngineError::Destination(format!("stream `{stream}` is not open")))?;
+        let mut res = self.write_in_savepoint(&mut s, records).await;
+        if matches!(res, Err(WriteFailure::KeyTaken)) {
+            // A key is already in the table: this batch, and the stream's
+            // next ones, upsert through the staging table.
+            s.copy_direct = false;
+            res = self.write_in_savepoint(&mut s, records).await;
+        }
+        let res = res.map_err(|e| match e {
+            WriteFailure::Failed(e) => e,
+            // Only a direct COPY reports this, and the retry was not one.
+            WriteFailure::KeyTaken => EngineError::Destination(format!(
+                "postgres: stream `{stream}`: a key already in the table refused the batch"
+            )),
+        });
+        if res.is_ok() {
+            s.rows += records.len() as u64;
+            self.rows += records.len() as u64;
+        }
+        s.busy += started.elapsed();
+        self.busy += started.elapsed();
+        self.streams.insert(stream.to_string(), s);
+        res
+    }
+
+    /// Writes one batch in a savepoint; on failure the table and the
+    /// stream's columns are as they were before it.
+    async fn write_in_savepoint(
+        &self,
+        s: &mut SqlStream,
+        records: &[Value],
+    ) -> std::result::Result<(), WriteFailure> {
         let before: Columns = s.columns.clone();
         let (pk_index, dirty, created) = (s.pk_index, s.dirty, s.created);
         self.batch("SAVEPOINT batch", "cannot start a savepoint")
             .await?;
-        let res = self.write_rows(&mut s, records).await;
+        let res = self.write_rows(s, records).await;
         match &res {
             Ok(()) => {
                 self.batch("RELEASE SAVEPOINT batch", "cannot release a savepoint")
                     .await?;
-                s.rows += records.len() as u64;
-                self.rows += records.len() as u64;
             }
             Err(_) => {
-                // The table is as it was before this batch; so are its columns.
                 self.batch(
                     "ROLLBACK TO SAVEPOINT batch",
                     "cannot roll back a savepoint",
@@ -816,13 +973,14 @@ impl Pg {
                 s.stage = None;
             }
         }
-        s.busy += started.elapsed();
-        self.busy += started.elapsed();
-        self.streams.insert(stream.to_string(), s);
         res
     }
 
-    async fn write_rows(&self, s: &mut SqlStream, records: &[Value]) -> Result<()> {
+    async fn write_rows(
+        &self,
+        s: &mut SqlStream,
+        records: &[Value],
+    ) -> std::result::Result<(), WriteFailure> {
         let changes = s.columns.fit(records);
         if s.created {
             self.apply(s, &changes).await?;
@@ -863,8 +1021,18 @@ impl Pg {
         let synced_at = schema::now_rfc3339();
         let cols = names.join(", ");
         let target = self.t(&s.target);
-        if conflict.is_empty() {
-            return self.copy_rows(s, &target, &cols, &rows, &synced_at).await;
+        if conflict.is_empty() || s.copy_direct {
+            // An upsert into keys not yet in the table is a plain COPY (about
+            // half the server's work); the unique index says when it is not.
+            return match self.copy_rows(s, &target, &cols, &rows, &synced_at).await {
+                Err(e) if !conflict.is_empty() && e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    Err(WriteFailure::KeyTaken)
+                }
+                Err(e) => Err(self
+                    .err(&format!("cannot copy into `{}`", s.target), &e)
+                    .into()),
+                Ok(()) => Ok(()),
+            };
         }
         // An upsert: COPY into a temporary table shaped like the target,
         // then one INSERT … ON CONFLICT from it.
@@ -881,14 +1049,15 @@ impl Pg {
             s.stage = Some(shape);
         }
         self.copy_rows(s, &format!("pg_temp.{stage}"), &cols, &rows, &synced_at)
-            .await?;
-        self.batch(
+            .await
+            .map_err(|e| self.err(&format!("cannot copy into `{}`", s.target), &e))?;
+        Ok(self.batch(
             &format!(
                 "INSERT INTO {target} ({cols}) SELECT {cols} FROM pg_temp.{stage}{conflict}; TRUNCATE pg_temp.{stage}"
             ),
             &format!("cannot insert into `{}`", s.target),
         )
-        .await
+        .await?)
     }
 
     /// `COPY … FROM STDIN` (text format) of `rows` into `table`, with the
@@ -900,7 +1069,7 @@ impl Pg {
         cols: &str,
         rows: &[&Value],
         synced_at: &str,
-    ) -> Result<()> {
+    ) -> std::result::Result<(), tokio_postgres::Error> {
         use futures_util::SinkExt as _;
         let mut buf: Vec<u8> = Vec::with_capacity(rows.len() * 256);
         for r in rows {
@@ -914,20 +1083,13 @@ impl Pg {
             copy_field(&mut buf, Some(&self.run_id));
             buf.push(b'\n');
         }
-        let what = format!("cannot copy into `{}`", s.target);
         let sink = self
             .client
             .copy_in::<_, bytes::Bytes>(&format!("COPY {table} ({cols}) FROM STDIN"))
-            .await
-            .map_err(|e| self.err(&what, &e))?;
+            .await?;
         let mut sink = std::pin::pin!(sink);
-        sink.send(bytes::Bytes::from(buf))
-            .await
-            .map_err(|e| self.err(&what, &e))?;
-        sink.as_mut()
-            .finish()
-            .await
-            .map_err(|e| self.err(&what, &e))?;
+        sink.send(bytes::Bytes::from(buf)).await?;
+        sink.as_mut().finish().await?;
         Ok(())
     }
 

@@ -81,6 +81,10 @@ pub struct SqlStream {
     /// Postgres: the shape (table, columns, types) of the temporary staging
     /// table that merge batches are copied into, once it exists.
     pub stage: Option<String>,
+    /// Postgres: upserts `COPY` straight into the target (no staging table,
+    /// no `ON CONFLICT`) until a key already there refuses a batch; from then
+    /// on they go through the staging table.
+    pub copy_direct: bool,
     pub rows: u64,
     pub busy: std::time::Duration,
 }
@@ -139,6 +143,7 @@ impl SqlStream {
             dirty: false,
             insert_sql: None,
             stage: None,
+            copy_direct: true,
             rows: 0,
             busy: std::time::Duration::ZERO,
         }
