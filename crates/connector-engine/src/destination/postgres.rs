@@ -35,6 +35,11 @@ use tokio_postgres::error::SqlState;
 
 type Reply<T> = mpsc::SyncSender<Result<T>>;
 
+/// Commits the sync may run ahead of the worker (so pages in memory). The
+/// worker commits only the last of those queued: one transaction for the
+/// pages that arrived while it wrote, in place of one per page.
+const COMMITS_AHEAD: usize = 4;
+
 /// Why a batch was not written.
 enum WriteFailure {
     /// A direct `COPY` met a key already in the table.
@@ -63,8 +68,8 @@ pub struct PostgresDestination {
     worker: Option<std::thread::JoinHandle<()>>,
     /// Streams whose batch failed on the worker.
     failed: Failed,
-    /// The reply of the commit the worker is still running.
-    in_flight: Option<mpsc::Receiver<Result<()>>>,
+    /// The replies of the commits the worker has not finished, oldest first.
+    in_flight: std::collections::VecDeque<mpsc::Receiver<Result<()>>>,
     /// A commit failed: the transaction is gone and every later call fails.
     broken: Option<String>,
 }
@@ -199,7 +204,7 @@ impl PostgresDestination {
                 tx: Some(tx),
                 worker: Some(worker),
                 failed,
-                in_flight: None,
+                in_flight: Default::default(),
                 broken: None,
             }),
             Ok(Err(e)) => {
@@ -236,22 +241,27 @@ impl PostgresDestination {
         wait.recv().map_err(|_| self.gone())?
     }
 
-    /// Waits for the commit still running, if any; its failure breaks the
-    /// destination.
-    fn settle(&mut self) -> Result<()> {
+    /// Waits until at most `keep` commits are unfinished; a failed commit
+    /// breaks the destination.
+    fn settle_to(&mut self, keep: usize) -> Result<()> {
         if let Some(b) = &self.broken {
             return Err(EngineError::Destination(b.clone()));
         }
-        let Some(wait) = self.in_flight.take() else {
-            return Ok(());
-        };
-        match wait.recv().map_err(|_| self.gone())? {
-            Ok(()) => Ok(()),
-            Err(e) => {
+        while self.in_flight.len() > keep {
+            let Some(wait) = self.in_flight.pop_front() else {
+                break;
+            };
+            if let Err(e) = wait.recv().map_err(|_| self.gone())? {
                 self.broken = Some(e.to_string());
-                Err(e)
+                return Err(e);
             }
         }
+        Ok(())
+    }
+
+    /// Waits for every commit sent.
+    fn settle(&mut self) -> Result<()> {
+        self.settle_to(0)
     }
 
     /// The failure of an earlier batch of `stream`, if one failed.
@@ -292,15 +302,15 @@ impl Destination for PostgresDestination {
         self.send(Msg::Write(stream.to_string(), records.to_vec()))
     }
 
-    /// Queues a commit once the one before it is done, so the worker is at
-    /// most one commit behind the sync; a durable commit waits for itself.
-    /// Records and state still commit in one transaction: a crash loses the
-    /// commit in flight, records and state together.
+    /// Queues a commit; the worker stays at most [`COMMITS_AHEAD`] commits
+    /// behind the sync, and a durable commit waits for itself. Records and
+    /// state still commit in one transaction: a crash loses the commits in
+    /// flight, records and state together, and the saved state resumes.
     fn commit(&mut self, state: &mut State, durable: bool) -> Result<()> {
-        self.settle()?;
+        self.settle_to(COMMITS_AHEAD - 1)?;
         let (reply, wait) = mpsc::sync_channel(1);
         self.send(Msg::Commit(Box::new(state.clone()), durable, reply))?;
-        self.in_flight = Some(wait);
+        self.in_flight.push_back(wait);
         if durable {
             self.settle()?;
         }
@@ -373,7 +383,29 @@ fn worker(
     // The state as last committed, and each open stream's last position.
     let mut committed = State::default();
     let mut positions: HashMap<String, Value> = HashMap::new();
-    while let Ok(msg) = rx.recv() {
+    let mut queue: std::collections::VecDeque<Msg> = Default::default();
+    // Replies of commits that a later queued commit covers.
+    let mut covered: Vec<Reply<()>> = Vec::new();
+    loop {
+        if queue.is_empty() {
+            match rx.recv() {
+                Ok(m) => queue.push_back(m),
+                Err(_) => break,
+            }
+        }
+        queue.extend(rx.try_iter());
+        let Some(msg) = queue.pop_front() else {
+            continue;
+        };
+        if matches!(msg, Msg::Commit(_, false, _))
+            && queue.iter().any(|m| matches!(m, Msg::Commit(..)))
+        {
+            // The later commit's state covers this one's records too.
+            if let Msg::Commit(_, _, r) = msg {
+                covered.push(r);
+            }
+            continue;
+        }
         rt.block_on(async {
             match msg {
                 Msg::LoadState(r) => {
@@ -413,6 +445,12 @@ fn worker(
                         }
                     }
                     let res = pg.commit(&mut state, durable).await;
+                    for c in covered.drain(..) {
+                        let _ = c.send(match &res {
+                            Ok(()) => Ok(()),
+                            Err(e) => Err(EngineError::Destination(e.to_string())),
+                        });
+                    }
                     if res.is_ok() {
                         for name in pg.streams.keys() {
                             if let Some(p) =
