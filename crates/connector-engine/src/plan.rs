@@ -508,10 +508,15 @@ fn compile_stream(
         None => None,
         Some(inc) => Some(compile_incremental(inc, b, once, n)?),
     };
+    // Everything that reads the body besides the records: paging, stop rules
+    // and kept values.
+    let mut body_paths = crate::pagination::paths(pagination);
+    body_paths.extend(response_state.values().map(|p| p.as_str()));
     let raw_path = crate::raw_records::eligible(
         &selector,
         incremental.is_some(),
-        &crate::pagination::paths(pagination),
+        &body_paths,
+        pagination.stop().is_some_and(|s| s.when.is_some()),
     );
     let rate = match rate_limit {
         Some(r) => compile_rate_limit(r, n, &mut |t| once(b, t))?

@@ -14,18 +14,20 @@ use std::ops::Range;
 
 /// Where a stream's records may stay raw, decided once when the plan is
 /// compiled: a plain member path with no reshaping, no incremental cursor,
-/// and no pagination path that reads inside the records (Stripe's
-/// `$.data[-1].id` needs them parsed).
+/// no path that reads inside the records (Stripe's `$.data[-1].id` cursor, a
+/// kept value of the last record), and no `stop.when` expression (it may
+/// read anything in the response).
 pub fn eligible(
     selector: &RecordSelector,
     incremental: bool,
-    pagination_paths: &[&str],
+    body_paths: &[&str],
+    reads_whole_response: bool,
 ) -> Option<std::sync::Arc<Vec<String>>> {
-    if incremental {
+    if incremental || reads_whole_response {
         return None;
     }
     let members = selector.raw_path()?;
-    let reads_records = pagination_paths
+    let reads_records = body_paths
         .iter()
         .any(|p| connector_spec::jsonpath_text::reads_into(members, p));
     (!reads_records).then(|| std::sync::Arc::new(members.to_vec()))

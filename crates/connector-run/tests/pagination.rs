@@ -272,3 +272,44 @@ fn sync_items(
     let out = run(tmp.path(), &args, &[]);
     (tmp, out)
 }
+
+/// The fast path leaves a page's records out of the body the paginator
+/// sees; a stop rule or a kept value that reads the records must see them.
+/// (Both once saw an empty array when writing JSON Lines: `stop.when` ended
+/// the stream after its first page, with exit 0.)
+#[test]
+fn stop_rules_and_kept_values_that_read_records_see_them() {
+    let server = mock_api::MockServer::start(mock_api::MockConfig::default());
+    let (tmp, out) = sync_items(
+        &server,
+        r#"    path: /gen/offset
+    pagination: { type: offset, page_size: 50, stop: { when: "response.data | length < 50" } }
+    records: { path: $.data }
+    response_state: { last_name: "$.data[-1:].name" }
+"#,
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = read_jsonl(&tmp.path().join("out"), "items");
+    assert_eq!(ids(&got), (1..=250).collect::<Vec<u64>>());
+    let state = std::fs::read_to_string(tmp.path().join("out/_state.json")).unwrap();
+    assert!(
+        state.contains("item-250"),
+        "the last page's last name is kept: {state}"
+    );
+
+    // A kept value alone (paging by the total) reads the records too.
+    let (tmp, out) = sync_items(
+        &server,
+        r#"    path: /gen/offset
+    pagination: { type: offset, page_size: 50, stop: { total_path: $.total } }
+    records: { path: $.data }
+    response_state: { last_name: "$.data[-1:].name" }
+"#,
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read_jsonl(&tmp.path().join("out"), "items").len(), 250);
+    let state = std::fs::read_to_string(tmp.path().join("out/_state.json")).unwrap();
+    assert!(state.contains("item-250"), "{state}");
+}

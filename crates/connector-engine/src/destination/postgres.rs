@@ -6,15 +6,23 @@
 //! Types: `BIGINT`, `DOUBLE PRECISION`, `BOOLEAN`, `TEXT`, and `JSONB` for
 //! nested objects and arrays; `_synced_at` is `TIMESTAMPTZ`. New fields add
 //! columns, wider values `ALTER COLUMN … TYPE` (converting the rows).
-//! Batches are `COPY … FROM STDIN` (text format) straight into the table,
-//! or for upserts into a temporary staging table followed by one
-//! `INSERT … SELECT … ON CONFLICT`; each batch is in a savepoint so a failing
-//! stream does not abort the others' transaction; [`Destination::commit`] writes the run state into
+//! Batches are `COPY … FROM STDIN` (text format) straight into the table.
+//! Upserts too, until a key already in the table refuses one (the unique
+//! index says so); from then on the stream's batches go into a temporary
+//! staging table followed by one `INSERT … SELECT … ON CONFLICT`. Each batch
+//! is in a savepoint so a failing stream does not abort the others'
+//! transaction; [`Destination::commit`] writes the run state into
 //! `_connector_state` and commits, so records and state land together.
 //!
 //! The driver is async; the destination runs it on a thread of its own (with
 //! its own small runtime), so the synchronous [`Destination`] calls work from
-//! inside the sync's runtime. The password never appears in errors or logs.
+//! inside the sync's runtime. Batches and commits are queued to that thread
+//! and the sync reads on: it runs at most [`COMMITS_AHEAD`] commits ahead,
+//! and the thread commits only the last commit queued, so the server sees
+//! one transaction for the pages that arrived while it wrote. A batch the
+//! server refuses fails its stream at the stream's next call, and later
+//! commits keep that stream's state as last committed. The password never
+//! appears in errors or logs.
 
 use super::postgres_tls::{self, MakeRustls, RootCert, SslMode};
 use super::schema::{self, Column, ColumnKind, Columns};
