@@ -388,6 +388,20 @@ impl RateLimiter {
 
     /// Reads a response's rate-limit headers. Returns the server's requested
     /// wait before retrying this request, if it named one.
+    /// True while nothing paces requests: no declared quota or send window,
+    /// no `custom_headers`, no budget announced by the server, no rate
+    /// learned from refusals, no pause asked for. Only then may a partition
+    /// send a request ahead on a guess (see `run.rs`): where requests are
+    /// counted, none is spent on a guess.
+    pub fn unpaced(&self) -> bool {
+        !self.declared
+            && self.custom.is_empty()
+            && self.send_window.is_none()
+            && self.learned.rate().is_none()
+            && self.window.lock().unwrap().is_none()
+            && self.not_before.lock().unwrap().is_none()
+    }
+
     pub fn observe(&self, status: u16, headers: &HeaderMap) -> Option<ServerWait> {
         self.observe_sent(status, headers, Instant::now())
     }

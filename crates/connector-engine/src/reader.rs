@@ -119,6 +119,11 @@ impl<'a> PartitionReader<'a> {
         }
     }
 
+    /// True when the stream has no quota of its own.
+    pub fn quota_free(&self) -> bool {
+        self.quota.is_none()
+    }
+
     /// Requests wait for the stream's own quota too.
     pub fn with_quota(mut self, quota: Option<Arc<crate::rate_limit::StreamQuota>>) -> Self {
         self.quota = quota;
@@ -285,6 +290,25 @@ impl<'a> PartitionReader<'a> {
         }
         self.done = true;
         Ok(Some(calls))
+    }
+
+    /// The call after the next one, when the announced `total` says where it
+    /// is: fetched ahead while the next page is parsed, and used only if it
+    /// is the call that reading the next page gives. None when paging cannot
+    /// jump (cursors, links), is capped, or the total ends before it.
+    pub fn call_after_next(&self, total: u64) -> Option<PageCall> {
+        if self.done || self.max_pages.is_some() {
+            return None;
+        }
+        let positions = self.paginator.remaining_positions(total)?;
+        let pos = positions.get(1)?;
+        let mut p = self.sp.paging.start();
+        if !p.restore(pos) {
+            return None;
+        }
+        let mut parts = self.base.clone();
+        p.prepare(&mut parts);
+        Some(self.call(parts, self.page_no + 2, None))
     }
 
     /// Reads a parallel page: its records only (where paging goes is known).

@@ -959,7 +959,13 @@ impl Partition<'_> {
             let write = page_no > self.skip_writes_until;
             let mut sink = self.ctx.sink.lock().unwrap();
             if write && count > 0 {
-                let written = match &batch {
+                // The records go to the destination unless children read
+                // them afterwards (a queueing destination then need not copy).
+                let feeds_children = feed.is_none() && !self.children.is_empty();
+                let written = match &mut batch {
+                    PageRecords::Values(v) if !feeds_children => {
+                        sink.dest.write_owned(self.name, std::mem::take(v))
+                    }
                     PageRecords::Values(v) => sink.dest.write_batch(self.name, v),
                     PageRecords::Raw(r) => sink.dest.write_raw(self.name, r),
                 };
@@ -1269,6 +1275,10 @@ async fn run_partition(
     // (neither the next page nor parallel pages).
     let fetch_ahead = ctx.opts.limit.is_none();
     let mut ahead: Option<Result<Prefetch>> = None;
+    // The request after `ahead`, sent before `ahead`'s page is parsed, where
+    // the announced total says what it will be (offsets, page numbers).
+    let mut beyond: Option<Prefetch> = None;
+    let (mut total, mut guesses) = (None, true);
     loop {
         if part.halted() {
             return Ok(());
@@ -1293,6 +1303,7 @@ async fn run_partition(
         if let (Some(t), None) = (page.total, &part.parent) {
             run.stats.total.store(t, Ordering::Relaxed);
         }
+        total = page.total.or(total);
         // With the total known, the remaining pages can go out in parallel.
         let parallel = match (page.total, fetch_ahead && children.is_empty()) {
             (Some(t), true) => reader.remaining_calls(t)?,
@@ -1300,10 +1311,28 @@ async fn run_partition(
         };
         if !reader.is_done() && fetch_ahead {
             // A refused next request is reported after this page is written.
+            let guessed = beyond.take();
             ahead = reader
                 .next_call()
-                .map(|c| c.map(|c| part.prefetch(c)))
+                .map(|c| {
+                    c.map(|c| match guessed {
+                        Some(g) if g.is_for(&c) => g,
+                        Some(_) => {
+                            // A wrong guess (pages shorter than asked, a
+                            // total that moved) is dropped, which cancels
+                            // it, and the partition guesses no more.
+                            guesses = false;
+                            part.prefetch(c)
+                        }
+                        None => part.prefetch(c),
+                    })
+                })
                 .transpose();
+            // No guess where requests are counted (a quota, a server's budget).
+            let unpaced = guesses && ctx.rt.limiter.unpaced() && reader.quota_free();
+            if let (Some(t), Some(Ok(_)), true) = (total, &ahead, unpaced) {
+                beyond = reader.call_after_next(t).map(|c| part.prefetch(c));
+            }
             // Yield once so the request goes out now: tokio keeps a task
             // spawned here in this worker's LIFO slot, which no other worker
             // may steal, so it would otherwise wait until the page is written.
@@ -1328,6 +1357,16 @@ struct Prefetch {
 }
 
 impl Prefetch {
+    /// True when this is the request `call` makes.
+    fn is_for(&self, call: &PageCall) -> bool {
+        let (a, b) = (&self.call.request, &call.request);
+        self.call.page_no == call.page_no
+            && a.method == b.method
+            && a.url == b.url
+            && a.headers == b.headers
+            && a.body == b.body
+    }
+
     async fn finish(mut self, part: &Partition<'_>) -> Result<Fetched> {
         let done = tokio::select! {
             r = &mut self.task => r,

@@ -313,3 +313,64 @@ fn stop_rules_and_kept_values_that_read_records_see_them() {
     let state = std::fs::read_to_string(tmp.path().join("out/_state.json")).unwrap();
     assert!(state.contains("item-250"), "{state}");
 }
+
+/// Where the total says where the page after next is, its request goes out
+/// while the next page is parsed. Pages shorter than asked (an API's own
+/// cap) make the guess wrong: it is dropped, the partition stops guessing,
+/// and every record still lands once, in order.
+#[test]
+fn a_wrong_guess_at_the_page_after_next_costs_one_request_at_most() {
+    let server = mock_api::MockServer::start(mock_api::MockConfig::default());
+    let (tmp, out) = sync_items(
+        &server,
+        r#"    path: /gen/offset
+    params: { max_limit: "25" }
+    pagination: { type: offset, page_size: 40, stop: { short_page: false, total_path: $.total } }
+    records: { path: $.data }
+"#,
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = read_jsonl(&tmp.path().join("out"), "items");
+    assert_eq!(ids(&got), (1..=250).collect::<Vec<u64>>());
+    // Ten pages of 25; the one guess (offset 80 after offset 0) may have
+    // reached the server before it was dropped.
+    let sent = server
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/gen/offset")
+        .count();
+    assert!((10..=11).contains(&sent), "{sent} requests");
+}
+
+/// With an exact total the guesses are right: one request per page, none
+/// past the total, and the pages land in order.
+#[test]
+fn guessed_pages_are_the_pages_and_none_past_the_total() {
+    let server = mock_api::MockServer::start(mock_api::MockConfig::default());
+    let (tmp, out) = sync_items(
+        &server,
+        r#"    path: /gen/offset
+    pagination: { type: offset, page_size: 10, stop: { total_path: $.total } }
+    records: { path: $.data }
+"#,
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = read_jsonl(&tmp.path().join("out"), "items");
+    assert_eq!(ids(&got), (1..=250).collect::<Vec<u64>>());
+    let mut offsets: Vec<u64> = server
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/gen/offset")
+        .map(|r| {
+            let q = r.query.as_deref().unwrap_or("");
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix("offset="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        })
+        .collect();
+    offsets.sort();
+    assert_eq!(offsets, (0..25).map(|p| p * 10).collect::<Vec<u64>>());
+}

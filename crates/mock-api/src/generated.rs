@@ -204,7 +204,10 @@ fn run(f: impl FnOnce() -> Result<Response, Response>) -> Response {
 pub(crate) fn offset_page(st: &AppState, p: &Params) -> Result<Response, Response> {
     let recs = filtered(st, p)?;
     let offset = p.uint("offset")?.unwrap_or(0) as usize;
-    let limit = page_size(p, "limit")?;
+    // `max_limit`: the API's own page cap, silently lower than asked (as
+    // Stripe's and GitHub's 100).
+    let cap = p.uint("max_limit")?.map_or(usize::MAX, |m| m as usize);
+    let limit = page_size(p, "limit")?.min(cap);
     let total = recs.len();
     let body = json!({ "data": items(window(&recs, offset, limit)), "total": total });
     Ok(with_header(

@@ -174,6 +174,11 @@ pub trait Destination: Send {
     }
     /// Writes one page's records of a stream.
     fn write_batch(&mut self, stream: &str, records: &[Value]) -> Result<()>;
+    /// Writes one page's records, handed over: a destination that queues
+    /// batches for a thread of its own (Postgres) takes them without a copy.
+    fn write_owned(&mut self, stream: &str, records: Vec<Value>) -> Result<()> {
+        self.write_batch(stream, &records)
+    }
     /// True when the destination writes records as the JSON text they came
     /// in (overriding [`Destination::write_raw`]). Then a sync hands it
     /// unparsed records; otherwise records are parsed into values while the
@@ -663,6 +668,9 @@ impl Destination for Locked {
     }
     fn write_batch(&mut self, stream: &str, records: &[Value]) -> Result<()> {
         self.inner.write_batch(stream, records)
+    }
+    fn write_owned(&mut self, stream: &str, records: Vec<Value>) -> Result<()> {
+        self.inner.write_owned(stream, records)
     }
     fn keeps_raw_json(&self) -> bool {
         self.inner.keeps_raw_json()

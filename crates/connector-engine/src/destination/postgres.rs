@@ -21,7 +21,7 @@
 //! and the thread commits only the last commit queued, so the server sees
 //! one transaction for the pages that arrived while it wrote. A batch the
 //! server refuses fails its stream at the stream's next call, and later
-//! commits keep that stream's state as last committed. The password never
+//! commits keep that stream's state as it was before that batch. The password never
 //! appears in errors or logs.
 
 use super::postgres_tls::{self, MakeRustls, RootCert, SslMode};
@@ -83,7 +83,7 @@ pub struct PostgresDestination {
 }
 
 /// The first error of each stream whose batch failed on the worker. Its
-/// later batches are skipped, and commits keep its state as last committed,
+/// later batches are skipped, and commits keep its state as before that batch,
 /// so the saved position never passes records that did not land.
 type Failed = std::sync::Arc<std::sync::Mutex<HashMap<String, String>>>;
 
@@ -303,11 +303,15 @@ impl Destination for PostgresDestination {
     /// Queues the batch: the worker writes it while the sync goes on. A
     /// failure is reported by the stream's next batch, or its close.
     fn write_batch(&mut self, stream: &str, records: &[Value]) -> Result<()> {
+        self.write_owned(stream, records.to_vec())
+    }
+
+    fn write_owned(&mut self, stream: &str, records: Vec<Value>) -> Result<()> {
         if let Some(b) = &self.broken {
             return Err(EngineError::Destination(b.clone()));
         }
         self.check(stream)?;
-        self.send(Msg::Write(stream.to_string(), records.to_vec()))
+        self.send(Msg::Write(stream.to_string(), records))
     }
 
     /// Queues a commit; the worker stays at most [`COMMITS_AHEAD`] commits
@@ -388,8 +392,12 @@ fn worker(
             return;
         }
     };
-    // The state as last committed, and each open stream's last position.
-    let mut committed = State::default();
+    // The state of the latest commit taken off the queue (committed or
+    // covered): it describes every batch written before it.
+    let mut last_seen = State::default();
+    // What each failed stream's state stays at: as it was before its failed
+    // batch (None: as it was before this run).
+    let mut kept: HashMap<String, Option<crate::state::StreamState>> = HashMap::new();
     let mut positions: HashMap<String, Value> = HashMap::new();
     let mut queue: std::collections::VecDeque<Msg> = Default::default();
     // Replies of commits that a later queued commit covers.
@@ -409,7 +417,8 @@ fn worker(
             && queue.iter().any(|m| matches!(m, Msg::Commit(..)))
         {
             // The later commit's state covers this one's records too.
-            if let Msg::Commit(_, _, r) = msg {
+            if let Msg::Commit(state, _, r) = msg {
+                last_seen = *state;
                 covered.push(r);
             }
             continue;
@@ -419,7 +428,7 @@ fn worker(
                 Msg::LoadState(r) => {
                     let loaded = pg.load_state().await;
                     if let Ok(Some(s)) = &loaded {
-                        committed = s.clone();
+                        last_seen = s.clone();
                     }
                     let _ = r.send(loaded);
                 }
@@ -431,14 +440,16 @@ fn worker(
                         return; // a batch after one that failed never lands
                     }
                     if let Err(e) = pg.write(&name, &records).await {
+                        kept.insert(name.clone(), last_seen.streams.get(&name).cloned());
                         failed.lock().unwrap().insert(name, e.to_string());
                     }
                 }
                 Msg::Commit(mut state, durable, r) => {
-                    // A stream whose batch failed keeps its state as last
-                    // committed: its position never passes the failed batch.
-                    for name in failed.lock().unwrap().keys() {
-                        match committed.streams.get(name) {
+                    // A stream whose batch failed keeps the state that
+                    // describes the batches before it: its position never
+                    // passes the failed batch, nor stops short of the others.
+                    for (name, ss) in &kept {
+                        match ss {
                             Some(ss) => state.streams.insert(name.clone(), ss.clone()),
                             None => state.streams.remove(name),
                         };
@@ -467,7 +478,7 @@ fn worker(
                                 positions.insert(name.clone(), p);
                             }
                         }
-                        committed = *state;
+                        last_seen = *state;
                     }
                     let _ = r.send(res);
                 }
@@ -524,6 +535,9 @@ struct Pg {
     closed: Vec<String>,
     rows: u64,
     busy: Duration,
+    /// The last batch's savepoint is still to be released (a commit
+    /// releases it too).
+    release_pending: std::cell::Cell<bool>,
 }
 
 impl Pg {
@@ -568,6 +582,7 @@ impl Pg {
             closed: Vec::new(),
             rows: 0,
             busy: Duration::ZERO,
+            release_pending: Default::default(),
         };
         pg.lock().await?;
         let s = quote(&pg.schema);
@@ -997,14 +1012,23 @@ impl Pg {
     ) -> std::result::Result<(), WriteFailure> {
         let before: Columns = s.columns.clone();
         let (pk_index, dirty, created) = (s.pk_index, s.dirty, s.created);
-        self.batch("SAVEPOINT batch", "cannot start a savepoint")
-            .await?;
-        let res = self.write_rows(s, records).await;
+        // The last batch's savepoint is released in the same message, and
+        // the savepoint goes out together with the batch's first statement
+        // (the driver pipelines requests polled together): one round trip
+        // per batch instead of three.
+        let savepoint = if self.release_pending.replace(false) {
+            "RELEASE SAVEPOINT batch; SAVEPOINT batch"
+        } else {
+            "SAVEPOINT batch"
+        };
+        let (started, res) = futures_util::future::join(
+            self.batch(savepoint, "cannot start a savepoint"),
+            self.write_rows(s, records),
+        )
+        .await;
+        started?;
         match &res {
-            Ok(()) => {
-                self.batch("RELEASE SAVEPOINT batch", "cannot release a savepoint")
-                    .await?;
-            }
+            Ok(()) => self.release_pending.set(true),
             Err(_) => {
                 self.batch(
                     "ROLLBACK TO SAVEPOINT batch",
@@ -1017,6 +1041,7 @@ impl Pg {
                 s.created = created;
                 s.insert_sql = None;
                 s.stage = None;
+                self.release_pending.set(true);
             }
         }
         res
@@ -1227,6 +1252,7 @@ impl Pg {
         // Postgres commits durably (synchronous_commit is the server's choice).
         let _ = durable;
         self.batch("COMMIT; BEGIN", "cannot commit").await?;
+        self.release_pending.set(false);
         self.busy += started.elapsed();
         Ok(())
     }
