@@ -22,6 +22,8 @@ mod jsonl;
 pub mod lock;
 #[cfg(feature = "parquet")]
 mod parquet;
+#[cfg(feature = "parquet")]
+mod parquet_encoder;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "postgres")]

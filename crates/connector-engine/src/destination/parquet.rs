@@ -23,6 +23,7 @@
 //! spill first. A spill line is `@SYNCED_AT RUN_ID<TAB>RECORD` (a line
 //! without the `@`, from an older spill, has neither).
 
+use super::parquet_encoder::RowGroupEncoder;
 use super::schema::{self, Column, ColumnKind, Columns, as_object, text_of};
 use super::spool::{self, Spool, SpoolStart};
 use super::sql::{RESERVED, RUN_ID, SYNCED_AT};
@@ -64,6 +65,11 @@ struct PqStream {
     writer: BufWriter<File>,
     pos: PqPosition,
     columns: Columns,
+    /// The file built as records arrive, while its columns hold; only for a
+    /// spill this run started empty.
+    encoder: Option<RowGroupEncoder>,
+    /// This run started the spill empty (no resume, no rows carried over).
+    fresh: bool,
 }
 
 pub struct ParquetDestination {
@@ -117,6 +123,15 @@ pub fn arrow_schema(cols: &[Column]) -> Schema {
     Schema::new(fields)
 }
 
+/// How every file is written: Snappy, row groups of [`ROW_GROUP_ROWS`].
+pub(super) fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by(format!("connector-run {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 /// Microseconds since the epoch of a timestamp's text.
 fn micros(s: &str) -> Option<i64> {
     schema::as_timestamp(s).map(|t| t.timestamp_micros())
@@ -128,7 +143,7 @@ fn days(s: &str) -> Option<i32> {
     schema::as_date(s).and_then(|d| i32::try_from((d - epoch).num_days()).ok())
 }
 
-enum Builder {
+pub(super) enum Builder {
     Int(Int64Builder),
     Real(Float64Builder),
     Bool(BooleanBuilder),
@@ -138,7 +153,7 @@ enum Builder {
 }
 
 impl Builder {
-    fn new(kind: ColumnKind) -> Builder {
+    pub(super) fn new(kind: ColumnKind) -> Builder {
         match kind {
             ColumnKind::Integer => Builder::Int(Int64Builder::new()),
             ColumnKind::Real => Builder::Real(Float64Builder::new()),
@@ -153,7 +168,7 @@ impl Builder {
 
     /// Appends a value; the column's kind holds it (the columns were fitted
     /// to every record of the spill).
-    fn push(&mut self, kind: ColumnKind, v: Option<&Value>) {
+    pub(super) fn push(&mut self, kind: ColumnKind, v: Option<&Value>) {
         let v = v.filter(|v| !v.is_null());
         match self {
             Builder::Int(b) => b.append_option(v.and_then(Value::as_i64)),
@@ -170,7 +185,7 @@ impl Builder {
         }
     }
 
-    fn finish(&mut self) -> ArrayRef {
+    pub(super) fn finish(&mut self) -> ArrayRef {
         match self {
             Builder::Int(b) => Arc::new(b.finish()),
             Builder::Real(b) => Arc::new(b.finish()),
@@ -273,6 +288,11 @@ impl ParquetDestination {
         self.dir.join(format!("{stream}.parquet"))
     }
 
+    /// Where the file built as records arrive is, until it is complete.
+    fn building_path(&self, stream: &str) -> PathBuf {
+        self.dir.join(format!(".{stream}.parquet.building"))
+    }
+
     fn spill_path(&self, stream: &str) -> PathBuf {
         spool::hidden(&self.dir, stream, "parquet.spill")
     }
@@ -362,6 +382,19 @@ impl ParquetDestination {
     fn finalize(&self, stream: &str, s: &mut PqStream) -> Result<()> {
         s.writer.flush()?;
         let path = self.final_path(stream);
+        if let Some(enc) = s.encoder.take()
+            && enc.fits(&s.columns.cols)
+            && enc.rows() == s.pos.rows
+        {
+            match enc.finish() {
+                Ok(built) => {
+                    std::fs::rename(&built, &path).map_err(|e| err(&path, "replace")(&e))?;
+                    return Ok(());
+                }
+                // The spill has every record: build from it instead.
+                Err(e) => tracing::warn!("{}: {e}; building it from the spill", path.display()),
+            }
+        }
         if s.columns.is_empty() {
             tracing::warn!(
                 "stream {stream}: no records and no declared schema: {} not written",
@@ -372,11 +405,7 @@ impl ParquetDestination {
         let cols = &s.columns.cols;
         let schema = Arc::new(arrow_schema(cols));
         let tmp = self.dir.join(format!(".{stream}.parquet.tmp"));
-        let props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_created_by(format!("connector-run {}", env!("CARGO_PKG_VERSION")))
-            .build();
+        let props = writer_properties();
         let file = File::create(&tmp).map_err(|e| err(&tmp, "create")(&e))?;
         let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
             .map_err(|e| err(&tmp, "write")(&e))?;
@@ -453,6 +482,9 @@ impl Destination for ParquetDestination {
         resume: Option<&Value>,
     ) -> Result<()> {
         let name = stream.name.as_str();
+        // A file left half built by a stopped run is of no use.
+        let _ = std::fs::remove_file(self.building_path(name));
+        let mut fresh = false;
         let (spool, pos) = match spool::start::<PqPosition>(resume, mode, self.write_mode) {
             SpoolStart::Resumed(pos) => (
                 Spool::open(self.spill_path(name), Some(pos.spill_bytes))?,
@@ -465,6 +497,7 @@ impl Destination for ParquetDestination {
                 } else {
                     None
                 };
+                fresh = seeded.is_none();
                 let pos = seeded.unwrap_or(PqPosition {
                     spill_bytes: 0,
                     rows: 0,
@@ -492,18 +525,45 @@ impl Destination for ParquetDestination {
                 writer,
                 pos,
                 columns,
+                encoder: None,
+                fresh,
             },
         );
         Ok(())
     }
 
     fn write_batch(&mut self, stream: &str, records: &[Value]) -> Result<()> {
+        let building = self.building_path(stream);
         let s = self
             .streams
             .get_mut(stream)
             .ok_or_else(|| EngineError::Destination(format!("stream `{stream}` is not open")))?;
         s.columns.fit(records);
         let synced_at = schema::now_rfc3339();
+        if s.fresh {
+            if s.encoder.is_none() && s.pos.rows == 0 && !records.is_empty() {
+                match RowGroupEncoder::start(&building, &s.columns.cols) {
+                    Ok(enc) => s.encoder = Some(enc),
+                    Err(e) => {
+                        tracing::debug!("stream {stream}: {e}; the file is built at the end");
+                        s.fresh = false;
+                    }
+                }
+            }
+            let pushed = match &mut s.encoder {
+                Some(enc) if enc.fits(&s.columns.cols) => {
+                    enc.push(records, &synced_at, &self.run_id)
+                }
+                Some(_) => Err("a column was added or widened".to_string()),
+                None => Ok(()),
+            };
+            if let Err(e) = pushed {
+                // Built from the spill at the end instead.
+                tracing::debug!("stream {stream}: {e}; the Parquet file is built when it closes");
+                s.encoder = None;
+                s.fresh = false;
+            }
+        }
         let mut line = Vec::with_capacity(512);
         for r in records {
             line.clear();
@@ -551,5 +611,113 @@ impl Drop for ParquetDestination {
         for s in self.streams.values_mut() {
             let _ = s.writer.flush();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("cr-parquet-{}", schema::new_run_id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Writes `batches` to stream `s` and closes it; `built` false makes
+    /// the destination build the file from its spill at the end.
+    fn write(dir: &Path, batches: &[Vec<Value>], built: bool) -> Vec<RecordBatch> {
+        let opts = DestinationOptions {
+            connector: "t".into(),
+            ..Default::default()
+        };
+        let mut d = ParquetDestination::create(dir, None, &opts).unwrap();
+        let info = StreamInfo {
+            name: "s".into(),
+            ..Default::default()
+        };
+        d.open_stream(&info, WriteMode::Replace, None).unwrap();
+        d.streams.get_mut("s").unwrap().fresh = built;
+        for b in batches {
+            d.write_batch("s", b).unwrap();
+        }
+        assert_eq!(d.streams["s"].encoder.is_some(), built);
+        d.close_stream("s").unwrap();
+        assert!(!d.building_path("s").exists(), "no half-built file is left");
+        let f = File::open(dir.join("s.parquet")).unwrap();
+        ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn a_file_built_as_records_arrive_is_the_file_built_from_the_spill() {
+        // More than one row group, so groups are encoded while writing.
+        let batches: Vec<Vec<Value>> = (0..10)
+            .map(|b| {
+                (0..7_000)
+                    .map(|i| {
+                        let id = b * 7_000 + i;
+                        serde_json::json!({"id": id, "name": format!("n{id}"), "tags": [id % 3], "ok": id % 2 == 0})
+                    })
+                    .collect()
+            })
+            .collect();
+        let (a, b) = (dir(), dir());
+        let built = write(&a, &batches, true);
+        let rebuilt = write(&b, &batches, false);
+        let groups =
+            |batches: &[RecordBatch]| batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>();
+        assert_eq!(groups(&built), groups(&rebuilt));
+        assert_eq!(built.iter().map(|b| b.num_rows()).sum::<usize>(), 70_000);
+        for (x, y) in built.iter().zip(&rebuilt) {
+            assert_eq!(x.schema(), y.schema());
+            // Every column but `_synced_at` (each batch's time) and
+            // `_run_id` (each destination's own).
+            for name in ["id", "name", "tags", "ok"] {
+                let i = x.schema().index_of(name).unwrap();
+                assert_eq!(x.column(i), y.column(i), "column {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_column_added_late_builds_the_file_from_the_spill() {
+        let first: Vec<Value> = (0..10).map(|i| serde_json::json!({"id": i})).collect();
+        let later: Vec<Value> = (10..20)
+            .map(|i| serde_json::json!({"id": i, "late": "x"}))
+            .collect();
+        let d = dir();
+        let opts = DestinationOptions {
+            connector: "t".into(),
+            ..Default::default()
+        };
+        let mut dest = ParquetDestination::create(&d, None, &opts).unwrap();
+        let info = StreamInfo {
+            name: "s".into(),
+            ..Default::default()
+        };
+        dest.open_stream(&info, WriteMode::Replace, None).unwrap();
+        dest.write_batch("s", &first).unwrap();
+        assert!(dest.streams["s"].encoder.is_some());
+        dest.write_batch("s", &later).unwrap();
+        assert!(
+            dest.streams["s"].encoder.is_none(),
+            "dropped when a column came"
+        );
+        dest.close_stream("s").unwrap();
+        let f = File::open(d.join("s.parquet")).unwrap();
+        let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(batches[0].num_rows(), 20);
+        let late = batches[0].column(batches[0].schema().index_of("late").unwrap());
+        assert_eq!(late.null_count(), 10);
     }
 }
