@@ -19,7 +19,7 @@ use super::schema::{self, Column, ColumnKind};
 use super::sql::{
     self, Position, RUN_ID, STATE_TABLE, STREAMS_TABLE, SYNCED_AT, SqlStream, TABLE_NAME_MAX, quote,
 };
-use super::sqlite_checkpointer::{BACKSTOP_PAGES, WalCheckpointer};
+use super::sqlite_checkpointer::{WalCheckpointer, set_backstop};
 use super::{Destination, DestinationOptions, StreamInfo, WriteMode, WriteStrategy};
 use crate::error::{EngineError, Result};
 use crate::state::State;
@@ -116,8 +116,7 @@ impl SqliteDestination {
             tracing::warn!("sqlite {}: journal_mode is {mode}, not WAL", path.display());
         }
         let checkpointer = if wal {
-            conn.pragma_update(None, "wal_autocheckpoint", BACKSTOP_PAGES)
-                .map_err(db_err(path, "cannot set wal_autocheckpoint"))?;
+            set_backstop(&conn).map_err(db_err(path, "cannot set wal_autocheckpoint"))?;
             WalCheckpointer::start(path)
         } else {
             None
@@ -791,12 +790,15 @@ mod tests {
         let dir = tempfile_dir();
         let path = dir.join("c.db");
         let mut d = SqliteDestination::open(&path, &opts()).unwrap();
-        // The writer's own automatic checkpoint is only a backstop.
-        let auto: u32 = d
+        // The writer's own automatic checkpoint waits for 64 MiB of WAL.
+        let auto: i64 = d
             .conn
             .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(auto, BACKSTOP_PAGES);
+        assert_eq!(
+            auto as u64 * u64::from(PAGE_SIZE),
+            super::super::sqlite_checkpointer::WAL_BYTES
+        );
         d.open_stream(&info("s", &["id"]), WriteMode::Replace, None)
             .unwrap();
         let mut state = State::default();
@@ -809,8 +811,8 @@ mod tests {
             d.commit(&mut state, false).unwrap();
         }
         // Not timed: waits for the thread to have copied every committed
-        // page into the database file itself (the writer copied none: its
-        // backstop is far off).
+        // page into the database file itself (the writer copied none: 2 MB
+        // is far from its 64 MiB).
         let copied = || std::fs::metadata(&path).unwrap().len() > 20 * 50 * 2000;
         let deadline = Instant::now() + Duration::from_secs(30);
         while !copied() && Instant::now() < deadline {
@@ -818,6 +820,34 @@ mod tests {
         }
         assert!(copied(), "the WAL was not checkpointed");
         assert!(d.background_checkpoints() > 0);
+    }
+
+    #[test]
+    fn the_wal_stays_under_its_limit_while_checkpoints_run_beside_the_writer() {
+        use super::super::sqlite_checkpointer::WAL_BYTES;
+        let dir = tempfile_dir();
+        let path = dir.join("w.db");
+        let wal = dir.join("w.db-wal");
+        let mut d = SqliteDestination::open(&path, &opts()).unwrap();
+        d.open_stream(&info("s", &["id"]), WriteMode::Replace, None)
+            .unwrap();
+        let mut state = State::default();
+        let text = "y".repeat(16_000);
+        let mut largest = 0;
+        // 96 MiB of rows, committed a page at a time.
+        for page in 0..64 {
+            let rows: Vec<Value> = (0..100)
+                .map(|i| serde_json::json!({"id": page * 100 + i, "text": text}))
+                .collect();
+            d.write_batch("s", &rows).unwrap();
+            d.commit(&mut state, false).unwrap();
+            largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        }
+        // A page's commit may pass the limit before the checkpoint it starts.
+        assert!(
+            largest <= WAL_BYTES + (4 << 20),
+            "the WAL grew to {largest} bytes"
+        );
     }
 
     #[test]

@@ -4,10 +4,15 @@
 //! them into the database file and fsyncs both. SQLite's automatic
 //! checkpoint runs inside the committing call, so the writer copied (and
 //! waited on the disk for) every page a second time: about a third of its
-//! time on 200,000 records. Here the writer's automatic checkpoint is raised
-//! to a backstop ([`BACKSTOP_PAGES`]) and a second connection checkpoints
-//! `PASSIVE`ly (never blocking the writer, never blocked by it) after
-//! commits, at most every [`MIN_INTERVAL`], on the otherwise idle core.
+//! time on 200,000 records. Here a second connection checkpoints `PASSIVE`ly
+//! (never blocking the writer, never blocked by it) after commits, at most
+//! every [`MIN_INTERVAL`], on the otherwise idle core.
+//!
+//! A checkpoint running beside the writer never quite catches up, and the
+//! WAL starts over only once one has. So the writer's own automatic
+//! checkpoint stays, at [`WAL_BYTES`] of WAL: by then the background one
+//! has copied nearly every page, the writer copies the rest, and the WAL
+//! starts over (and is cut back to that size). The WAL never grows past it.
 //!
 //! Durability is unchanged: the destination's durable commits still
 //! checkpoint on the writer's connection, and a crash at any point leaves
@@ -23,9 +28,23 @@ use std::time::{Duration, Instant};
 
 /// Most time between two background checkpoints while commits arrive.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(50);
-/// The writer's own automatic checkpoint, should the background one fall
-/// behind: 32,768 pages (128 MiB at 4 KiB pages) of WAL.
-pub const BACKSTOP_PAGES: u32 = 32_768;
+/// The WAL size at which the writer checkpoints itself (and to which the
+/// WAL file is cut back): 64 MiB.
+pub const WAL_BYTES: u64 = 64 << 20;
+
+/// Sets the writer's automatic checkpoint to [`WAL_BYTES`] of WAL and the
+/// WAL file's size limit to the same.
+pub fn set_backstop(conn: &Connection) -> rusqlite::Result<u32> {
+    let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let pages = u32::try_from(WAL_BYTES / page.max(512) as u64).unwrap_or(u32::MAX);
+    conn.pragma_update(None, "wal_autocheckpoint", pages)?;
+    conn.query_row(
+        &format!("PRAGMA journal_size_limit={WAL_BYTES}"),
+        [],
+        |_| Ok(()),
+    )?;
+    Ok(pages)
+}
 
 /// Checkpoints a database's WAL on a background thread after commits.
 pub struct WalCheckpointer {
