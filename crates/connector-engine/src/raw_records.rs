@@ -41,7 +41,7 @@ pub fn applies(eligible: bool, destination_keeps_raw_json: bool, has_children: b
 }
 
 /// A page's records as byte ranges of its body.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RawRecords {
     body: Bytes,
     ranges: Vec<Range<usize>>,

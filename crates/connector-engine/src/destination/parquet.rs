@@ -23,12 +23,13 @@
 //! spill first. A spill line is `@SYNCED_AT RUN_ID<TAB>RECORD` (a line
 //! without the `@`, from an older spill, has neither).
 
-use super::parquet_encoder::RowGroupEncoder;
+use super::parquet_encoder::{RawIngest, RowGroupEncoder};
 use super::schema::{self, Column, ColumnKind, Columns, as_object, text_of};
 use super::spool::{self, Spool, SpoolStart};
 use super::sql::{RESERVED, RUN_ID, SYNCED_AT};
 use super::{Destination, DestinationOptions, StreamInfo, WriteMode, WriteStrategy};
 use crate::error::{EngineError, Result};
+use crate::raw_records::RawRecords;
 use crate::state::{State, StateFile};
 use arrow_array::builder::{
     BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
@@ -70,6 +71,10 @@ struct PqStream {
     encoder: Option<RowGroupEncoder>,
     /// This run started the spill empty (no resume, no rows carried over).
     fresh: bool,
+    /// Raw records' parsing, typing and file, on a thread of their own.
+    ingest: Option<RawIngest>,
+    /// Records came as raw text: the columns are fitted off this thread.
+    raw_seen: bool,
 }
 
 pub struct ParquetDestination {
@@ -382,6 +387,22 @@ impl ParquetDestination {
     fn finalize(&self, stream: &str, s: &mut PqStream) -> Result<()> {
         s.writer.flush()?;
         let path = self.final_path(stream);
+        if let Some(ingest) = s.ingest.take() {
+            match ingest.finish() {
+                Ok(end) => {
+                    s.columns = end.columns;
+                    s.encoder = end.encoder;
+                    if let Some(why) = end.stopped {
+                        tracing::debug!(
+                            "stream {stream}: {why}; the Parquet file is built from the spill"
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("stream {stream}: {e}; the Parquet file is built from the spill")
+                }
+            }
+        }
         if let Some(enc) = s.encoder.take()
             && enc.fits(&s.columns.cols)
             && enc.rows() == s.pos.rows
@@ -394,6 +415,11 @@ impl ParquetDestination {
                 // The spill has every record: build from it instead.
                 Err(e) => tracing::warn!("{}: {e}; building it from the spill", path.display()),
             }
+        }
+        if s.raw_seen || !s.fresh {
+            // Columns fitted elsewhere (raw records, an earlier run) may not
+            // have seen every record: fit them over the whole spill first.
+            Self::fit_spill(s)?;
         }
         if s.columns.is_empty() {
             tracing::warn!(
@@ -456,6 +482,32 @@ impl ParquetDestination {
         drop(file);
         std::fs::rename(&tmp, &path).map_err(|e| err(&path, "replace")(&e))?;
         Ok(())
+    }
+}
+
+impl ParquetDestination {
+    /// Fits the stream's columns to every record of its spill.
+    fn fit_spill(s: &mut PqStream) -> Result<()> {
+        let spill = File::open(&s.spill_path).map_err(|e| err(&s.spill_path, "read")(&e))?;
+        let mut lines =
+            BufReader::with_capacity(256 * 1024, std::io::Read::take(spill, s.pos.spill_bytes));
+        let mut line = String::new();
+        let mut batch = Vec::with_capacity(1024);
+        loop {
+            line.clear();
+            let done = lines.read_line(&mut line)? == 0;
+            if !done {
+                let (_, _, text) = split_spill_line(&line);
+                batch.push(serde_json::from_str(text).map_err(|e| err(&s.spill_path, "read")(&e))?);
+            }
+            if batch.len() == 1024 || (done && !batch.is_empty()) {
+                s.columns.fit(&batch);
+                batch.clear();
+            }
+            if done {
+                return Ok(());
+            }
+        }
     }
 }
 
@@ -527,6 +579,8 @@ impl Destination for ParquetDestination {
                 columns,
                 encoder: None,
                 fresh,
+                ingest: None,
+                raw_seen: false,
             },
         );
         Ok(())
@@ -574,6 +628,68 @@ impl Destination for ParquetDestination {
             s.pos.spill_bytes += line.len() as u64;
         }
         s.pos.rows += records.len() as u64;
+        Ok(())
+    }
+
+    /// Raw records go to the spill as they came (minified) and are parsed
+    /// on the ingest thread.
+    fn keeps_raw_json(&self) -> bool {
+        true
+    }
+
+    fn write_raw(&mut self, stream: &str, records: &RawRecords) -> Result<()> {
+        let building = self.building_path(stream);
+        let s = self
+            .streams
+            .get_mut(stream)
+            .ok_or_else(|| EngineError::Destination(format!("stream `{stream}` is not open")))?;
+        let synced_at = schema::now_rfc3339();
+        let mut lines =
+            Vec::with_capacity(records.iter().map(<[u8]>::len).sum::<usize>() + 64 * records.len());
+        for r in records.iter() {
+            // A table's rows are objects (as the parsed path checks too).
+            if r.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                return Err(EngineError::Destination(format!(
+                    "stream `{stream}`: a record is not a JSON object: {}",
+                    crate::http::excerpt(r)
+                )));
+            }
+            lines.push(b'@');
+            lines.extend_from_slice(synced_at.as_bytes());
+            lines.push(b' ');
+            lines.extend_from_slice(self.run_id.as_bytes());
+            lines.push(b'\t');
+            crate::raw_records::minify_into(r, &mut lines);
+            lines.push(b'\n');
+        }
+        s.writer
+            .write_all(&lines)
+            .map_err(|e| err(&s.spill_path, "write")(&e))?;
+        s.pos.spill_bytes += lines.len() as u64;
+        s.pos.rows += records.len() as u64;
+        s.raw_seen = true;
+        // Parsed pages built part of the file here: the file is built from
+        // the spill instead (a stream's pages come one way or the other).
+        if s.encoder.take().is_some() {
+            s.fresh = false;
+        }
+        if s.fresh && s.ingest.is_none() {
+            match RawIngest::start(&building, s.columns.clone(), &self.run_id) {
+                Ok(i) => s.ingest = Some(i),
+                Err(e) => {
+                    tracing::debug!(
+                        "stream {stream}: {e}; the Parquet file is built when it closes"
+                    );
+                    s.fresh = false;
+                }
+            }
+        }
+        if let Some(i) = &s.ingest
+            && i.send(records.clone(), synced_at.into()).is_err()
+        {
+            // Its end says why; the spill has the records.
+            s.fresh = false;
+        }
         Ok(())
     }
 
@@ -669,6 +785,17 @@ mod tests {
         let (a, b) = (dir(), dir());
         let built = write(&a, &batches, true);
         let rebuilt = write(&b, &batches, false);
+        let row_groups = |d: &Path| {
+            use parquet::file::reader::{FileReader, SerializedFileReader};
+            let r = SerializedFileReader::new(File::open(d.join("s.parquet")).unwrap()).unwrap();
+            r.metadata()
+                .row_groups()
+                .iter()
+                .map(|g| g.num_rows())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(row_groups(&a), vec![65_536, 4_464]);
+        assert_eq!(row_groups(&a), row_groups(&b));
         let groups =
             |batches: &[RecordBatch]| batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>();
         assert_eq!(groups(&built), groups(&rebuilt));
@@ -682,6 +809,103 @@ mod tests {
                 assert_eq!(x.column(i), y.column(i), "column {name}");
             }
         }
+    }
+
+    /// Writes `batches` as raw JSON pages; returns the file's batches.
+    fn write_raw_pages(dir: &Path, batches: &[Vec<Value>]) -> Vec<RecordBatch> {
+        let opts = DestinationOptions {
+            connector: "t".into(),
+            ..Default::default()
+        };
+        let mut d = ParquetDestination::create(dir, None, &opts).unwrap();
+        let info = StreamInfo {
+            name: "s".into(),
+            ..Default::default()
+        };
+        d.open_stream(&info, WriteMode::Replace, None).unwrap();
+        for b in batches {
+            // Pretty-printed, as some APIs send them.
+            let body = bytes::Bytes::from(
+                serde_json::to_vec_pretty(&serde_json::json!({"data": b})).unwrap(),
+            );
+            let (_, raw) = crate::raw_records::split(&body, &["data".to_string()]).unwrap();
+            d.write_raw("s", &raw.unwrap()).unwrap();
+        }
+        assert!(d.streams["s"].ingest.is_some());
+        d.close_stream("s").unwrap();
+        let f = File::open(dir.join("s.parquet")).unwrap();
+        ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn raw_records_give_the_file_parsed_ones_give() {
+        let batches: Vec<Vec<Value>> = (0..10)
+            .map(|b| {
+                (0..7_000)
+                    .map(|i| {
+                        let id = b * 7_000 + i;
+                        serde_json::json!({"id": id, "name": format!("n\t{id}"), "tags": [id % 3], "ok": id % 2 == 0})
+                    })
+                    .collect()
+            })
+            .collect();
+        let (a, b) = (dir(), dir());
+        let raw = write_raw_pages(&a, &batches);
+        let parsed = write(&b, &batches, true);
+        assert_eq!(raw.iter().map(|b| b.num_rows()).sum::<usize>(), 70_000);
+        for (x, y) in raw.iter().zip(&parsed) {
+            assert_eq!(x.schema(), y.schema());
+            for name in ["id", "name", "tags", "ok"] {
+                let i = x.schema().index_of(name).unwrap();
+                assert_eq!(x.column(i), y.column(i), "column {name}");
+            }
+        }
+        // A field that appears late, or widens, in raw pages: the file is
+        // built from the spill, with every value.
+        let late = vec![
+            (0..10)
+                .map(|i| serde_json::json!({"id": i}))
+                .collect::<Vec<_>>(),
+            (10..20)
+                .map(|i| serde_json::json!({"id": i, "v": i}))
+                .collect(),
+            (20..30)
+                .map(|i| serde_json::json!({"id": i, "v": format!("x{i}")}))
+                .collect(),
+        ];
+        let got = write_raw_pages(&dir(), &late);
+        let v = got[0].column(got[0].schema().index_of("v").unwrap());
+        let v = v
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap();
+        assert_eq!(
+            (v.null_count(), v.value(10), v.value(29)),
+            (10, "10", "x29")
+        );
+    }
+
+    #[test]
+    fn a_raw_record_that_is_not_an_object_is_refused() {
+        let opts = DestinationOptions {
+            connector: "t".into(),
+            ..Default::default()
+        };
+        let mut d = ParquetDestination::create(&dir(), None, &opts).unwrap();
+        let info = StreamInfo {
+            name: "s".into(),
+            ..Default::default()
+        };
+        d.open_stream(&info, WriteMode::Replace, None).unwrap();
+        let body = bytes::Bytes::from_static(b"{\"data\": [{\"id\": 1}, 7]}");
+        let (_, raw) = crate::raw_records::split(&body, &["data".to_string()]).unwrap();
+        let e = d.write_raw("s", &raw.unwrap()).unwrap_err().to_string();
+        assert!(e.contains("not a JSON object"), "{e}");
     }
 
     #[test]

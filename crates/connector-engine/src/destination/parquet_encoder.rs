@@ -1,17 +1,26 @@
 //! A Parquet file built while its stream is written: records go into Arrow
-//! builders as they arrive, and each full row group is encoded (and
-//! Snappy-compressed) on a thread of its own. Closing the stream then only
-//! encodes the last, partial row group, where otherwise it read the whole
-//! spill back and parsed every record a second time.
+//! builders as they arrive, and every [`BATCH_ROWS`] of them are encoded
+//! (and Snappy-compressed) into the file's open row group on a thread of
+//! their own; the writer closes a row group at each [`ROW_GROUP_ROWS`].
+//! Closing the stream then only encodes the last few thousand rows, where
+//! otherwise it read the whole spill back and parsed every record a second
+//! time, and memory holds a batch, not a row group.
 //!
 //! The file's schema is fixed when its first row group is written, so this
 //! holds only while the columns do: the destination drops the encoder when
 //! a later record adds or widens a column (or a resumed or appending run
 //! starts from a spill it did not see), and closing falls back to building
 //! the file from the spill. The result is the same file either way.
+//!
+//! Records that come as raw JSON text ([`RawIngest`]) are parsed, typed and
+//! put into the builders on a thread of their own too, so the sync's own
+//! threads only cut pages into records and append them to the spill.
 
-use super::parquet::{Builder, ROW_GROUP_ROWS, arrow_schema, writer_properties};
-use super::schema::{Column, ColumnKind, as_object};
+#[cfg(doc)]
+use super::parquet::ROW_GROUP_ROWS;
+use super::parquet::{Builder, arrow_schema, writer_properties};
+use super::schema::{Column, ColumnKind, Columns, as_object};
+use crate::raw_records::RawRecords;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::Schema;
 use parquet::arrow::ArrowWriter;
@@ -22,6 +31,9 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, SyncSender};
 use std::thread::JoinHandle;
 
+/// Rows handed to the encoding thread at a time.
+pub const BATCH_ROWS: usize = 8_192;
+
 /// Builds a stream's Parquet file as its records arrive.
 pub struct RowGroupEncoder {
     /// The columns the file is written with.
@@ -31,9 +43,9 @@ pub struct RowGroupEncoder {
     synced_at: Builder,
     run_id: Builder,
     /// Rows in the builders, and rows in all.
-    in_group: usize,
+    in_batch: usize,
     rows: u64,
-    /// Full row groups to the encoding thread.
+    /// Batches to the encoding thread.
     groups: Option<SyncSender<RecordBatch>>,
     thread: Option<JoinHandle<Result<File, String>>>,
     path: PathBuf,
@@ -47,15 +59,14 @@ impl RowGroupEncoder {
             File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties()))
             .map_err(|e| e.to_string())?;
-        // A rendezvous: a full row group waits for the one being encoded, so
-        // at most two are in memory.
-        let (groups, incoming) = mpsc::sync_channel::<RecordBatch>(0);
+        // One batch waits at most while another is encoded.
+        let (groups, incoming) = mpsc::sync_channel::<RecordBatch>(1);
         let thread = std::thread::Builder::new()
             .name("parquet-encoder".into())
             .spawn(move || {
+                // The writer closes each row group at its size itself.
                 for batch in incoming {
                     writer.write(&batch).map_err(|e| e.to_string())?;
-                    writer.flush().map_err(|e| e.to_string())?;
                 }
                 writer.into_inner().map_err(|e| e.to_string())
             })
@@ -66,7 +77,7 @@ impl RowGroupEncoder {
             builders: cols.iter().map(|c| Builder::new(c.kind)).collect(),
             synced_at: Builder::new(ColumnKind::Timestamp),
             run_id: Builder::new(ColumnKind::Text),
-            in_group: 0,
+            in_batch: 0,
             rows: 0,
             groups: Some(groups),
             thread: Some(thread),
@@ -94,20 +105,20 @@ impl RowGroupEncoder {
             }
             self.synced_at.push(ColumnKind::Timestamp, Some(&at));
             self.run_id.push(ColumnKind::Text, Some(&id));
-            self.in_group += 1;
+            self.in_batch += 1;
             self.rows += 1;
-            if self.in_group == ROW_GROUP_ROWS {
-                self.send_group()?;
+            if self.in_batch == BATCH_ROWS {
+                self.send_batch()?;
             }
         }
         Ok(())
     }
 
-    fn send_group(&mut self) -> Result<(), String> {
+    fn send_batch(&mut self) -> Result<(), String> {
         let mut arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
         arrays.push(self.synced_at.finish());
         arrays.push(self.run_id.finish());
-        self.in_group = 0;
+        self.in_batch = 0;
         let batch = RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| e.to_string())?;
         let sent = self.groups.as_ref().map(|g| g.send(batch));
         match sent {
@@ -129,11 +140,11 @@ impl RowGroupEncoder {
         }
     }
 
-    /// Writes the last row group and closes the file, synced: it is then
+    /// Writes the last rows and closes the file, synced: it is then
     /// complete at its path.
     pub fn finish(mut self) -> Result<PathBuf, String> {
-        if self.in_group > 0 {
-            self.send_group()?;
+        if self.in_batch > 0 {
+            self.send_batch()?;
         }
         let file = self.join()?;
         file.sync_data().map_err(|e| e.to_string())?;
@@ -150,6 +161,108 @@ impl Drop for RowGroupEncoder {
         }
         if !self.path.as_os_str().is_empty() {
             let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// What a [`RawIngest`] ends with: the file built so far (None when the
+/// columns changed under it), the columns fitted to every record, the
+/// records taken, and why it stopped building, if it did.
+pub struct IngestEnd {
+    pub encoder: Option<RowGroupEncoder>,
+    pub columns: Columns,
+    pub rows: u64,
+    pub stopped: Option<String>,
+}
+
+/// Parses a stream's raw records, fits the columns and builds the file, on a
+/// thread of its own.
+pub struct RawIngest {
+    pages: Option<SyncSender<(RawRecords, Arc<str>)>>,
+    thread: Option<JoinHandle<IngestEnd>>,
+}
+
+impl RawIngest {
+    /// Starts with `columns` (declared, or restored) and the file at `path`.
+    pub fn start(path: &Path, columns: Columns, run_id: &str) -> Result<RawIngest, String> {
+        // Two pages wait at most: memory stays a few pages.
+        let (pages, incoming) = mpsc::sync_channel::<(RawRecords, Arc<str>)>(2);
+        let (path, run_id) = (path.to_path_buf(), run_id.to_string());
+        let thread = std::thread::Builder::new()
+            .name("parquet-ingest".into())
+            .spawn(move || {
+                let mut end = IngestEnd {
+                    encoder: None,
+                    columns,
+                    rows: 0,
+                    stopped: None,
+                };
+                for (raw, synced_at) in incoming {
+                    let records = match raw.to_values() {
+                        Ok(r) => r,
+                        Err(e) => {
+                            end.stopped
+                                .get_or_insert(format!("a record is not JSON: {e}"));
+                            end.encoder = None;
+                            continue;
+                        }
+                    };
+                    end.columns.fit(&records);
+                    if end.stopped.is_none() {
+                        if end.encoder.is_none() && end.rows == 0 {
+                            match RowGroupEncoder::start(&path, &end.columns.cols) {
+                                Ok(enc) => end.encoder = Some(enc),
+                                Err(e) => end.stopped = Some(e),
+                            }
+                        }
+                        let pushed = match &mut end.encoder {
+                            Some(enc) if enc.fits(&end.columns.cols) => {
+                                enc.push(&records, &synced_at, &run_id)
+                            }
+                            Some(_) => Err("a column was added or widened".to_string()),
+                            None => Ok(()),
+                        };
+                        if let Err(e) = pushed {
+                            end.stopped = Some(e);
+                            end.encoder = None;
+                        }
+                    }
+                    end.rows += records.len() as u64;
+                }
+                end
+            })
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
+        Ok(RawIngest {
+            pages: Some(pages),
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands a page's records over (waits while two are queued).
+    pub fn send(&self, records: RawRecords, synced_at: Arc<str>) -> Result<(), String> {
+        match &self.pages {
+            Some(p) => p
+                .send((records, synced_at))
+                .map_err(|_| "the ingest thread stopped".to_string()),
+            None => Err("the ingest already finished".into()),
+        }
+    }
+
+    /// Waits for every page handed over.
+    pub fn finish(mut self) -> Result<IngestEnd, String> {
+        drop(self.pages.take());
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(end)) => Ok(end),
+            _ => Err("the ingest thread panicked".into()),
+        }
+    }
+}
+
+impl Drop for RawIngest {
+    fn drop(&mut self) {
+        drop(self.pages.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }
