@@ -113,9 +113,11 @@ fn a_killed_sync_resumes_where_it_stopped() {
         Some(&saved_offset),
         "resumed at the checkpoint"
     );
+    // The total says where the page after next is: it may be in flight
+    // too (requested on a guess), so two pages at most are fetched twice.
     assert!(
-        first_run.len() + second_run.len() <= 50 + 2,
-        "at most the page in flight is fetched twice"
+        first_run.len() + second_run.len() <= 50 + 3,
+        "at most the pages in flight are fetched twice: {first_run:?} then {second_run:?}"
     );
     let state = read_state(&out).unwrap();
     assert!(
