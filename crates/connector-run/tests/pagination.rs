@@ -330,17 +330,10 @@ fn a_wrong_guess_at_the_page_after_next_costs_one_request_at_most() {
 "#,
         &[],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let got = read_jsonl(&tmp.path().join("out"), "items");
-    assert_eq!(ids(&got), (1..=250).collect::<Vec<u64>>());
+    let sent = every_record_once(&server, &tmp, &out);
     // Ten pages of 25; the one guess (offset 80 after offset 0) may have
     // reached the server before it was dropped.
-    let sent = server
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/gen/offset")
-        .count();
-    assert!((10..=11).contains(&sent), "{sent} requests");
+    assert!((10..=11).contains(&sent.len()), "{sent:?}");
 }
 
 /// With an exact total the guesses are right: one request per page, none
@@ -356,15 +349,9 @@ fn guessed_pages_are_the_pages_and_none_past_the_total() {
 "#,
         &[],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let got = read_jsonl(&tmp.path().join("out"), "items");
-    assert_eq!(ids(&got), (1..=250).collect::<Vec<u64>>());
-    let mut offsets: Vec<u64> = server
-        .requests()
+    let mut offsets: Vec<u64> = every_record_once(&server, &tmp, &out)
         .iter()
-        .filter(|r| r.path == "/gen/offset")
-        .map(|r| {
-            let q = r.query.as_deref().unwrap_or("");
+        .map(|q| {
             q.split('&')
                 .find_map(|kv| kv.strip_prefix("offset="))
                 .and_then(|v| v.parse().ok())
@@ -373,4 +360,22 @@ fn guessed_pages_are_the_pages_and_none_past_the_total() {
         .collect();
     offsets.sort();
     assert_eq!(offsets, (0..25).map(|p| p * 10).collect::<Vec<u64>>());
+}
+
+/// Requires a successful sync of all 250 of the mock's records, once and in
+/// order; returns the queries of the requests `/gen/offset` received.
+fn every_record_once(
+    server: &mock_api::MockServer,
+    tmp: &tempfile::TempDir,
+    out: &std::process::Output,
+) -> Vec<String> {
+    assert!(out.status.success(), "{}", stderr(out));
+    let got = read_jsonl(&tmp.path().join("out"), "items");
+    assert_eq!(ids(&got), (1..=250).collect::<Vec<u64>>());
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/gen/offset")
+        .map(|r| r.query.clone().unwrap_or_default())
+        .collect()
 }

@@ -740,9 +740,8 @@ mod tests {
         d
     }
 
-    /// Writes `batches` to stream `s` and closes it; `built` false makes
-    /// the destination build the file from its spill at the end.
-    fn write(dir: &Path, batches: &[Vec<Value>], built: bool) -> Vec<RecordBatch> {
+    /// A destination in `dir` with stream `s` open.
+    fn opened(dir: &Path) -> ParquetDestination {
         let opts = DestinationOptions {
             connector: "t".into(),
             ..Default::default()
@@ -753,11 +752,11 @@ mod tests {
             ..Default::default()
         };
         d.open_stream(&info, WriteMode::Replace, None).unwrap();
-        d.streams.get_mut("s").unwrap().fresh = built;
-        for b in batches {
-            d.write_batch("s", b).unwrap();
-        }
-        assert_eq!(d.streams["s"].encoder.is_some(), built);
+        d
+    }
+
+    /// Closes stream `s` and reads its file back.
+    fn closed(mut d: ParquetDestination, dir: &Path) -> Vec<RecordBatch> {
         d.close_stream("s").unwrap();
         assert!(!d.building_path("s").exists(), "no half-built file is left");
         let f = File::open(dir.join("s.parquet")).unwrap();
@@ -769,19 +768,62 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn a_file_built_as_records_arrive_is_the_file_built_from_the_spill() {
-        // More than one row group, so groups are encoded while writing.
-        let batches: Vec<Vec<Value>> = (0..10)
+    /// Writes `batches` as parsed records; `built` false makes the
+    /// destination build the file from its spill at the end.
+    fn write(dir: &Path, batches: &[Vec<Value>], built: bool) -> Vec<RecordBatch> {
+        let mut d = opened(dir);
+        d.streams.get_mut("s").unwrap().fresh = built;
+        for b in batches {
+            d.write_batch("s", b).unwrap();
+        }
+        assert_eq!(d.streams["s"].encoder.is_some(), built);
+        closed(d, dir)
+    }
+
+    /// Writes `batches` as raw JSON pages, pretty-printed as some APIs send
+    /// them.
+    fn write_raw_pages(dir: &Path, batches: &[Vec<Value>]) -> Vec<RecordBatch> {
+        let mut d = opened(dir);
+        for b in batches {
+            let page = serde_json::to_vec_pretty(&serde_json::json!({ "data": b })).unwrap();
+            let body = bytes::Bytes::from(page);
+            let (_, raw) = crate::raw_records::split(&body, &["data".to_string()]).unwrap();
+            d.write_raw("s", &raw.unwrap()).unwrap();
+        }
+        assert!(d.streams["s"].ingest.is_some());
+        closed(d, dir)
+    }
+
+    /// 70,000 records in ten batches: more than one row group.
+    fn seventy_thousand(name: &str) -> Vec<Vec<Value>> {
+        (0..10)
             .map(|b| {
                 (0..7_000)
                     .map(|i| {
                         let id = b * 7_000 + i;
-                        serde_json::json!({"id": id, "name": format!("n{id}"), "tags": [id % 3], "ok": id % 2 == 0})
+                        serde_json::json!({"id": id, "name": format!("{name}{id}"), "tags": [id % 3], "ok": id % 2 == 0})
                     })
                     .collect()
             })
-            .collect();
+            .collect()
+    }
+
+    /// Same schema, same values in every column but `_synced_at` (each
+    /// batch's time) and `_run_id` (each destination's own).
+    fn assert_same(x: &[RecordBatch], y: &[RecordBatch]) {
+        assert_eq!(x.len(), y.len());
+        for (x, y) in x.iter().zip(y) {
+            assert_eq!(x.schema(), y.schema());
+            for name in ["id", "name", "tags", "ok"] {
+                let i = x.schema().index_of(name).unwrap();
+                assert_eq!(x.column(i), y.column(i), "column {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_built_as_records_arrive_is_the_file_built_from_the_spill() {
+        let batches = seventy_thousand("n");
         let (a, b) = (dir(), dir());
         let built = write(&a, &batches, true);
         let rebuilt = write(&b, &batches, false);
@@ -796,75 +838,18 @@ mod tests {
         };
         assert_eq!(row_groups(&a), vec![65_536, 4_464]);
         assert_eq!(row_groups(&a), row_groups(&b));
-        let groups =
-            |batches: &[RecordBatch]| batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>();
-        assert_eq!(groups(&built), groups(&rebuilt));
         assert_eq!(built.iter().map(|b| b.num_rows()).sum::<usize>(), 70_000);
-        for (x, y) in built.iter().zip(&rebuilt) {
-            assert_eq!(x.schema(), y.schema());
-            // Every column but `_synced_at` (each batch's time) and
-            // `_run_id` (each destination's own).
-            for name in ["id", "name", "tags", "ok"] {
-                let i = x.schema().index_of(name).unwrap();
-                assert_eq!(x.column(i), y.column(i), "column {name}");
-            }
-        }
-    }
-
-    /// Writes `batches` as raw JSON pages; returns the file's batches.
-    fn write_raw_pages(dir: &Path, batches: &[Vec<Value>]) -> Vec<RecordBatch> {
-        let opts = DestinationOptions {
-            connector: "t".into(),
-            ..Default::default()
-        };
-        let mut d = ParquetDestination::create(dir, None, &opts).unwrap();
-        let info = StreamInfo {
-            name: "s".into(),
-            ..Default::default()
-        };
-        d.open_stream(&info, WriteMode::Replace, None).unwrap();
-        for b in batches {
-            // Pretty-printed, as some APIs send them.
-            let body = bytes::Bytes::from(
-                serde_json::to_vec_pretty(&serde_json::json!({"data": b})).unwrap(),
-            );
-            let (_, raw) = crate::raw_records::split(&body, &["data".to_string()]).unwrap();
-            d.write_raw("s", &raw.unwrap()).unwrap();
-        }
-        assert!(d.streams["s"].ingest.is_some());
-        d.close_stream("s").unwrap();
-        let f = File::open(dir.join("s.parquet")).unwrap();
-        ParquetRecordBatchReaderBuilder::try_new(f)
-            .unwrap()
-            .build()
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
+        assert_same(&built, &rebuilt);
     }
 
     #[test]
     fn raw_records_give_the_file_parsed_ones_give() {
-        let batches: Vec<Vec<Value>> = (0..10)
-            .map(|b| {
-                (0..7_000)
-                    .map(|i| {
-                        let id = b * 7_000 + i;
-                        serde_json::json!({"id": id, "name": format!("n\t{id}"), "tags": [id % 3], "ok": id % 2 == 0})
-                    })
-                    .collect()
-            })
-            .collect();
+        let batches = seventy_thousand("n\t");
         let (a, b) = (dir(), dir());
         let raw = write_raw_pages(&a, &batches);
         let parsed = write(&b, &batches, true);
         assert_eq!(raw.iter().map(|b| b.num_rows()).sum::<usize>(), 70_000);
-        for (x, y) in raw.iter().zip(&parsed) {
-            assert_eq!(x.schema(), y.schema());
-            for name in ["id", "name", "tags", "ok"] {
-                let i = x.schema().index_of(name).unwrap();
-                assert_eq!(x.column(i), y.column(i), "column {name}");
-            }
-        }
+        assert_same(&raw, &parsed);
         // A field that appears late, or widens, in raw pages: the file is
         // built from the spill, with every value.
         let late = vec![
@@ -892,16 +877,7 @@ mod tests {
 
     #[test]
     fn a_raw_record_that_is_not_an_object_is_refused() {
-        let opts = DestinationOptions {
-            connector: "t".into(),
-            ..Default::default()
-        };
-        let mut d = ParquetDestination::create(&dir(), None, &opts).unwrap();
-        let info = StreamInfo {
-            name: "s".into(),
-            ..Default::default()
-        };
-        d.open_stream(&info, WriteMode::Replace, None).unwrap();
+        let mut d = opened(&dir());
         let body = bytes::Bytes::from_static(b"{\"data\": [{\"id\": 1}, 7]}");
         let (_, raw) = crate::raw_records::split(&body, &["data".to_string()]).unwrap();
         let e = d.write_raw("s", &raw.unwrap()).unwrap_err().to_string();
@@ -915,16 +891,7 @@ mod tests {
             .map(|i| serde_json::json!({"id": i, "late": "x"}))
             .collect();
         let d = dir();
-        let opts = DestinationOptions {
-            connector: "t".into(),
-            ..Default::default()
-        };
-        let mut dest = ParquetDestination::create(&d, None, &opts).unwrap();
-        let info = StreamInfo {
-            name: "s".into(),
-            ..Default::default()
-        };
-        dest.open_stream(&info, WriteMode::Replace, None).unwrap();
+        let mut dest = opened(&d);
         dest.write_batch("s", &first).unwrap();
         assert!(dest.streams["s"].encoder.is_some());
         dest.write_batch("s", &later).unwrap();
@@ -932,14 +899,7 @@ mod tests {
             dest.streams["s"].encoder.is_none(),
             "dropped when a column came"
         );
-        dest.close_stream("s").unwrap();
-        let f = File::open(d.join("s.parquet")).unwrap();
-        let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(f)
-            .unwrap()
-            .build()
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let batches = closed(dest, &d);
         assert_eq!(batches[0].num_rows(), 20);
         let late = batches[0].column(batches[0].schema().index_of("late").unwrap());
         assert_eq!(late.null_count(), 10);

@@ -19,7 +19,7 @@ use super::schema::{self, Column, ColumnKind};
 use super::sql::{
     self, Position, RUN_ID, STATE_TABLE, STREAMS_TABLE, SYNCED_AT, SqlStream, TABLE_NAME_MAX, quote,
 };
-use super::sqlite_checkpointer::{WalCheckpointer, set_backstop};
+use super::sqlite_checkpointer::{WAL_BYTES, WalCheckpointer, set_backstop};
 use super::{Destination, DestinationOptions, StreamInfo, WriteMode, WriteStrategy};
 use crate::error::{EngineError, Result};
 use crate::state::State;
@@ -650,14 +650,24 @@ impl Destination for SqliteDestination {
         self.conn
             .execute_batch("COMMIT")
             .map_err(self.err("cannot commit"))?;
-        if let Some(c) = &self.checkpointer {
-            c.committed();
-        }
-        if durable {
-            // synchronous=NORMAL syncs the WAL at checkpoints.
-            self.conn
+        let wal_full = || {
+            let mut wal = self.path.clone().into_os_string();
+            wal.push("-wal");
+            std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_BYTES)
+        };
+        match &self.checkpointer {
+            // synchronous=NORMAL syncs the WAL at checkpoints. A durable
+            // commit, and a WAL past its size, checkpoint here, after the
+            // background checkpoint under way (SQLite runs one at a time).
+            Some(c) if durable || wal_full() => c
+                .run_on(&self.conn)
+                .map_err(self.err("cannot checkpoint"))?,
+            Some(c) => c.committed(),
+            None if durable => self
+                .conn
                 .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                .map_err(self.err("cannot checkpoint"))?;
+                .map_err(self.err("cannot checkpoint"))?,
+            None => {}
         }
         self.conn
             .execute_batch("BEGIN")

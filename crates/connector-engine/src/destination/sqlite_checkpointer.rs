@@ -9,10 +9,12 @@
 //! every [`MIN_INTERVAL`], on the otherwise idle core.
 //!
 //! A checkpoint running beside the writer never quite catches up, and the
-//! WAL starts over only once one has. So the writer's own automatic
-//! checkpoint stays, at [`WAL_BYTES`] of WAL: by then the background one
-//! has copied nearly every page, the writer copies the rest, and the WAL
-//! starts over (and is cut back to that size). The WAL never grows past it.
+//! WAL starts over only once one has. So past [`WAL_BYTES`] of WAL the
+//! writer checkpoints itself ([`WalCheckpointer::run_on`], after the
+//! background checkpoint under way: SQLite refuses a second one at once):
+//! by then nearly every page is copied, the writer copies the rest, and the
+//! WAL starts over (and is cut back to that size). Durable commits
+//! checkpoint the same way. The WAL never grows much past the limit.
 //!
 //! Durability is unchanged: the destination's durable commits still
 //! checkpoint on the writer's connection, and a crash at any point leaves
@@ -20,9 +22,9 @@
 
 use rusqlite::Connection;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -48,6 +50,9 @@ pub fn set_backstop(conn: &Connection) -> rusqlite::Result<u32> {
 
 /// Checkpoints a database's WAL on a background thread after commits.
 pub struct WalCheckpointer {
+    /// Held through every checkpoint, so the writer's waits for the
+    /// thread's instead of being refused.
+    turn: Arc<Mutex<()>>,
     nudge: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
     done: Arc<AtomicU64>,
@@ -63,6 +68,8 @@ impl WalCheckpointer {
         let (nudge, nudged) = mpsc::sync_channel::<()>(1);
         let done = Arc::new(AtomicU64::new(0));
         let counter = done.clone();
+        let turn = Arc::new(Mutex::new(()));
+        let my_turn = turn.clone();
         let shown = path.display().to_string();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
@@ -83,6 +90,7 @@ impl WalCheckpointer {
                         }
                     }
                     last = Instant::now();
+                    let _turn = my_turn.lock().unwrap_or_else(|p| p.into_inner());
                     match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                         Ok(()) => {
                             counter.fetch_add(1, Ordering::Relaxed);
@@ -94,6 +102,7 @@ impl WalCheckpointer {
             })
             .ok()?;
         Some(WalCheckpointer {
+            turn,
             nudge: Some(nudge),
             thread: Some(thread),
             done,
@@ -108,6 +117,13 @@ impl WalCheckpointer {
                 Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
             }
         }
+    }
+
+    /// Checkpoints on `conn` (the writer's) once the thread's checkpoint
+    /// under way, if any, is done.
+    pub fn run_on(&self, conn: &Connection) -> rusqlite::Result<()> {
+        let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
     }
 
     /// Background checkpoints run so far.
