@@ -133,13 +133,15 @@ fn summary_json_tells_orchestrators_how_each_stream_ended() {
 
 #[test]
 fn progress_off_a_terminal_shows_percent_and_eta() {
-    // 25 pages of 10 records, 250 ms each: more than one 5 s progress tick.
+    // 50 pages of 5 records, 250 ms each, two requests in flight (the
+    // total says where the page after next is): more than one 5 s progress
+    // tick.
     let server = MockServer::start(MockConfig {
         latency: Duration::from_millis(250),
         ..MockConfig::default()
     });
     let tmp = tempfile::tempdir().unwrap();
-    write_spec(tmp.path(), "gen", &spec(&server.url(), 10));
+    write_spec(tmp.path(), "gen", &spec(&server.url(), 5));
     let out = run_ok(
         tmp.path(),
         &["sync", "gen", "items", "--dest", "jsonl:out"],

@@ -205,7 +205,8 @@ pub(crate) fn offset_page(st: &AppState, p: &Params) -> Result<Response, Respons
     let recs = filtered(st, p)?;
     let offset = p.uint("offset")?.unwrap_or(0) as usize;
     // `max_limit`: the API's own page cap, silently lower than asked (as
-    // Stripe's and GitHub's 100).
+    // GitHub's: `per_page` "up to a maximum of 100", docs.github.com,
+    // "Traversing with pagination").
     let cap = p.uint("max_limit")?.map_or(usize::MAX, |m| m as usize);
     let limit = page_size(p, "limit")?.min(cap);
     let total = recs.len();

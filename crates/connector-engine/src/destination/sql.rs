@@ -80,10 +80,12 @@ pub struct SqlStream {
     pub insert_sql: Option<String>,
     /// Postgres: the shape (table, columns, types) of the temporary staging
     /// table that merge batches are copied into, once it exists.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub stage: Option<String>,
     /// Postgres: upserts `COPY` straight into the target (no staging table,
     /// no `ON CONFLICT`) until a key already there refuses a batch; from then
     /// on they go through the staging table.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub copy_direct: bool,
     pub rows: u64,
     pub busy: std::time::Duration,
