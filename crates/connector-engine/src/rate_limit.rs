@@ -386,8 +386,6 @@ impl RateLimiter {
         }
     }
 
-    /// Reads a response's rate-limit headers. Returns the server's requested
-    /// wait before retrying this request, if it named one.
     /// True while nothing paces requests: no declared quota or send window,
     /// no `custom_headers`, no budget announced by the server, no rate
     /// learned from refusals, no pause asked for. Only then may a partition
@@ -402,6 +400,8 @@ impl RateLimiter {
             && self.not_before.lock().unwrap().is_none()
     }
 
+    /// Reads a response's rate-limit headers. Returns the server's requested
+    /// wait before retrying this request, if it named one.
     pub fn observe(&self, status: u16, headers: &HeaderMap) -> Option<ServerWait> {
         self.observe_sent(status, headers, Instant::now())
     }

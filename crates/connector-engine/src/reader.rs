@@ -280,16 +280,25 @@ impl<'a> PartitionReader<'a> {
         let mut calls = Vec::with_capacity(positions.len());
         for (i, pos) in positions.iter().enumerate() {
             let page_no = self.page_no + 1 + i as u64;
-            let mut p = self.sp.paging.start();
-            if !p.restore(pos) {
-                return Err(self.err(page_no, "", format!("cannot jump to page position {pos}")));
-            }
-            let mut parts = self.base.clone();
-            p.prepare(&mut parts);
-            calls.push(self.call(parts, page_no, positions.get(i + 1).cloned()));
+            let call = self.call_at(pos, page_no, positions.get(i + 1).cloned());
+            calls.push(call.ok_or_else(|| {
+                self.err(page_no, "", format!("cannot jump to page position {pos}"))
+            })?);
         }
         self.done = true;
         Ok(Some(calls))
+    }
+
+    /// The call of page `page_no` at paging position `pos`; None when the
+    /// paginator cannot restore that position.
+    fn call_at(&self, pos: &Value, page_no: u64, next: Option<Value>) -> Option<PageCall> {
+        let mut p = self.sp.paging.start();
+        if !p.restore(pos) {
+            return None;
+        }
+        let mut parts = self.base.clone();
+        p.prepare(&mut parts);
+        Some(self.call(parts, page_no, next))
     }
 
     /// The call after the next one, when the announced `total` says where it
@@ -301,14 +310,7 @@ impl<'a> PartitionReader<'a> {
             return None;
         }
         let positions = self.paginator.remaining_positions(total)?;
-        let pos = positions.get(1)?;
-        let mut p = self.sp.paging.start();
-        if !p.restore(pos) {
-            return None;
-        }
-        let mut parts = self.base.clone();
-        p.prepare(&mut parts);
-        Some(self.call(parts, self.page_no + 2, None))
+        self.call_at(positions.get(1)?, self.page_no + 2, None)
     }
 
     /// Reads a parallel page: its records only (where paging goes is known).

@@ -21,8 +21,8 @@
 //! and the thread commits only the last commit queued, so the server sees
 //! one transaction for the pages that arrived while it wrote. A batch the
 //! server refuses fails its stream at the stream's next call, and later
-//! commits keep that stream's state as it was before that batch. The password never
-//! appears in errors or logs.
+//! commits keep that stream's state as it was before that batch. The
+//! password never appears in errors or logs.
 
 use super::postgres_tls::{self, MakeRustls, RootCert, SslMode};
 use super::schema::{self, Column, ColumnKind, Columns};
@@ -252,9 +252,7 @@ impl PostgresDestination {
     /// Waits until at most `keep` commits are unfinished; a failed commit
     /// breaks the destination.
     fn settle_to(&mut self, keep: usize) -> Result<()> {
-        if let Some(b) = &self.broken {
-            return Err(EngineError::Destination(b.clone()));
-        }
+        self.unbroken()?;
         while self.in_flight.len() > keep {
             let Some(wait) = self.in_flight.pop_front() else {
                 break;
@@ -270,6 +268,14 @@ impl PostgresDestination {
     /// Waits for every commit sent.
     fn settle(&mut self) -> Result<()> {
         self.settle_to(0)
+    }
+
+    /// The failed commit that broke the destination, if one did.
+    fn unbroken(&self) -> Result<()> {
+        match &self.broken {
+            Some(b) => Err(EngineError::Destination(b.clone())),
+            None => Ok(()),
+        }
     }
 
     /// The failure of an earlier batch of `stream`, if one failed.
@@ -307,9 +313,7 @@ impl Destination for PostgresDestination {
     }
 
     fn write_owned(&mut self, stream: &str, records: Vec<Value>) -> Result<()> {
-        if let Some(b) = &self.broken {
-            return Err(EngineError::Destination(b.clone()));
-        }
+        self.unbroken()?;
         self.check(stream)?;
         self.send(Msg::Write(stream.to_string(), records))
     }
@@ -1092,6 +1096,8 @@ impl Pg {
         let synced_at = schema::now_rfc3339();
         let cols = names.join(", ");
         let target = self.t(&s.target);
+        let copy_failed =
+            |e: &tokio_postgres::Error| self.err(&format!("cannot copy into `{}`", s.target), e);
         if conflict.is_empty() || s.copy_direct {
             // An upsert into keys not yet in the table is a plain COPY (about
             // half the server's work); the unique index says when it is not.
@@ -1099,9 +1105,7 @@ impl Pg {
                 Err(e) if !conflict.is_empty() && e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                     Err(WriteFailure::KeyTaken)
                 }
-                Err(e) => Err(self
-                    .err(&format!("cannot copy into `{}`", s.target), &e)
-                    .into()),
+                Err(e) => Err(copy_failed(&e).into()),
                 Ok(()) => Ok(()),
             };
         }
@@ -1121,7 +1125,7 @@ impl Pg {
         }
         self.copy_rows(s, &format!("pg_temp.{stage}"), &cols, &rows, &synced_at)
             .await
-            .map_err(|e| self.err(&format!("cannot copy into `{}`", s.target), &e))?;
+            .map_err(|e| copy_failed(&e))?;
         Ok(self.batch(
             &format!(
                 "INSERT INTO {target} ({cols}) SELECT {cols} FROM pg_temp.{stage}{conflict}; TRUNCATE pg_temp.{stage}"

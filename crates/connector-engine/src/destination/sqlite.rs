@@ -19,7 +19,7 @@ use super::schema::{self, Column, ColumnKind};
 use super::sql::{
     self, Position, RUN_ID, STATE_TABLE, STREAMS_TABLE, SYNCED_AT, SqlStream, TABLE_NAME_MAX, quote,
 };
-use super::sqlite_checkpointer::{WAL_BYTES, WalCheckpointer, set_backstop};
+use super::sqlite_checkpointer::{WAL_BYTES, WalCheckpointer, checkpoint, set_backstop};
 use super::{Destination, DestinationOptions, StreamInfo, WriteMode, WriteStrategy};
 use crate::error::{EngineError, Result};
 use crate::state::State;
@@ -663,10 +663,7 @@ impl Destination for SqliteDestination {
                 .run_on(&self.conn)
                 .map_err(self.err("cannot checkpoint"))?,
             Some(c) => c.committed(),
-            None if durable => self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                .map_err(self.err("cannot checkpoint"))?,
+            None if durable => checkpoint(&self.conn).map_err(self.err("cannot checkpoint"))?,
             None => {}
         }
         self.conn

@@ -23,20 +23,25 @@
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Most time between two background checkpoints while commits arrive.
+/// Least time between two background checkpoints while commits arrive.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(50);
 /// The WAL size at which the writer checkpoints itself (and to which the
 /// WAL file is cut back): 64 MiB.
 pub const WAL_BYTES: u64 = 64 << 20;
 
+/// A `PASSIVE` checkpoint: copies what it can, waits for nobody.
+pub fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+}
+
 /// Sets the writer's automatic checkpoint to [`WAL_BYTES`] of WAL and the
 /// WAL file's size limit to the same.
-pub fn set_backstop(conn: &Connection) -> rusqlite::Result<u32> {
+pub fn set_backstop(conn: &Connection) -> rusqlite::Result<()> {
     let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     let pages = u32::try_from(WAL_BYTES / page.max(512) as u64).unwrap_or(u32::MAX);
     conn.pragma_update(None, "wal_autocheckpoint", pages)?;
@@ -44,8 +49,7 @@ pub fn set_backstop(conn: &Connection) -> rusqlite::Result<u32> {
         &format!("PRAGMA journal_size_limit={WAL_BYTES}"),
         [],
         |_| Ok(()),
-    )?;
-    Ok(pages)
+    )
 }
 
 /// Checkpoints a database's WAL on a background thread after commits.
@@ -91,7 +95,7 @@ impl WalCheckpointer {
                     }
                     last = Instant::now();
                     let _turn = my_turn.lock().unwrap_or_else(|p| p.into_inner());
-                    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    match checkpoint(&conn) {
                         Ok(()) => {
                             counter.fetch_add(1, Ordering::Relaxed);
                         }
@@ -113,9 +117,9 @@ impl WalCheckpointer {
     /// covers this commit too.
     pub fn committed(&self) {
         if let Some(n) = &self.nudge {
-            match n.try_send(()) {
-                Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
-            }
+            // Full: a checkpoint is already asked for; closed: the thread
+            // stopped, and the writer's own checkpoints go on.
+            let _ = n.try_send(());
         }
     }
 
@@ -123,7 +127,7 @@ impl WalCheckpointer {
     /// under way, if any, is done.
     pub fn run_on(&self, conn: &Connection) -> rusqlite::Result<()> {
         let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
-        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        checkpoint(conn)
     }
 
     /// Background checkpoints run so far.
