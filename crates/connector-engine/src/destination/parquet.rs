@@ -24,7 +24,7 @@
 //! without the `@`, from an older spill, has neither).
 
 use super::parquet_encoder::{RawIngest, RowGroupEncoder};
-use super::schema::{self, Column, ColumnKind, Columns, as_object, text_of};
+use super::schema::{self, Column, ColumnKind, Columns, text_of};
 use super::spool::{self, Spool, SpoolStart};
 use super::sql::{RESERVED, RUN_ID, SYNCED_AT};
 use super::{Destination, DestinationOptions, StreamInfo, WriteMode, WriteStrategy};
@@ -35,9 +35,8 @@ use arrow_array::builder::{
     BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
     TimestampMicrosecondBuilder,
 };
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -245,14 +244,19 @@ fn spill_line(
     run_id: Option<&str>,
     record: &impl Serialize,
 ) -> Result<()> {
+    spill_prefix(out, synced_at, run_id);
+    serde_json::to_writer(&mut *out, record).map_err(std::io::Error::from)?;
+    out.push(b'\n');
+    Ok(())
+}
+
+/// A spill line's `@SYNCED_AT RUN_ID<TAB>`.
+fn spill_prefix(out: &mut Vec<u8>, synced_at: Option<&str>, run_id: Option<&str>) {
     out.push(b'@');
     out.extend_from_slice(synced_at.unwrap_or("").as_bytes());
     out.push(b' ');
     out.extend_from_slice(run_id.unwrap_or("").as_bytes());
     out.push(b'\t');
-    serde_json::to_writer(&mut *out, record).map_err(std::io::Error::from)?;
-    out.push(b'\n');
-    Ok(())
 }
 
 /// A spill line's `_synced_at`, `_run_id` and record text.
@@ -428,86 +432,59 @@ impl ParquetDestination {
             );
             return Ok(());
         }
-        let cols = &s.columns.cols;
-        let schema = Arc::new(arrow_schema(cols));
+        // The same encoder as a file built while records arrive, fed from
+        // the spill, each record with its own `_synced_at` and `_run_id`.
         let tmp = self.dir.join(format!(".{stream}.parquet.tmp"));
-        let props = writer_properties();
-        let file = File::create(&tmp).map_err(|e| err(&tmp, "create")(&e))?;
-        let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
-            .map_err(|e| err(&tmp, "write")(&e))?;
-        let spill = File::open(&s.spill_path).map_err(|e| err(&s.spill_path, "read")(&e))?;
-        let mut lines =
-            BufReader::with_capacity(256 * 1024, std::io::Read::take(spill, s.pos.spill_bytes));
-        let mut builders: Vec<Builder> = cols.iter().map(|c| Builder::new(c.kind)).collect();
-        let mut synced_at = Builder::new(ColumnKind::Timestamp);
-        let mut run_id = Builder::new(ColumnKind::Text);
-        let mut in_batch = 0usize;
-        let flush = |builders: &mut Vec<Builder>,
-                     meta: [&mut Builder; 2],
-                     writer: &mut ArrowWriter<File>|
-         -> Result<()> {
-            let mut arrays: Vec<ArrayRef> = builders.iter_mut().map(Builder::finish).collect();
-            arrays.extend(meta.into_iter().map(Builder::finish));
-            let batch =
-                RecordBatch::try_new(schema.clone(), arrays).map_err(|e| err(&tmp, "write")(&e))?;
-            writer.write(&batch).map_err(|e| err(&tmp, "write")(&e))?;
-            writer.flush().map_err(|e| err(&tmp, "write")(&e))
-        };
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if lines.read_line(&mut line)? == 0 {
-                break;
+        let wrote = |e: String| err(&tmp, "write")(&e);
+        let mut enc = RowGroupEncoder::start(&tmp, &s.columns.cols).map_err(wrote)?;
+        each_spill_record(&s.spill_path, s.pos.spill_bytes, |at, id, record| {
+            enc.push_one(
+                &record,
+                at.map(Value::from).as_ref(),
+                id.map(Value::from).as_ref(),
+            )
+            .map_err(wrote)
+        })?;
+        let built = enc.finish().map_err(wrote)?;
+        std::fs::rename(&built, &path).map_err(|e| err(&path, "replace")(&e))?;
+        Ok(())
+    }
+
+    /// Fits the stream's columns to every record of its spill.
+    fn fit_spill(s: &mut PqStream) -> Result<()> {
+        let mut batch = Vec::with_capacity(1024);
+        let columns = &mut s.columns;
+        each_spill_record(&s.spill_path, s.pos.spill_bytes, |_, _, record| {
+            batch.push(record);
+            if batch.len() == 1024 {
+                columns.fit(&batch);
+                batch.clear();
             }
-            let (at, id, text) = split_spill_line(&line);
-            let record: Value =
-                serde_json::from_str(text).map_err(|e| err(&s.spill_path, "read")(&e))?;
-            let obj = as_object(&record);
-            for (b, c) in builders.iter_mut().zip(cols) {
-                b.push(c.kind, obj.get(&c.field));
-            }
-            synced_at.push(ColumnKind::Timestamp, at.map(Value::from).as_ref());
-            run_id.push(ColumnKind::Text, id.map(Value::from).as_ref());
-            in_batch += 1;
-            if in_batch == ROW_GROUP_ROWS {
-                flush(&mut builders, [&mut synced_at, &mut run_id], &mut writer)?;
-                in_batch = 0;
-            }
-        }
-        if in_batch > 0 {
-            flush(&mut builders, [&mut synced_at, &mut run_id], &mut writer)?;
-        }
-        let file = writer.into_inner().map_err(|e| err(&tmp, "write")(&e))?;
-        file.sync_data()?;
-        drop(file);
-        std::fs::rename(&tmp, &path).map_err(|e| err(&path, "replace")(&e))?;
+            Ok(())
+        })?;
+        columns.fit(&batch);
         Ok(())
     }
 }
 
-impl ParquetDestination {
-    /// Fits the stream's columns to every record of its spill.
-    fn fit_spill(s: &mut PqStream) -> Result<()> {
-        let spill = File::open(&s.spill_path).map_err(|e| err(&s.spill_path, "read")(&e))?;
-        let mut lines =
-            BufReader::with_capacity(256 * 1024, std::io::Read::take(spill, s.pos.spill_bytes));
-        let mut line = String::new();
-        let mut batch = Vec::with_capacity(1024);
-        loop {
-            line.clear();
-            let done = lines.read_line(&mut line)? == 0;
-            if !done {
-                let (_, _, text) = split_spill_line(&line);
-                batch.push(serde_json::from_str(text).map_err(|e| err(&s.spill_path, "read")(&e))?);
-            }
-            if batch.len() == 1024 || (done && !batch.is_empty()) {
-                s.columns.fit(&batch);
-                batch.clear();
-            }
-            if done {
-                return Ok(());
-            }
+/// Calls `f` with each record of the first `len` bytes of a spill, parsed,
+/// and its line's `_synced_at` and `_run_id`.
+fn each_spill_record(
+    spill: &Path,
+    len: u64,
+    mut f: impl FnMut(Option<&str>, Option<&str>, Value) -> Result<()>,
+) -> Result<()> {
+    let file = File::open(spill).map_err(|e| err(spill, "read")(&e))?;
+    let mut lines = BufReader::with_capacity(256 * 1024, std::io::Read::take(file, len));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line)? == 0 {
+            return Ok(());
         }
+        let (at, id, text) = split_spill_line(&line);
+        let record: Value = serde_json::from_str(text).map_err(|e| err(spill, "read")(&e))?;
+        f(at, id, record)?;
     }
 }
 
@@ -594,29 +571,20 @@ impl Destination for ParquetDestination {
             .ok_or_else(|| EngineError::Destination(format!("stream `{stream}` is not open")))?;
         s.columns.fit(records);
         let synced_at = schema::now_rfc3339();
-        if s.fresh {
-            if s.encoder.is_none() && s.pos.rows == 0 && !records.is_empty() {
-                match RowGroupEncoder::start(&building, &s.columns.cols) {
-                    Ok(enc) => s.encoder = Some(enc),
-                    Err(e) => {
-                        tracing::debug!("stream {stream}: {e}; the file is built at the end");
-                        s.fresh = false;
-                    }
-                }
-            }
-            let pushed = match &mut s.encoder {
-                Some(enc) if enc.fits(&s.columns.cols) => {
-                    enc.push(records, &synced_at, &self.run_id)
-                }
-                Some(_) => Err("a column was added or widened".to_string()),
-                None => Ok(()),
-            };
-            if let Err(e) = pushed {
-                // Built from the spill at the end instead.
-                tracing::debug!("stream {stream}: {e}; the Parquet file is built when it closes");
-                s.encoder = None;
-                s.fresh = false;
-            }
+        if s.fresh
+            && let Err(e) = RowGroupEncoder::add_to(
+                &mut s.encoder,
+                &building,
+                &s.columns.cols,
+                s.pos.rows == 0 && !records.is_empty(),
+                records,
+                &synced_at,
+                &self.run_id,
+            )
+        {
+            // Built from the spill at the end instead.
+            tracing::debug!("stream {stream}: {e}; the Parquet file is built when it closes");
+            s.fresh = false;
         }
         let mut line = Vec::with_capacity(512);
         for r in records {
@@ -654,11 +622,7 @@ impl Destination for ParquetDestination {
                     crate::http::excerpt(r)
                 )));
             }
-            lines.push(b'@');
-            lines.extend_from_slice(synced_at.as_bytes());
-            lines.push(b' ');
-            lines.extend_from_slice(self.run_id.as_bytes());
-            lines.push(b'\t');
+            spill_prefix(&mut lines, Some(&synced_at), Some(&self.run_id));
             crate::raw_records::minify_into(r, &mut lines);
             lines.push(b'\n');
         }
@@ -733,6 +697,7 @@ impl Drop for ParquetDestination {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::RecordBatch;
 
     fn dir() -> PathBuf {
         let d = std::env::temp_dir().join(format!("cr-parquet-{}", schema::new_run_id()));

@@ -95,21 +95,61 @@ impl RowGroupEncoder {
         self.rows
     }
 
+    /// Adds records to the file under way in `file`, starting it when
+    /// `first` (the stream's first records). An error means the file is no
+    /// longer built (a column was added or widened, writing failed): `file`
+    /// is then empty, and the caller builds from its spill at the end.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_to(
+        file: &mut Option<RowGroupEncoder>,
+        path: &Path,
+        cols: &[Column],
+        first: bool,
+        records: &[Value],
+        synced_at: &str,
+        run_id: &str,
+    ) -> Result<(), String> {
+        if file.is_none() && first {
+            *file = Some(Self::start(path, cols)?);
+        }
+        let added = match file {
+            Some(enc) if enc.fits(cols) => enc.push(records, synced_at, run_id),
+            Some(_) => Err("a column was added or widened".to_string()),
+            None => Ok(()),
+        };
+        if added.is_err() {
+            *file = None;
+        }
+        added
+    }
+
     /// Appends records (their columns fit: see [`fits`](Self::fits)).
     pub fn push(&mut self, records: &[Value], synced_at: &str, run_id: &str) -> Result<(), String> {
         let (at, id) = (Value::from(synced_at), Value::from(run_id));
         for r in records {
-            let obj = as_object(r);
-            for (b, c) in self.builders.iter_mut().zip(&self.cols) {
-                b.push(c.kind, obj.get(&c.field));
-            }
-            self.synced_at.push(ColumnKind::Timestamp, Some(&at));
-            self.run_id.push(ColumnKind::Text, Some(&id));
-            self.in_batch += 1;
-            self.rows += 1;
-            if self.in_batch == BATCH_ROWS {
-                self.send_batch()?;
-            }
+            self.push_one(r, Some(&at), Some(&id))?;
+        }
+        Ok(())
+    }
+
+    /// Appends one record with its own `_synced_at` and `_run_id` (a spill
+    /// line's, which an older spill may lack).
+    pub fn push_one(
+        &mut self,
+        record: &Value,
+        synced_at: Option<&Value>,
+        run_id: Option<&Value>,
+    ) -> Result<(), String> {
+        let obj = as_object(record);
+        for (b, c) in self.builders.iter_mut().zip(&self.cols) {
+            b.push(c.kind, obj.get(&c.field));
+        }
+        self.synced_at.push(ColumnKind::Timestamp, synced_at);
+        self.run_id.push(ColumnKind::Text, run_id);
+        self.in_batch += 1;
+        self.rows += 1;
+        if self.in_batch == BATCH_ROWS {
+            self.send_batch()?;
         }
         Ok(())
     }
@@ -208,24 +248,18 @@ impl RawIngest {
                         }
                     };
                     end.columns.fit(&records);
-                    if end.stopped.is_none() {
-                        if end.encoder.is_none() && end.rows == 0 {
-                            match RowGroupEncoder::start(&path, &end.columns.cols) {
-                                Ok(enc) => end.encoder = Some(enc),
-                                Err(e) => end.stopped = Some(e),
-                            }
-                        }
-                        let pushed = match &mut end.encoder {
-                            Some(enc) if enc.fits(&end.columns.cols) => {
-                                enc.push(&records, &synced_at, &run_id)
-                            }
-                            Some(_) => Err("a column was added or widened".to_string()),
-                            None => Ok(()),
-                        };
-                        if let Err(e) = pushed {
-                            end.stopped = Some(e);
-                            end.encoder = None;
-                        }
+                    if end.stopped.is_none()
+                        && let Err(e) = RowGroupEncoder::add_to(
+                            &mut end.encoder,
+                            &path,
+                            &end.columns.cols,
+                            end.rows == 0 && !records.is_empty(),
+                            &records,
+                            &synced_at,
+                            &run_id,
+                        )
+                    {
+                        end.stopped = Some(e);
                     }
                     end.rows += records.len() as u64;
                 }
