@@ -24,6 +24,7 @@
 //! without the `@`, from an older spill, has neither).
 
 use super::parquet_encoder::{RawIngest, RowGroupEncoder};
+use super::row_cells::Cell;
 use super::schema::{self, Column, ColumnKind, Columns, text_of};
 use super::spool::{self, Spool, SpoolStart};
 use super::sql::{RESERVED, RUN_ID, SYNCED_AT};
@@ -137,7 +138,7 @@ pub(super) fn writer_properties() -> WriterProperties {
 }
 
 /// Microseconds since the epoch of a timestamp's text.
-fn micros(s: &str) -> Option<i64> {
+pub(super) fn micros(s: &str) -> Option<i64> {
     schema::as_timestamp(s).map(|t| t.timestamp_micros())
 }
 
@@ -186,6 +187,40 @@ impl Builder {
                 (_, Some(Value::String(s))) => b.append_value(s),
                 (_, Some(v)) => b.append_value(text_of(v)),
             },
+        }
+    }
+
+    /// Appends a cell of a raw record that fits the column
+    /// ([`RowCells::read`]): the same as [`push`](Self::push) with the
+    /// cell's value.
+    pub(super) fn push_cell(&mut self, kind: ColumnKind, cell: &Cell) {
+        match (self, cell) {
+            (Builder::Int(b), Cell::Int(i)) => b.append_value(*i),
+            (Builder::Real(b), Cell::Real(f)) => b.append_value(*f),
+            (Builder::Real(b), Cell::Int(i)) => b.append_value(*i as f64),
+            (Builder::Bool(b), Cell::Bool(v)) => b.append_value(*v),
+            (Builder::Ts(b), Cell::Str(s)) => b.append_option(micros(s)),
+            (Builder::Date(b), Cell::Str(s)) => b.append_option(days(s)),
+            (Builder::Str(b), Cell::Null) => b.append_null(),
+            (Builder::Str(b), Cell::Str(s)) if kind != ColumnKind::Json => b.append_value(s),
+            (Builder::Str(b), c) => b.append_value(c.json_text()),
+            // Null, or a value the column does not hold (which a record
+            // that fits never has).
+            (Builder::Int(b), _) => b.append_null(),
+            (Builder::Real(b), _) => b.append_null(),
+            (Builder::Bool(b), _) => b.append_null(),
+            (Builder::Ts(b), _) => b.append_null(),
+            (Builder::Date(b), _) => b.append_null(),
+        }
+    }
+
+    /// Appends an instant already parsed (`_synced_at`, the same for a
+    /// page) to a `timestamp` column, or a text to a `text` one.
+    pub(super) fn push_meta(&mut self, at: Option<i64>, text: Option<&str>) {
+        match self {
+            Builder::Ts(b) => b.append_option(at),
+            Builder::Str(b) => b.append_option(text),
+            _ => {}
         }
     }
 
@@ -394,6 +429,11 @@ impl ParquetDestination {
         if let Some(ingest) = s.ingest.take() {
             match ingest.finish() {
                 Ok(end) => {
+                    tracing::debug!(
+                        "stream {stream}: {} of {} records read straight into cells",
+                        end.as_cells,
+                        s.pos.rows
+                    );
                     s.columns = end.columns;
                     s.encoder = end.encoder;
                     if let Some(why) = end.stopped {
@@ -438,12 +478,8 @@ impl ParquetDestination {
         let wrote = |e: String| err(&tmp, "write")(&e);
         let mut enc = RowGroupEncoder::start(&tmp, &s.columns.cols).map_err(wrote)?;
         each_spill_record(&s.spill_path, s.pos.spill_bytes, |at, id, record| {
-            enc.push_one(
-                &record,
-                at.map(Value::from).as_ref(),
-                id.map(Value::from).as_ref(),
-            )
-            .map_err(wrote)
+            enc.push_one(&record, at.and_then(micros), id)
+                .map_err(wrote)
         })?;
         let built = enc.finish().map_err(wrote)?;
         std::fs::rename(&built, &path).map_err(|e| err(&path, "replace")(&e))?;
@@ -720,6 +756,18 @@ mod tests {
         d
     }
 
+    /// A destination in `dir` with stream `s` open, its schema declared.
+    fn opened_with(dir: &Path, schema: Value) -> ParquetDestination {
+        let mut d = ParquetDestination::create(dir, None, &DestinationOptions::default()).unwrap();
+        let info = StreamInfo {
+            name: "s".into(),
+            json_schema: Some(schema),
+            ..Default::default()
+        };
+        d.open_stream(&info, WriteMode::Replace, None).unwrap();
+        d
+    }
+
     /// Closes stream `s` and reads its file back.
     fn closed(mut d: ParquetDestination, dir: &Path) -> Vec<RecordBatch> {
         d.close_stream("s").unwrap();
@@ -838,6 +886,102 @@ mod tests {
             (v.null_count(), v.value(10), v.value(29)),
             (10, "10", "x29")
         );
+    }
+
+    #[test]
+    fn raw_records_read_into_cells_give_the_file_values_give() {
+        // The first page fixes every column's kind; the later ones fit them
+        // with every kind of value a column holds, so the ingest reads them
+        // straight into cells.
+        let pages = [
+            vec![
+                r#"{"id":1,"x":1.5,"ok":true,"t":"plain","j":{"a":1},"at":"2024-01-02T03:04:05Z","d":"2024-01-02","mix":"s"}"#,
+                r#"{"id":2,"j":5,"mix":1}"#,
+            ],
+            vec![
+                r#"{"mix":12,"id":-3,"x":3,"ok":null,"t":"tab\t \"q\" é\u00e9 \ud83d\ude00","j":[1,{"b":null}]}"#,
+                r#"{"id":9223372036854775807,"x":1e300,"j":true,"at":"2024-01-02T05:04:05.123456+02:00","d":"2023-12-31","mix":true,"zzz":null}"#,
+                r#"{"id":4,"x":0.1,"j":2.5,"mix":{"k":"v","n":[1.0]},"t":""}"#,
+                r#"{"id":5,"id":6,"mix":18446744073709551615,"unknown":1,"unknown":null}"#,
+                r#"{"mix":1.0}"#,
+                r#"{}"#,
+            ],
+            vec![r#"{"id":7,"mix":"x","extra":2}"#],
+        ];
+        let schema = serde_json::json!({"properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "d": {"type": "string", "format": "date"},
+        }});
+        // Raw, the first two pages.
+        let a = dir();
+        let mut d = opened_with(&a, schema.clone());
+        for page in &pages[..2] {
+            let body = bytes::Bytes::from(format!("[{}]", page.join(",\n  ")));
+            let (_, raw) = crate::raw_records::split(&body, &[]).unwrap();
+            d.write_raw("s", &raw.unwrap()).unwrap();
+        }
+        let s = d.streams.get_mut("s").unwrap();
+        let end = s.ingest.take().unwrap().finish().unwrap();
+        assert_eq!(end.stopped, None, "the file was built as the pages came");
+        assert_eq!(end.as_cells, 6, "the second page's records, every one");
+        (s.columns, s.encoder) = (end.columns, end.encoder);
+        let raw = closed(d, &a);
+        // The same records parsed, the file built as they come.
+        let b = dir();
+        let mut d = opened_with(&b, schema.clone());
+        for page in &pages[..2] {
+            let values: Vec<Value> = page
+                .iter()
+                .map(|r| serde_json::from_str(r).unwrap())
+                .collect();
+            d.write_batch("s", &values).unwrap();
+        }
+        let parsed = closed(d, &b);
+        assert_eq!(raw.len(), 1);
+        assert_eq!(raw[0].num_rows(), 8);
+        assert_eq!(raw[0].schema(), parsed[0].schema());
+        for (i, f) in raw[0].schema().fields().iter().enumerate() {
+            if f.name() != SYNCED_AT && f.name() != RUN_ID {
+                assert_eq!(raw[0].column(i), parsed[0].column(i), "column {}", f.name());
+            }
+        }
+        let mix = raw[0].column(raw[0].schema().index_of("mix").unwrap());
+        let mix = mix
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap();
+        assert_eq!(
+            (0..8).map(|i| mix.value(i)).collect::<Vec<_>>(),
+            [
+                "s",
+                "1",
+                "12",
+                "true",
+                r#"{"k":"v","n":[1.0]}"#,
+                "18446744073709551615",
+                "1.0",
+                ""
+            ]
+        );
+        // A record with a field the columns lack ends the building: the
+        // file comes from the spill, with that field.
+        let c = dir();
+        let mut d = opened_with(&c, schema);
+        for page in &pages {
+            let body = bytes::Bytes::from(format!("[{}]", page.join(",")));
+            let (_, raw) = crate::raw_records::split(&body, &[]).unwrap();
+            d.write_raw("s", &raw.unwrap()).unwrap();
+        }
+        let s = d.streams.get_mut("s").unwrap();
+        let end = s.ingest.take().unwrap().finish().unwrap();
+        assert_eq!(
+            end.stopped.as_deref(),
+            Some("a column was added or widened")
+        );
+        (s.columns, s.encoder) = (end.columns, end.encoder);
+        let spilled = closed(d, &c);
+        let extra = spilled[0].column(spilled[0].schema().index_of("extra").unwrap());
+        assert_eq!((spilled[0].num_rows(), extra.null_count()), (9, 8));
     }
 
     #[test]

@@ -18,7 +18,8 @@
 
 #[cfg(doc)]
 use super::parquet::ROW_GROUP_ROWS;
-use super::parquet::{Builder, arrow_schema, writer_properties};
+use super::parquet::{Builder, arrow_schema, micros, writer_properties};
+use super::row_cells::{Cell, RowCells};
 use super::schema::{Column, ColumnKind, Columns, as_object};
 use crate::raw_records::RawRecords;
 use arrow_array::{ArrayRef, RecordBatch};
@@ -125,27 +126,45 @@ impl RowGroupEncoder {
 
     /// Appends records (their columns fit: see [`fits`](Self::fits)).
     pub fn push(&mut self, records: &[Value], synced_at: &str, run_id: &str) -> Result<(), String> {
-        let (at, id) = (Value::from(synced_at), Value::from(run_id));
+        let at = micros(synced_at);
         for r in records {
-            self.push_one(r, Some(&at), Some(&id))?;
+            self.push_one(r, at, Some(run_id))?;
         }
         Ok(())
     }
 
-    /// Appends one record with its own `_synced_at` and `_run_id` (a spill
-    /// line's, which an older spill may lack).
+    /// Appends one record with its own `_synced_at` (as microseconds) and
+    /// `_run_id` (a spill line's, which an older spill may lack).
     pub fn push_one(
         &mut self,
         record: &Value,
-        synced_at: Option<&Value>,
-        run_id: Option<&Value>,
+        synced_at: Option<i64>,
+        run_id: Option<&str>,
     ) -> Result<(), String> {
         let obj = as_object(record);
         for (b, c) in self.builders.iter_mut().zip(&self.cols) {
             b.push(c.kind, obj.get(&c.field));
         }
-        self.synced_at.push(ColumnKind::Timestamp, synced_at);
-        self.run_id.push(ColumnKind::Text, run_id);
+        self.end_row(synced_at, run_id)
+    }
+
+    /// Appends a raw record read into cells that fit the file's columns
+    /// ([`RowCells::read`]).
+    pub fn push_cells(
+        &mut self,
+        cells: &[Cell],
+        synced_at: Option<i64>,
+        run_id: &str,
+    ) -> Result<(), String> {
+        for ((b, c), cell) in self.builders.iter_mut().zip(&self.cols).zip(cells) {
+            b.push_cell(c.kind, cell);
+        }
+        self.end_row(synced_at, Some(run_id))
+    }
+
+    fn end_row(&mut self, synced_at: Option<i64>, run_id: Option<&str>) -> Result<(), String> {
+        self.synced_at.push_meta(synced_at, None);
+        self.run_id.push_meta(None, run_id);
         self.in_batch += 1;
         self.rows += 1;
         if self.in_batch == BATCH_ROWS {
@@ -206,13 +225,59 @@ impl Drop for RowGroupEncoder {
 }
 
 /// What a [`RawIngest`] ends with: the file built so far (None when the
-/// columns changed under it), the columns fitted to every record, the
-/// records taken, and why it stopped building, if it did.
+/// columns changed under it), the columns fitted to the records it read,
+/// how many of them it read straight into cells, and why it stopped
+/// building, if it did (it then reads no more: the destination fits the
+/// columns to the whole spill and builds from it).
 pub struct IngestEnd {
     pub encoder: Option<RowGroupEncoder>,
     pub columns: Columns,
-    pub rows: u64,
+    pub as_cells: u64,
     pub stopped: Option<String>,
+}
+
+impl IngestEnd {
+    /// Adds a page's records to the file. The first records are read as
+    /// values and fix the file's columns; later ones are read straight into
+    /// cells ([`RowCells`]), and any that do not fit as values.
+    fn take(
+        &mut self,
+        raw: &RawRecords,
+        synced_at: &str,
+        path: &Path,
+        run_id: &str,
+    ) -> Result<(), String> {
+        let not_json = |e: serde_json::Error| format!("a record is not JSON: {e}");
+        let Some(enc) = self.encoder.as_mut() else {
+            let records = raw.to_values().map_err(not_json)?;
+            self.columns.fit(&records);
+            let first = !records.is_empty();
+            return RowGroupEncoder::add_to(
+                &mut self.encoder,
+                path,
+                &self.columns.cols,
+                first,
+                &records,
+                synced_at,
+                run_id,
+            );
+        };
+        let at = micros(synced_at);
+        let mut row = RowCells::default();
+        for text in raw.iter() {
+            if row.read(text, &self.columns) {
+                enc.push_cells(row.cells(), at, run_id)?;
+                self.as_cells += 1;
+                continue;
+            }
+            let record: Value = serde_json::from_slice(text).map_err(not_json)?;
+            if !self.columns.fit(std::slice::from_ref(&record)).is_empty() {
+                return Err("a column was added or widened".into());
+            }
+            enc.push_one(&record, at, Some(run_id))?;
+        }
+        Ok(())
+    }
 }
 
 /// Parses a stream's raw records, fits the columns and builds the file, on a
@@ -234,34 +299,16 @@ impl RawIngest {
                 let mut end = IngestEnd {
                     encoder: None,
                     columns,
-                    rows: 0,
+                    as_cells: 0,
                     stopped: None,
                 };
                 for (raw, synced_at) in incoming {
-                    let records = match raw.to_values() {
-                        Ok(r) => r,
-                        Err(e) => {
-                            end.stopped
-                                .get_or_insert(format!("a record is not JSON: {e}"));
-                            end.encoder = None;
-                            continue;
-                        }
-                    };
-                    end.columns.fit(&records);
                     if end.stopped.is_none()
-                        && let Err(e) = RowGroupEncoder::add_to(
-                            &mut end.encoder,
-                            &path,
-                            &end.columns.cols,
-                            end.rows == 0 && !records.is_empty(),
-                            &records,
-                            &synced_at,
-                            &run_id,
-                        )
+                        && let Err(e) = end.take(&raw, &synced_at, &path, &run_id)
                     {
                         end.stopped = Some(e);
+                        end.encoder = None;
                     }
-                    end.rows += records.len() as u64;
                 }
                 end
             })

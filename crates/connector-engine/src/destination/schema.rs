@@ -59,6 +59,17 @@ impl ColumnKind {
         }
     }
 
+    /// The kind a column of this kind becomes to hold a value of `kind`
+    /// (`text`: the value, when it is a string). A `timestamp` or `date`
+    /// column keeps its kind for text that parses as one.
+    pub fn widened_for(self, kind: ColumnKind, text: Option<&str>) -> ColumnKind {
+        match (self, text) {
+            (ColumnKind::Timestamp, Some(t)) if as_timestamp(t).is_some() => self,
+            (ColumnKind::Date, Some(d)) if as_date(d).is_some() => self,
+            _ => self.join(kind),
+        }
+    }
+
     /// The kind a JSON Schema declares, if it declares one: `type` (a name
     /// or a list; `null` is ignored), `anyOf`/`oneOf` branches, or
     /// `properties`/`items` alone.
@@ -289,15 +300,7 @@ impl Columns {
                 match self.index(field) {
                     Some(i) => {
                         let old = self.cols[i].kind;
-                        let new = match (old, v) {
-                            (ColumnKind::Timestamp, Value::String(t))
-                                if as_timestamp(t).is_some() =>
-                            {
-                                old
-                            }
-                            (ColumnKind::Date, Value::String(d)) if as_date(d).is_some() => old,
-                            _ => old.join(kind),
-                        };
+                        let new = old.widened_for(kind, v.as_str());
                         if new != old {
                             if !changes.added.contains(&i) {
                                 before.entry(i).or_insert(old);
