@@ -19,6 +19,10 @@ const MIN_SPAN: Duration = Duration::from_millis(200);
 const BELOW: f64 = 0.95;
 const RISE: f64 = 0.02;
 const SLOWEST: f64 = 0.2;
+/// How close to the measured rate the rate rises.
+const UNDER_MEASURED: f64 = 0.98;
+/// How long a measurement holds the rate under it.
+pub const PROBE_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub struct LearnedRate {
@@ -35,6 +39,8 @@ struct State {
     since: Instant,
     accepted: u64,
     changed: Instant,
+    /// The rate last measured from refusals, and when.
+    measured: Option<(f64, Instant)>,
 }
 
 impl Default for LearnedRate {
@@ -47,6 +53,7 @@ impl Default for LearnedRate {
                 since: now,
                 accepted: 0,
                 changed: now,
+                measured: None,
             }),
         }
     }
@@ -65,7 +72,15 @@ impl LearnedRate {
         let now = Instant::now();
         let rate = s.rate?;
         if now.duration_since(s.changed) >= Duration::from_secs(1) {
-            let raised = rate * (1.0 + RISE);
+            let mut raised = rate * (1.0 + RISE);
+            if let Some((measured, at)) = s.measured
+                && now.duration_since(at) < PROBE_AFTER
+            {
+                raised = raised.min(measured * UNDER_MEASURED);
+            }
+            if raised <= rate {
+                return None;
+            }
             s.rate = Some(raised);
             s.changed = now;
             return Some(raised);
@@ -91,6 +106,7 @@ impl LearnedRate {
             }
             Some(burst) if span >= MIN_SPAN && s.accepted > burst => {
                 let measured = (s.accepted - burst) as f64 / span.as_secs_f64();
+                s.measured = Some((measured, now));
                 let new = measured * BELOW;
                 s.rate.map_or(new, |r| new.min(r * BELOW))
             }
@@ -132,5 +148,49 @@ mod tests {
         // Too soon to measure: halved.
         let third = l.refused(Instant::now(), Instant::now()).unwrap();
         assert!((third - 9.5).abs() < 0.3, "{third}");
+    }
+
+    /// One second passes for the rate's rise.
+    fn a_second_later(l: &LearnedRate) -> Option<f64> {
+        l.state.lock().unwrap().changed -= Duration::from_secs(1);
+        l.accepted()
+    }
+
+    #[test]
+    fn the_rate_rises_to_just_under_what_was_measured_until_it_probes() {
+        let l = LearnedRate::default();
+        for _ in 0..6 {
+            l.accepted();
+        }
+        l.refused(Instant::now(), Instant::now());
+        {
+            let mut s = l.state.lock().unwrap();
+            s.since = Instant::now() - Duration::from_millis(500);
+            s.accepted = 6 + 10;
+        }
+        // Measured 20 a second (10 past the burst in 0.5 s): 19 set.
+        let set = l.refused(Instant::now(), Instant::now()).unwrap();
+        assert!((set - 19.0).abs() < 0.5, "{set}");
+        let mut rates = vec![];
+        for _ in 0..10 {
+            rates.extend(a_second_later(&l));
+        }
+        let top = l.rate().unwrap();
+        assert!(
+            rates.len() >= 2 && rates.windows(2).all(|w| w[0] < w[1]),
+            "{rates:?}"
+        );
+        assert!(
+            (top - 19.6).abs() < 0.1,
+            "rises to 98% of 20, no further: {top}"
+        );
+        // Long after the measurement, it rises past it.
+        {
+            let mut s = l.state.lock().unwrap();
+            let (m, at) = s.measured.unwrap();
+            s.measured = Some((m, at - PROBE_AFTER));
+        }
+        let probing = a_second_later(&l).unwrap();
+        assert!(probing > 19.9, "{probing}");
     }
 }
