@@ -697,8 +697,16 @@ fn sf_param(v: &str, key: &str) -> Option<u64> {
 
 pub fn human(d: Duration) -> String {
     if d >= Duration::from_secs(60) {
-        // Whole seconds, rounded up: a wait is never shown shorter than it is.
-        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        // Whole seconds, or whole minutes from an hour on, rounded up: a
+        // wait is never shown shorter than it is, and a reset time a second
+        // away from an hour's end (an epoch header read a moment later)
+        // shows as that hour.
+        let whole = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        let secs = if whole >= 3600 {
+            whole.div_ceil(60) * 60
+        } else {
+            whole
+        };
         humantime::format_duration(Duration::from_secs(secs)).to_string()
     } else if d >= Duration::from_secs(1) {
         format!("{:.1}s", d.as_secs_f64())
@@ -710,6 +718,20 @@ pub fn human(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_show_rounded_up_to_seconds_then_minutes() {
+        let d = Duration::from_secs_f64;
+        assert_eq!(human(d(0.25)), "250ms");
+        assert_eq!(human(d(1.5)), "1.5s");
+        assert_eq!(human(d(90.2)), "1m 31s");
+        assert_eq!(human(d(3599.5)), "1h");
+        assert_eq!(human(d(3600.5)), "1h 1m");
+        // An epoch reset a day away, read a second later.
+        assert_eq!(human(d(86_398.7)), "1day");
+        // humantime's months and years are not whole minutes.
+        assert_eq!(human(d(999_999_999.0)), "31years 8months 7days 19h 18m 12s");
+    }
 
     #[test]
     fn parses_retry_after_and_resets() {
