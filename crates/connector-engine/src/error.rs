@@ -15,6 +15,11 @@ pub enum EngineError {
     /// The destination URI is bad or the destination cannot be opened.
     #[error("destination: {0}")]
     Destination(String),
+    /// A batch the destination took earlier failed where it was written
+    /// (Postgres writes on a thread of its own). `batch` is which of the
+    /// stream's writes it was, counting from 1, so the run names its page.
+    #[error("destination: {message}")]
+    EarlierBatch { batch: u64, message: String },
     /// A stream failed; names the stream, the page and the (redacted) URL.
     #[error("stream `{stream}`, page {page}, {url}: {message}")]
     Stream {

@@ -90,9 +90,41 @@ struct Sink {
     /// Previews write records but never change the saved state: they commit
     /// the state as it was loaded (a database commits state with records).
     preview_state: Option<State>,
+    /// Each stream's writes, for a destination that reports a batch's
+    /// failure later ([`EngineError::EarlierBatch`]): which page it was.
+    writes: HashMap<String, WriteLog>,
 }
 
+/// A stream's writes so far, and the page and URL of the latest
+/// [`WRITE_LOG`].
+#[derive(Default)]
+struct WriteLog {
+    count: u64,
+    recent: std::collections::VecDeque<(u64, String)>,
+}
+
+/// Writes remembered per stream: a destination's thread lags a few commits.
+const WRITE_LOG: usize = 256;
+
 impl Sink {
+    /// Notes a write of a stream's page, before it is made.
+    fn note_write(&mut self, stream: &str, page: u64, url: &str) {
+        let log = self.writes.entry(stream.to_string()).or_default();
+        log.count += 1;
+        if log.recent.len() == WRITE_LOG {
+            log.recent.pop_front();
+        }
+        log.recent.push_back((page, url.to_string()));
+    }
+
+    /// The page and URL of a stream's `batch`-th write, while remembered.
+    fn written(&self, stream: &str, batch: u64) -> Option<(u64, &str)> {
+        let log = self.writes.get(stream)?;
+        let back = usize::try_from(log.count.checked_sub(batch)?).ok()?;
+        let i = log.recent.len().checked_sub(1 + back)?;
+        log.recent.get(i).map(|(page, url)| (*page, url.as_str()))
+    }
+
     fn commit(&mut self, force_durable: bool) -> Result<()> {
         if let Some(loaded) = &self.preview_state {
             return self.dest.commit(&mut loaded.clone(), false);
@@ -427,6 +459,7 @@ pub async fn sync(
         state,
         last_durable: Instant::now(),
         preview_state,
+        writes: HashMap::new(),
     };
     sink.commit(true)?;
     let destination_keeps_raw_json = sink.dest.keeps_raw_json();
@@ -705,6 +738,22 @@ fn partition_workers(concurrency: usize) -> usize {
     }
 }
 
+/// A destination's report of an earlier batch's failure as the failure of
+/// that batch's page (while the write log remembers it); any other error
+/// back as it is.
+fn earlier_batch(stream: &str, sink: &Sink, e: EngineError) -> Result<EngineError, EngineError> {
+    let EngineError::EarlierBatch { batch, message } = &e else {
+        return Err(e);
+    };
+    let (page, url) = sink.written(stream, *batch).unwrap_or((0, ""));
+    Ok(EngineError::Stream {
+        stream: stream.to_string(),
+        page,
+        url: url.to_string(),
+        message: format!("writing to {} failed: {message}", sink.dest.describe()),
+    })
+}
+
 /// Closes a stream; when it completed, its cursor advances (with the keys
 /// of the records at it) and its partitions are forgotten. A failed stream
 /// keeps them for the next run.
@@ -716,7 +765,9 @@ fn finish_stream(ctx: &RunCtx, name: &str, run: &StreamRun) -> Result<()> {
         // the run that completes it.
         return sink.commit(true);
     }
-    sink.dest.close_stream(name)?;
+    sink.dest
+        .close_stream(name)
+        .map_err(|e| earlier_batch(name, &sink, e).unwrap_or_else(|e| e))?;
     if !run.failed.load(Ordering::Relaxed) && !limit_reached(ctx, run) {
         let sp = &ctx.plan.streams[name];
         let inc = sp.incremental.as_ref();
@@ -878,16 +929,20 @@ impl Partition<'_> {
     }
 
     /// A destination failure (a full disk), naming the stream, the page and
-    /// the destination. A closed output stays as it is: it stops the run.
+    /// the destination; an earlier batch's, naming that batch's page. A
+    /// closed output stays as it is: it stops the run.
     fn dest_err(&self, page: u64, url: &str, sink: &Sink, e: EngineError) -> EngineError {
         if e.is_closed_output() {
             return e;
         }
-        self.err(
-            page,
-            url,
-            format!("writing to {} failed: {e}", sink.dest.describe()),
-        )
+        match earlier_batch(self.name, sink, e) {
+            Ok(named) => named,
+            Err(e) => self.err(
+                page,
+                url,
+                format!("writing to {} failed: {e}", sink.dest.describe()),
+            ),
+        }
     }
 
     fn fetch_error(&self, page_no: u64, e: FetchError) -> EngineError {
@@ -962,6 +1017,7 @@ impl Partition<'_> {
                 // The records go to the destination unless children read
                 // them afterwards (a queueing destination then need not copy).
                 let feeds_children = feed.is_none() && !self.children.is_empty();
+                sink.note_write(self.name, page_no, url);
                 let written = match &mut batch {
                     PageRecords::Values(v) if !feeds_children => {
                         sink.dest.write_owned(self.name, std::mem::take(v))

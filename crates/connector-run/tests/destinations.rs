@@ -1288,6 +1288,14 @@ streams:
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("id 120 is refused"), "{err}");
+    // The error names the refused page (ids 111 to 120), not the one
+    // being written when the refusal came back.
+    assert!(
+        err.contains("stream `refused`, page 12, http://127.0.0.1:")
+            && err.contains("/gen/offset?offset=110&limit=10: writing to postgres://")
+            && !err.contains("destination: destination:"),
+        "{err}"
+    );
     // The other stream completed; the refused one kept pages 1 to 11 (many
     // small pages, so the sync runs ahead of the destination's thread and
     // commits are coalesced around the refused batch).
@@ -1320,6 +1328,27 @@ streams:
         0,
         "every id exactly twice (two runs)"
     );
+    // A refusal of the last page comes back when the stream closes: the
+    // error still names that page.
+    pg.query(&format!(
+        r#"CREATE OR REPLACE FUNCTION "{s}".refuse() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN IF NEW.id = 250 THEN RAISE EXCEPTION 'id 250 is refused'; END IF; RETURN NEW; END $$"#,
+        s = pg.schema
+    ));
+    pg.query(&format!(
+        r#"CREATE TRIGGER refuse BEFORE INSERT ON "{s}".refused FOR EACH ROW EXECUTE FUNCTION "{s}".refuse()"#,
+        s = pg.schema
+    ));
+    let out = sync();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error: stream `refused`, page 25, http://127.0.0.1:")
+            && err.contains("/gen/offset?offset=240&limit=10: writing to postgres://")
+            && err.contains("id 250 is refused"),
+        "{err}"
+    );
+    assert_eq!(pg.count("refused"), 500 + 240);
 }
 
 /// `CONNECTOR_RUN_TEST_POSTGRES_TLS` (a role that may connect only over

@@ -64,8 +64,9 @@ impl From<EngineError> for WriteFailure {
 enum Msg {
     LoadState(Reply<Option<State>>),
     Open(Box<StreamInfo>, WriteMode, Option<Value>, Reply<()>),
-    /// A batch: no reply; a failure is kept in [`Failed`] for the stream.
-    Write(String, Vec<Value>),
+    /// A stream's batch and which of its writes it is: no reply; a failure
+    /// is kept in [`Failed`] for the stream.
+    Write(String, u64, Vec<Value>),
     Commit(Box<State>, bool, Reply<()>),
     Close(String, Reply<()>),
 }
@@ -76,16 +77,19 @@ pub struct PostgresDestination {
     worker: Option<std::thread::JoinHandle<()>>,
     /// Streams whose batch failed on the worker.
     failed: Failed,
+    /// Each open stream's writes so far.
+    writes: HashMap<String, u64>,
     /// The replies of the commits the worker has not finished, oldest first.
     in_flight: std::collections::VecDeque<mpsc::Receiver<Result<()>>>,
     /// A commit failed: the transaction is gone and every later call fails.
     broken: Option<String>,
 }
 
-/// The first error of each stream whose batch failed on the worker. Its
-/// later batches are skipped, and commits keep its state as before that batch,
-/// so the saved position never passes records that did not land.
-type Failed = std::sync::Arc<std::sync::Mutex<HashMap<String, String>>>;
+/// The first error of each stream whose batch failed on the worker, with
+/// which of the stream's writes it was. Its later batches are skipped, and
+/// commits keep its state as before that batch, so the saved position never
+/// passes records that did not land.
+type Failed = std::sync::Arc<std::sync::Mutex<HashMap<String, (u64, String)>>>;
 
 fn pg_type(kind: ColumnKind) -> &'static str {
     match kind {
@@ -212,6 +216,7 @@ impl PostgresDestination {
                 tx: Some(tx),
                 worker: Some(worker),
                 failed,
+                writes: HashMap::new(),
                 in_flight: Default::default(),
                 broken: None,
             }),
@@ -281,7 +286,10 @@ impl PostgresDestination {
     /// The failure of an earlier batch of `stream`, if one failed.
     fn check(&self, stream: &str) -> Result<()> {
         match self.failed.lock().unwrap().get(stream) {
-            Some(e) => Err(EngineError::Destination(e.clone())),
+            Some((batch, message)) => Err(EngineError::EarlierBatch {
+                batch: *batch,
+                message: message.clone(),
+            }),
             None => Ok(()),
         }
     }
@@ -303,6 +311,7 @@ impl Destination for PostgresDestination {
         resume: Option<&Value>,
     ) -> Result<()> {
         let (info, resume) = (Box::new(stream.clone()), resume.cloned());
+        self.writes.insert(stream.name.clone(), 0);
         self.call(|r| Msg::Open(info, mode, resume, r))
     }
 
@@ -315,7 +324,10 @@ impl Destination for PostgresDestination {
     fn write_owned(&mut self, stream: &str, records: Vec<Value>) -> Result<()> {
         self.unbroken()?;
         self.check(stream)?;
-        self.send(Msg::Write(stream.to_string(), records))
+        let n = self.writes.entry(stream.to_string()).or_default();
+        *n += 1;
+        let n = *n;
+        self.send(Msg::Write(stream.to_string(), n, records))
     }
 
     /// Queues a commit; the worker stays at most [`COMMITS_AHEAD`] commits
@@ -439,13 +451,17 @@ fn worker(
                 Msg::Open(info, mode, resume, r) => {
                     let _ = r.send(pg.open(*info, mode, resume).await);
                 }
-                Msg::Write(name, records) => {
+                Msg::Write(name, batch, records) => {
                     if failed.lock().unwrap().contains_key(&name) {
                         return; // a batch after one that failed never lands
                     }
                     if let Err(e) = pg.write(&name, &records).await {
                         kept.insert(name.clone(), last_seen.streams.get(&name).cloned());
-                        failed.lock().unwrap().insert(name, e.to_string());
+                        let message = match e {
+                            EngineError::Destination(m) => m,
+                            other => other.to_string(),
+                        };
+                        failed.lock().unwrap().insert(name, (batch, message));
                     }
                 }
                 Msg::Commit(mut state, durable, r) => {
