@@ -135,6 +135,9 @@ pub struct CursorPlan {
     /// The earliest lower bound sent (rendered `min`).
     pub min: Option<Value>,
     pub windows: Option<WindowPlan>,
+    /// The query ends and starts again from the cursor reached when this
+    /// holds after a page (`restart_when`).
+    pub restart_when: Option<crate::template::CompiledTemplate>,
 }
 
 /// A cursor value parsed by its type, so values compare by meaning.
@@ -440,6 +443,7 @@ mod tests {
             request_format: TimeFormat::Rfc3339,
             min: None,
             windows: None,
+            restart_when: None,
         }
     }
 

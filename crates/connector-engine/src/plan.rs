@@ -590,7 +590,15 @@ fn compile_incremental(
         request_format,
         min,
         windows,
+        restart_when,
     } = inc;
+    let restart_when = restart_when
+        .as_deref()
+        .map(|w| {
+            b.add_condition(w)
+                .map_err(|e| plan_err(stream, format!("`incremental.restart_when`: {e}")))
+        })
+        .transpose()?;
     let format = cursor_format.as_deref().map(TimeFormat::parse);
     let request_format = request_format
         .as_deref()
@@ -635,6 +643,7 @@ fn compile_incremental(
             .transpose()
             .map_err(|e| plan_err(stream, e))?,
         client_filter: *client_filter,
+        restart_when,
     })
 }
 

@@ -85,6 +85,8 @@ pub struct PartitionReader<'a> {
     raw_path: Option<Arc<Vec<String>>>,
     quota: Option<Arc<crate::rate_limit::StreamQuota>>,
     done: bool,
+    /// The last page read reached the query's cap (`restart_when`).
+    capped: bool,
 }
 
 impl<'a> PartitionReader<'a> {
@@ -116,6 +118,7 @@ impl<'a> PartitionReader<'a> {
             raw_path: if raw { sp.raw_path.clone() } else { None },
             quota: None,
             done: false,
+            capped: false,
         }
     }
 
@@ -154,6 +157,22 @@ impl<'a> PartitionReader<'a> {
     /// True once the last page was read.
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// True when the last page read reached the query's cap
+    /// (`incremental.restart_when`): the stream queries again from the
+    /// cursor reached.
+    pub fn reached_cap(&self) -> bool {
+        self.capped
+    }
+
+    /// True when the stream's queries have a cap (`restart_when`): pages are
+    /// read one after another, never guessed ahead or in parallel.
+    fn may_reach_cap(&self) -> bool {
+        self.sp
+            .incremental
+            .as_ref()
+            .is_some_and(|i| i.restart_when.is_some())
     }
 
     /// True when the caps allow no page after the one just read.
@@ -271,7 +290,9 @@ impl<'a> PartitionReader<'a> {
     /// fetch, each knowing the position after it; `None` for strategies
     /// whose next page is only known from the previous one.
     pub fn remaining_calls(&mut self, total: u64) -> Result<Option<Vec<PageCall>>, EngineError> {
-        if self.done || !self.sp.parallel() || self.max_pages.is_some() {
+        // A query that may reach its cap is read page by page: the page at
+        // the cap ends it.
+        if self.done || !self.sp.parallel() || self.max_pages.is_some() || self.may_reach_cap() {
             return Ok(None);
         }
         let Some(positions) = self.paginator.remaining_positions(total) else {
@@ -306,7 +327,7 @@ impl<'a> PartitionReader<'a> {
     /// is the call that reading the next page gives. None when paging cannot
     /// jump (cursors, links), is capped, or the total ends before it.
     pub fn call_after_next(&self, total: u64) -> Option<PageCall> {
-        if self.done || self.max_pages.is_some() {
+        if self.done || self.max_pages.is_some() || self.may_reach_cap() {
             return None;
         }
         let positions = self.paginator.remaining_positions(total)?;
@@ -429,6 +450,20 @@ impl<'a> PartitionReader<'a> {
                 "stream {}: stopping after page {page_no}: {reason}",
                 self.stream
             );
+        }
+        if let Some(cap) = self
+            .sp
+            .incremental
+            .as_ref()
+            .and_then(|i| i.restart_when.as_ref())
+            && when(cap).map_err(|e| self.err(page_no, shown, e))?
+        {
+            tracing::info!(
+                "stream {}: page {page_no} reached the query's cap (`restart_when`): the query starts again from the cursor reached",
+                self.stream
+            );
+            self.capped = true;
+            return Ok((false, total));
         }
         if !more && reason.is_none() {
             let says_more = match view.response {

@@ -302,6 +302,9 @@ struct StreamRun {
     stats: Arc<StreamStats>,
     failed: AtomicBool,
     error: Mutex<Option<String>>,
+    /// The page (number, shown URL) that reached the query's cap
+    /// (`restart_when`): the stream queries again from the cursor reached.
+    reached_cap: Mutex<Option<(u64, String)>>,
 }
 
 impl StreamRun {
@@ -643,6 +646,7 @@ async fn run_stream(
         stats: ctx.stats_for(&name),
         failed: AtomicBool::new(false),
         error: Mutex::new(None),
+        reached_cap: Mutex::new(None),
     });
     // A root stream's partitions: one, a config list's values, or windows.
     let parents = match (parents, root_partitions(&ctx, &name, !children.is_empty())) {
@@ -667,9 +671,32 @@ async fn run_stream(
     match parents {
         None if run.failed.load(Ordering::Relaxed) => {}
         None => {
-            let single = PartitionInput::default();
-            if let Err(e) = run_partition(&ctx, &name, single, &children, &run).await {
-                ctx.failed(&run, e);
+            // One partition; read again from the cursor reached while its
+            // queries end at the API's cap (`restart_when`).
+            let mut restarted: Option<StreamStart> = None;
+            loop {
+                let start = restarted.as_ref().or_else(|| ctx.starts.get(&name));
+                let single = PartitionInput::default();
+                if let Err(e) = run_partition(&ctx, &name, single, start, &children, &run).await {
+                    ctx.failed(&run, e);
+                    break;
+                }
+                let Some((page, url)) = run.reached_cap.lock().unwrap().take() else {
+                    break;
+                };
+                if run.failed.load(Ordering::Relaxed)
+                    || ctx.cancel.is_cancelled()
+                    || limit_reached(&ctx, &run)
+                {
+                    break;
+                }
+                match restart_query(&ctx, &name, start, page, &url) {
+                    Ok(next) => restarted = Some(next),
+                    Err(e) => {
+                        ctx.failed(&run, e);
+                        break;
+                    }
+                }
             }
         }
         Some(rx) => {
@@ -700,7 +727,10 @@ async fn run_stream(
                         {
                             continue;
                         }
-                        if let Err(e) = run_partition(&ctx, &name, input, &children, &run).await {
+                        let start = ctx.starts.get(&name);
+                        if let Err(e) =
+                            run_partition(&ctx, &name, input, start, &children, &run).await
+                        {
                             ctx.failed(&run, e);
                         }
                     }
@@ -845,6 +875,85 @@ fn finish_stream(ctx: &RunCtx, name: &str, run: &StreamRun) -> Result<()> {
         ss.destination = None;
     }
     sink.commit(true)
+}
+
+/// A query ended at the API's cap (`restart_when`) on page `page` (`url`):
+/// the stream's cursor advances to the one reached, as at the end of a run,
+/// the state is saved as a run starting there (an interruption resumes the
+/// next query), and the next query's start is returned. A cursor that did
+/// not move is an error: the same query would end at the same place.
+fn restart_query(
+    ctx: &RunCtx,
+    name: &str,
+    start: Option<&StreamStart>,
+    page: u64,
+    url: &str,
+) -> Result<StreamStart> {
+    let sp = &ctx.plan.streams[name];
+    let stream_err = |message: String| EngineError::Stream {
+        stream: name.to_string(),
+        page,
+        url: url.to_string(),
+        message,
+    };
+    let inc = sp
+        .incremental
+        .as_ref()
+        .ok_or_else(|| stream_err("`restart_when` needs `incremental`".into()))?;
+    let mut sink = ctx.sink.lock().unwrap();
+    let ss = sink.state.stream(name);
+    let mut reached = Boundary {
+        cursor: ss.cursor.clone(),
+        keys: ss.cursor_keys.clone(),
+    };
+    let pending = Boundary {
+        cursor: ss.pending_cursor.clone(),
+        keys: ss.pending_keys.clone(),
+    };
+    reached.merge(inc, pending).map_err(stream_err)?;
+    let from = start.and_then(|s| s.boundary.cursor.clone());
+    let moved = match (&from, &reached.cursor) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(a), Some(b)) => inc.compare(b, a).map_err(stream_err)? == std::cmp::Ordering::Greater,
+    };
+    if !moved {
+        let at = reached
+            .cursor
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "(none)".into());
+        return Err(stream_err(format!(
+            "the query reached the API's cap (`incremental.restart_when`) without moving the cursor past {at}: more records share that value than one query returns; what was read is written and the state is saved"
+        )));
+    }
+    let lower_bound = inc
+        .lower_bound(reached.cursor.as_ref())
+        .map_err(stream_err)?;
+    tracing::info!(
+        "stream {name}: querying again from the cursor {}",
+        reached
+            .cursor
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+    );
+    ss.cursor = reached.cursor.clone();
+    ss.cursor_keys = reached.keys.clone();
+    ss.pending_cursor = None;
+    ss.pending_keys.clear();
+    ss.lower_bound = lower_bound.clone();
+    ss.partitions.clear();
+    ss.done.clear();
+    sink.commit(true)?;
+    Ok(StreamStart {
+        resume: None,
+        lower_bound,
+        boundary: reached,
+        upper_bound: None,
+        values: start.map(|s| s.values.clone()).unwrap_or_default(),
+        partition_cursors: Default::default(),
+    })
 }
 
 /// Past this many records at one cursor value, the state grows noticeably.
@@ -1148,6 +1257,7 @@ async fn run_partition(
     ctx: &RunCtx,
     name: &str,
     input: PartitionInput,
+    start: Option<&StreamStart>,
     children: &[(String, mpsc::Sender<PartitionInput>)],
     run: &StreamRun,
 ) -> Result<()> {
@@ -1169,7 +1279,6 @@ async fn run_partition(
     });
     let sp: &StreamPlan = &ctx.plan.streams[name];
     let plan = &ctx.plan;
-    let start = ctx.starts.get(name);
     let parent_pk = sp
         .parent
         .as_ref()
@@ -1396,11 +1505,15 @@ async fn run_partition(
             tokio::task::yield_now().await;
         }
         let last = page.next.is_none();
+        let at = (page.page_no, page.shown.clone());
         part.land(page).await?;
         if let Some(calls) = parallel.filter(|c| !c.is_empty()) {
             return run_parallel(&part, &reader, calls).await;
         }
         if last || reader.is_done() {
+            if reader.reached_cap() {
+                *run.reached_cap.lock().unwrap() = Some(at);
+            }
             return Ok(());
         }
     }

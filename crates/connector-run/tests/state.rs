@@ -404,3 +404,98 @@ fn a_preview_keeps_the_saved_state() {
         "a --limit preview leaves the cursor alone: {after}"
     );
 }
+
+/// `connectors/hubspot.yaml` against the HubSpot search imitation, its
+/// rate limits raised so the test runs fast.
+fn hubspot_spec(tmp: &Path, edit: impl Fn(String) -> String) {
+    let shipped = std::fs::read_to_string(repo_root().join("connectors/hubspot.yaml")).unwrap();
+    let fast = shipped
+        .replace("requests: 5/s", "requests: 1000/s")
+        .replace("requests: 100/10s", "requests: 1000/s");
+    assert_ne!(fast, shipped);
+    write_spec(tmp, "hubspot", &edit(fast));
+}
+
+fn hubspot_sync(tmp: &Path, server: &MockServer) -> std::process::Output {
+    run(
+        tmp,
+        &[
+            "sync",
+            "hubspot",
+            "contacts_search",
+            "--dest",
+            "jsonl:out",
+            "--set",
+            &format!("base_url={}", server.url()),
+            "--set",
+            "access_token=pat-na1-test",
+        ],
+        &[],
+    )
+}
+
+/// HubSpot's search returns at most 10,000 results for one query (the next
+/// page is a 400). `restart_when` ends the query at the page before and
+/// queries again from the cursor reached, in the same run: every contact
+/// exactly once, though three contacts share each modification time and
+/// each query ends inside such a group.
+#[test]
+fn a_query_at_the_apis_cap_starts_again_from_the_cursor_in_the_same_run() {
+    let server = MockServer::start(MockConfig::default().hubspot_contacts(23_456));
+    let tmp = tempfile::tempdir().unwrap();
+    hubspot_spec(tmp.path(), |s| s);
+    let o = hubspot_sync(tmp.path(), &server);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = tmp.path().join("out");
+    let ids: Vec<u64> = read_jsonl(&out, "contacts_search")
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 23_456, "every contact once");
+    assert_eq!(ids.iter().copied().collect::<BTreeSet<_>>().len(), 23_456);
+    let requests = server.requests();
+    assert!(
+        requests.iter().all(|r| r.status == 200),
+        "no page past the cap"
+    );
+    // Three queries: from the start date, then from the 10,000th contact's
+    // time, then from the 19,998th's.
+    let firsts: Vec<String> = requests
+        .iter()
+        .filter_map(|r| r.body.as_deref())
+        .filter(|b| !b.contains("\"after\""))
+        .map(|b| {
+            let q: Value = serde_json::from_str(b).unwrap();
+            q["filterGroups"][0]["filters"][0]["value"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(firsts, ["1136073600000", "1704070533000", "1704073866000"]);
+    let state = read_state(&out).unwrap();
+    let ss = &state["streams"]["contacts_search"];
+    assert_eq!(ss["cursor"], "2024-01-01T02:10:18.000Z", "{state}");
+    assert_ne!(ss["in_progress"], true, "{state}");
+    // The next run finds only the contacts at the cursor, already written.
+    let o = hubspot_sync(tmp.path(), &server);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_jsonl(&out, "contacts_search").len(), 23_456);
+}
+
+/// A query that reaches the cap without moving the cursor would end at the
+/// same place again: an error naming the page, with what was read written.
+#[test]
+fn a_query_at_the_cap_that_does_not_move_the_cursor_is_an_error() {
+    let server = MockServer::start(MockConfig::default().hubspot_contacts(12_000));
+    let tmp = tempfile::tempdir().unwrap();
+    // A filter that ignores the cursor: each query reads the same records.
+    hubspot_spec(tmp.path(), |s| {
+        s.replace(r#"value: "{{ state.cursor | string }}""#, r#"value: "0""#)
+    });
+    let o = hubspot_sync(tmp.path(), &server);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    insta::assert_snapshot!(stable(&error_lines(&o), tmp.path()));
+    let written = read_jsonl(&tmp.path().join("out"), "contacts_search");
+    assert_eq!(written.len(), 10_000);
+}

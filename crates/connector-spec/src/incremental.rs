@@ -51,6 +51,18 @@ pub struct Incremental {
     /// bounds as `{{ window.start }}` and `{{ window.end }}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub windows: Option<Windows>,
+    /// For an API that caps one query's results (HubSpot's search stops at
+    /// 10,000, Freshdesk's ticket list at 300 pages): when this expression
+    /// is true after a page (over `response`, `headers`, `page` and
+    /// `config`, as `stop.when`), that page ends the query and the stream
+    /// queries again from the cursor reached, in the same run, until a query
+    /// ends before the cap. The API must sort records by the cursor,
+    /// ascending. A query that reaches the cap without moving the cursor is
+    /// an error: more records share one cursor value than a query returns.
+    /// Root streams only (no `parent`, `partitions` or `windows`), e.g.
+    /// `(response.paging.next.after | int) >= 10000`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_when: Option<String>,
 }
 
 /// Date windows: partitions of an incremental range. They run concurrently

@@ -1222,6 +1222,17 @@ impl<'a> Meaning<'a> {
                 None,
             );
         }
+        if let Some(r) = &inc.restart_when {
+            let at = [base[0], base[1], "incremental", "restart_when"];
+            self.expression(r, Scope::Stop, &at, Some(s));
+            if s.parent.is_some() || s.partitions.is_some() || inc.windows.is_some() {
+                self.err(
+                    self.at(&at),
+                    format!("stream `{name}` has `restart_when` and partitions (`parent`, `partitions` or `windows`)"),
+                    Some("a query restarts from the stream's own cursor: a root stream without windows".into()),
+                );
+            }
+        }
         if let Some(w) = &inc.windows {
             let at = |f: &'static str| -> Vec<&str> {
                 vec![base[0], base[1], "incremental", "windows", f]

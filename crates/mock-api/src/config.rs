@@ -23,6 +23,9 @@ pub struct MockConfig {
     /// `None` never refuses, and the headers then report a nominal 700 requests per minute.
     /// Only `limit`, `window` and `algorithm` are used.
     pub zendesk_rate_limit: Option<RateLimitMode>,
+    /// Contacts of the HubSpot search imitation (`POST /crm/v3/objects/contacts/search`), ids
+    /// `1..=hubspot_contacts`. Default 0.
+    pub hubspot_contacts: usize,
     /// Number of conversations of the Slack imitation `/api/conversations.list`.
     pub slack_channels: usize,
     /// Rate limit of the Slack imitation (`429`, `Retry-After`,
@@ -65,6 +68,7 @@ impl Default for MockConfig {
             stripe_customers: 2345,
             zendesk_tickets: 2345,
             zendesk_rate_limit: None,
+            hubspot_contacts: 0,
             slack_channels: 345,
             slack_rate_limit: None,
             github_repos: vec![
@@ -107,6 +111,12 @@ impl MockConfig {
     /// Sets [`MockConfig::zendesk_rate_limit`].
     pub fn zendesk_rate_limit(mut self, mode: RateLimitMode) -> Self {
         self.zendesk_rate_limit = Some(mode);
+        self
+    }
+
+    /// Sets [`MockConfig::hubspot_contacts`].
+    pub fn hubspot_contacts(mut self, n: usize) -> Self {
+        self.hubspot_contacts = n;
         self
     }
 

@@ -24,8 +24,10 @@
 //!   UTC offsets (`/tz/events`, [`MockServer::tz_touch`]), Zendesk's cursor-based incremental
 //!   ticket export (`/api/v2/incremental/tickets/cursor.json`, [`ZENDESK_EMAIL`] /
 //!   [`ZENDESK_TOKEN`], [`MockServer::zendesk_touch`]), Slack's `conversations.list`
-//!   (`/api/conversations.list`, [`SLACK_TOKEN`]) and GitHub's "List repository issues"
-//!   (`/repos/{owner}/{repo}/issues`, [`GITHUB_TOKEN`], [`MockServer::github_touch`]).
+//!   (`/api/conversations.list`, [`SLACK_TOKEN`]), GitHub's "List repository issues"
+//!   (`/repos/{owner}/{repo}/issues`, [`GITHUB_TOKEN`], [`MockServer::github_touch`]) and
+//!   HubSpot's CRM search for contacts, with its 10,000 results a query
+//!   (`POST /crm/v3/objects/contacts/search`, [`MockConfig::hubspot_contacts`]).
 //! * **Hostile servers** under `/hostile/*` (gzip bomb, endless body, absurd rate-limit waits,
 //!   credentials echoed in next links and error bodies, non-object records, next links to the
 //!   other origin).
@@ -67,6 +69,7 @@ mod faults;
 mod generated;
 mod github;
 mod hostile;
+mod hubspot;
 mod jsonserver;
 mod log;
 mod rate_limit;

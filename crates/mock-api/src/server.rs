@@ -25,7 +25,9 @@ use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use crate::log::{Origin, RequestRecord};
 use crate::state::AppState;
 use crate::util::{NoCompress, error, json};
-use crate::{apis, auth, bad, faults, generated, github, hostile, jsonserver, slack, zendesk};
+use crate::{
+    apis, auth, bad, faults, generated, github, hostile, hubspot, jsonserver, slack, zendesk,
+};
 
 /// Put in each request's extensions: lets a handler close its TCP connection without answering.
 #[derive(Clone)]
@@ -64,6 +66,7 @@ pub(crate) fn main_router(state: AppState) -> Router {
         .nest("/hostile", hostile::routes())
         .merge(apis::routes())
         .merge(zendesk::routes())
+        .merge(hubspot::routes())
         .merge(slack::routes())
         .merge(github::routes())
         .merge(data)
