@@ -483,6 +483,58 @@ fn a_query_at_the_apis_cap_starts_again_from_the_cursor_in_the_same_run() {
     assert_eq!(read_jsonl(&out, "contacts_search").len(), 23_456);
 }
 
+/// Killed during the second query, the next run resumes that query: its
+/// lower bound and the cursor reached were saved when it started. Every
+/// contact once.
+#[test]
+fn a_sync_killed_after_a_restart_resumes_the_next_query() {
+    let server = MockServer::start(MockConfig {
+        latency: Duration::from_millis(10),
+        ..MockConfig::default().hubspot_contacts(23_456)
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    hubspot_spec(tmp.path(), |s| s);
+    let out = tmp.path().join("out");
+    let mut child = bin()
+        .current_dir(tmp.path())
+        .args(["sync", "hubspot", "contacts_search", "--dest", "jsonl:out"])
+        .args(["--set", &format!("base_url={}", server.url())])
+        .args(["--set", "access_token=pat-na1-test"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the second query has checkpointed a few pages.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let killed_at = loop {
+        assert!(Instant::now() < deadline, "no second query appeared");
+        let ss = read_state(&out).map(|s| s["streams"]["contacts_search"].clone());
+        let pages = ss
+            .as_ref()
+            .and_then(|s| s["partitions"][""]["pages"].as_u64())
+            .unwrap_or(0);
+        if ss.as_ref().is_some_and(|s| s["cursor"].is_string()) && pages >= 5 {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            break read_state(&out).unwrap()["streams"]["contacts_search"].clone();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(killed_at["in_progress"], true, "{killed_at}");
+    assert_eq!(
+        killed_at["cursor"], "2024-01-01T00:55:33.000Z",
+        "{killed_at}"
+    );
+    let o = hubspot_sync(tmp.path(), &server);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ids: Vec<String> = read_jsonl(&out, "contacts_search")
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 23_456, "no contact lost, none twice");
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 23_456);
+}
+
 /// A query that reaches the cap without moving the cursor would end at the
 /// same place again: an error naming the page, with what was read written.
 #[test]

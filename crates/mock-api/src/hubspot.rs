@@ -12,7 +12,8 @@
 //!   "archived"}], "paging": {"next": {"after", "link"}}}`, without `paging` on the last page;
 //! * **one query returns at most 10,000 results**: a request with `after` at 10,000 or more is a
 //!   `400` with HubSpot's error body (`status`, `message`, `correlationId`, `category`);
-//! * a request without `Authorization: Bearer …` is a `401`.
+//! * a request without `Authorization: Bearer …` is a `401`;
+//! * every answer waits [`MockConfig::latency`](crate::MockConfig::latency).
 //!
 //! Contact `i` (1-based) was last modified `2024-01-01T00:00:00Z + (i / 3)` seconds: three
 //! contacts share each modification time, so a query that ends at the cap often ends inside
@@ -94,6 +95,7 @@ fn passes(id: u64, f: &Value) -> Result<bool, String> {
 }
 
 async fn search(State(st): State<AppState>, headers: HeaderMap, body: String) -> Response {
+    tokio::time::sleep(st.shared.config.latency).await;
     let authorized = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
