@@ -87,6 +87,9 @@ pub struct PartitionReader<'a> {
     done: bool,
     /// The last page read reached the query's cap (`restart_when`).
     capped: bool,
+    /// What `stop.when` and `restart_when` read as `state` (the lower bound
+    /// sent as `state.cursor`, and the values kept from the last run).
+    state: Option<minijinja::Value>,
 }
 
 impl<'a> PartitionReader<'a> {
@@ -119,6 +122,7 @@ impl<'a> PartitionReader<'a> {
             quota: None,
             done: false,
             capped: false,
+            state: None,
         }
     }
 
@@ -130,6 +134,12 @@ impl<'a> PartitionReader<'a> {
     /// Requests wait for the stream's own quota too.
     pub fn with_quota(mut self, quota: Option<Arc<crate::rate_limit::StreamQuota>>) -> Self {
         self.quota = quota;
+        self
+    }
+
+    /// What the stop conditions read as `state`.
+    pub fn with_state(mut self, state: Option<minijinja::Value>) -> Self {
+        self.state = state;
         self
     }
 
@@ -433,6 +443,7 @@ impl<'a> PartitionReader<'a> {
                     "number": page_no,
                     "records": view.records,
                 })),
+                state => self.state.clone(),
             };
             self.plan.templates.test(t, &ctx).map_err(|e| e.to_string())
         };

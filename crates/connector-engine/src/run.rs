@@ -1385,7 +1385,8 @@ async fn run_partition(
     let raw =
         crate::raw_records::applies(sp.raw_path.is_some(), ctx.raw_json, !children.is_empty());
     let mut reader = PartitionReader::new(plan, sp, base, raw, ctx.opts.max_pages)
-        .with_quota(ctx.rt.quota(name));
+        .with_quota(ctx.rt.quota(name))
+        .with_state(tctx.state.clone());
     let mut part = Partition {
         ctx,
         run,

@@ -551,3 +551,66 @@ fn a_query_at_the_cap_that_does_not_move_the_cursor_is_an_error() {
     let written = read_jsonl(&tmp.path().join("out"), "contacts_search");
     assert_eq!(written.len(), 10_000);
 }
+
+/// Notion's search cannot filter by time: `connectors/notion.yaml` sorts it
+/// newest edit first and stops at the first page that reaches back past the
+/// saved cursor (`stop.when` reads `state.cursor`). The second run reads one
+/// page and writes just the pages edited since.
+#[test]
+fn notion_search_reads_only_what_changed_newest_first() {
+    let server = MockServer::start(MockConfig::default().notion_pages(250));
+    let tmp = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(repo_root().join("connectors/notion.yaml")).unwrap();
+    write_spec(
+        tmp.path(),
+        "notion",
+        &shipped.replace("requests: 3/s", "requests: 100/s"),
+    );
+    let sync = || {
+        run(
+            tmp.path(),
+            &[
+                "sync",
+                "notion",
+                "pages_search",
+                "--dest",
+                "jsonl:out",
+                "--set",
+                &format!("base_url={}", server.url()),
+                "--set",
+                "token=ntn_test",
+            ],
+            &[],
+        )
+    };
+    let o = sync();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = tmp.path().join("out");
+    assert_eq!(read_jsonl(&out, "pages_search").len(), 250);
+    assert_eq!(server.requests().len(), 3, "a first run reads every page");
+    server.notion_touch(&[7, 120, 249]);
+    server.clear_requests();
+    let o = sync();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "one page reaches back past the cursor"
+    );
+    let written = read_jsonl(&out, "pages_search");
+    let edited: Vec<&str> = written[250..]
+        .iter()
+        .map(|r| {
+            r["properties"]["title"]["title"][0]["plain_text"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(edited.len(), 3, "{edited:?}");
+    let mut edited = edited;
+    edited.sort();
+    assert_eq!(
+        edited,
+        ["Meeting notes 120", "Meeting notes 249", "Meeting notes 7"]
+    );
+}

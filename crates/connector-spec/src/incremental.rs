@@ -53,8 +53,8 @@ pub struct Incremental {
     pub windows: Option<Windows>,
     /// For an API that caps one query's results (HubSpot's search stops at
     /// 10,000, Freshdesk's ticket list at 300 pages): when this expression
-    /// is true after a page (over `response`, `headers`, `page` and
-    /// `config`, as `stop.when`), that page ends the query and the stream
+    /// is true after a page (over `response`, `headers`, `page`, `state`
+    /// and `config`, as `stop.when`), that page ends the query and the stream
     /// queries again from the cursor reached, in the same run, until a query
     /// ends before the cap. The API must sort records by the cursor,
     /// ascending. A query that reaches the cap without moving the cursor is

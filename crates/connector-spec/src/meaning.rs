@@ -348,7 +348,7 @@ impl<'a> Meaning<'a> {
             allowed.push("record");
         }
         if scope == Scope::Stop {
-            allowed.extend(["response", "headers", "page"]);
+            allowed.extend(["response", "headers", "page", "state"]);
         }
         let vars: BTreeSet<String> = vars.into_iter().collect();
         for var in &vars {

@@ -131,8 +131,9 @@ pub struct StopConditions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_path: Option<JsonPath>,
     /// Stop when this expression is true, over `response` (the body),
-    /// `headers` (lower-case names), `page` (`number`, `records`) and
-    /// `config`, e.g. `response.count < 100 or page.number >= 50`.
+    /// `headers` (lower-case names), `page` (`number`, `records`), `state`
+    /// (`state.cursor`: the lower bound sent) and `config`, e.g.
+    /// `response.count < 100 or page.number >= 50`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
 }

@@ -26,6 +26,8 @@ pub struct MockConfig {
     /// Contacts of the HubSpot search imitation (`POST /crm/v3/objects/contacts/search`), ids
     /// `1..=hubspot_contacts`. Default 0.
     pub hubspot_contacts: usize,
+    /// Pages of the Notion search imitation (`POST /v1/search`). Default 0.
+    pub notion_pages: usize,
     /// Number of conversations of the Slack imitation `/api/conversations.list`.
     pub slack_channels: usize,
     /// Rate limit of the Slack imitation (`429`, `Retry-After`,
@@ -69,6 +71,7 @@ impl Default for MockConfig {
             zendesk_tickets: 2345,
             zendesk_rate_limit: None,
             hubspot_contacts: 0,
+            notion_pages: 0,
             slack_channels: 345,
             slack_rate_limit: None,
             github_repos: vec![
@@ -117,6 +120,12 @@ impl MockConfig {
     /// Sets [`MockConfig::hubspot_contacts`].
     pub fn hubspot_contacts(mut self, n: usize) -> Self {
         self.hubspot_contacts = n;
+        self
+    }
+
+    /// Sets [`MockConfig::notion_pages`].
+    pub fn notion_pages(mut self, n: usize) -> Self {
+        self.notion_pages = n;
         self
     }
 

@@ -27,7 +27,8 @@
 //!   (`/api/conversations.list`, [`SLACK_TOKEN`]), GitHub's "List repository issues"
 //!   (`/repos/{owner}/{repo}/issues`, [`GITHUB_TOKEN`], [`MockServer::github_touch`]) and
 //!   HubSpot's CRM search for contacts, with its 10,000 results a query
-//!   (`POST /crm/v3/objects/contacts/search`, [`MockConfig::hubspot_contacts`]).
+//!   (`POST /crm/v3/objects/contacts/search`, [`MockConfig::hubspot_contacts`]), and Notion's
+//!   search (`POST /v1/search`, [`MockConfig::notion_pages`], [`MockServer::notion_touch`]).
 //! * **Hostile servers** under `/hostile/*` (gzip bomb, endless body, absurd rate-limit waits,
 //!   credentials echoed in next links and error bodies, non-object records, next links to the
 //!   other origin).
@@ -72,6 +73,7 @@ mod hostile;
 mod hubspot;
 mod jsonserver;
 mod log;
+mod notion;
 mod rate_limit;
 mod server;
 mod slack;
@@ -185,6 +187,7 @@ impl MockServer {
             stripe: apis::StripeStore::new(config.stripe_customers),
             tz: apis::TzStore::new(),
             zendesk: zendesk::ZendeskStore::new(config.zendesk_tickets),
+            notion: notion::NotionStore::new(config.notion_pages),
             slack: slack::SlackStore::new(config.slack_channels),
             github: github::GithubStore::new(&config.github_repos),
             log: Default::default(),
@@ -316,6 +319,12 @@ impl MockServer {
     /// order).
     pub fn zendesk_touch(&self, ids: &[u64]) {
         self.shared.zendesk.touch(ids)
+    }
+
+    /// Notion pages `numbers` (1-based) are edited: their `last_edited_time` becomes 5 minutes
+    /// after the newest, so a search sorted newest first lists them first.
+    pub fn notion_touch(&self, numbers: &[u64]) {
+        self.shared.notion.touch(numbers)
     }
 
     /// The number of Zendesk tickets.

@@ -26,7 +26,8 @@ use crate::log::{Origin, RequestRecord};
 use crate::state::AppState;
 use crate::util::{NoCompress, error, json};
 use crate::{
-    apis, auth, bad, faults, generated, github, hostile, hubspot, jsonserver, slack, zendesk,
+    apis, auth, bad, faults, generated, github, hostile, hubspot, jsonserver, notion, slack,
+    zendesk,
 };
 
 /// Put in each request's extensions: lets a handler close its TCP connection without answering.
@@ -67,6 +68,7 @@ pub(crate) fn main_router(state: AppState) -> Router {
         .merge(apis::routes())
         .merge(zendesk::routes())
         .merge(hubspot::routes())
+        .merge(notion::routes())
         .merge(slack::routes())
         .merge(github::routes())
         .merge(data)

@@ -12,6 +12,7 @@ use crate::faults::FaultInjector;
 use crate::generated::GenStore;
 use crate::github::GithubStore;
 use crate::log::{Origin, RequestLog};
+use crate::notion::NotionStore;
 use crate::rate_limit::RateLimiter;
 use crate::slack::SlackStore;
 use crate::zendesk::ZendeskStore;
@@ -27,6 +28,8 @@ pub(crate) struct Shared {
     pub(crate) tz: TzStore,
     /// The tickets of `/api/v2/incremental/tickets/cursor.json`.
     pub(crate) zendesk: ZendeskStore,
+    /// The pages of Notion's `/v1/search`.
+    pub(crate) notion: NotionStore,
     /// The conversations of `/api/conversations.list`.
     pub(crate) slack: SlackStore,
     /// The repositories of `/repos/{owner}/{repo}/issues`.
