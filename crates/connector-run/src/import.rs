@@ -78,7 +78,7 @@ pub fn run(_global: &Global, args: &ImportArgs) -> Outcome {
     match &args.out {
         Some(out) => std::fs::write(out, &yaml)
             .map_err(|e| Failure::Usage(format!("{}: cannot write: {e}", out.display())))?,
-        None => print!("{yaml}"),
+        None => crate::out!("{yaml}"),
     }
     for n in t
         .notes
