@@ -1272,18 +1272,22 @@ streams:
             &[],
         )
     };
+    // A trigger on `refused` that refuses the record with this id.
+    let refuse = |id: u64| {
+        pg.query(&format!(
+            r#"CREATE OR REPLACE FUNCTION "{s}".refuse() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN IF NEW.id = {id} THEN RAISE EXCEPTION 'id {id} is refused'; END IF; RETURN NEW; END $$"#,
+            s = pg.schema
+        ));
+        pg.query(&format!(
+            r#"CREATE TRIGGER refuse BEFORE INSERT ON "{s}".refused FOR EACH ROW EXECUTE FUNCTION "{s}".refuse()"#,
+            s = pg.schema
+        ));
+    };
     // A first run creates the tables; the trigger then refuses id 120.
     let out = sync();
     assert!(out.status.success(), "{}", stderr(&out));
-    pg.query(&format!(
-        r#"CREATE FUNCTION "{s}".refuse() RETURNS trigger LANGUAGE plpgsql AS
-           $$ BEGIN IF NEW.id = 120 THEN RAISE EXCEPTION 'id 120 is refused'; END IF; RETURN NEW; END $$"#,
-        s = pg.schema
-    ));
-    pg.query(&format!(
-        r#"CREATE TRIGGER refuse BEFORE INSERT ON "{s}".refused FOR EACH ROW EXECUTE FUNCTION "{s}".refuse()"#,
-        s = pg.schema
-    ));
+    refuse(120);
     let out = sync();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
@@ -1330,15 +1334,7 @@ streams:
     );
     // A refusal of the last page comes back when the stream closes: the
     // error still names that page.
-    pg.query(&format!(
-        r#"CREATE OR REPLACE FUNCTION "{s}".refuse() RETURNS trigger LANGUAGE plpgsql AS
-           $$ BEGIN IF NEW.id = 250 THEN RAISE EXCEPTION 'id 250 is refused'; END IF; RETURN NEW; END $$"#,
-        s = pg.schema
-    ));
-    pg.query(&format!(
-        r#"CREATE TRIGGER refuse BEFORE INSERT ON "{s}".refused FOR EACH ROW EXECUTE FUNCTION "{s}".refuse()"#,
-        s = pg.schema
-    ));
+    refuse(250);
     let out = sync();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);

@@ -96,11 +96,7 @@ fn passes(id: u64, f: &Value) -> Result<bool, String> {
 
 async fn search(State(st): State<AppState>, headers: HeaderMap, body: String) -> Response {
     tokio::time::sleep(st.shared.config.latency).await;
-    let authorized = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7);
-    if !authorized {
+    if !crate::util::has_bearer(&headers) {
         return hubspot_error(
             StatusCode::UNAUTHORIZED,
             "Authentication credentials not found.",

@@ -116,11 +116,7 @@ fn notion_error(status: StatusCode, code: &str, message: &str) -> Response {
 
 async fn search(State(st): State<AppState>, headers: HeaderMap, body: String) -> Response {
     tokio::time::sleep(st.shared.config.latency).await;
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7);
-    if !bearer {
+    if !crate::util::has_bearer(&headers) {
         return notion_error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

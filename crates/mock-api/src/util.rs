@@ -431,3 +431,13 @@ mod tests {
         assert_eq!(q.encode(), "after=8&limit=5&x=%20y&z=1");
     }
 }
+
+/// True when the request carries `Authorization: Bearer <something>` (the imitations
+/// that accept any token).
+pub(crate) fn has_bearer(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| !t.is_empty())
+}
