@@ -61,6 +61,17 @@ impl RawRecords {
         self.ranges.truncate(n);
     }
 
+    /// Drops the records at `indexes` (ascending).
+    pub fn remove(&mut self, indexes: &[usize]) {
+        let mut i = 0;
+        let mut drop = indexes.iter().peekable();
+        self.ranges.retain(|_| {
+            let gone = drop.next_if(|&&d| d == i).is_some();
+            i += 1;
+            !gone
+        });
+    }
+
     /// Each record's JSON text, as the API sent it.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
         self.ranges.iter().map(|r| &self.body[r.clone()])
@@ -70,6 +81,35 @@ impl RawRecords {
     pub fn to_values(&self) -> Result<Vec<Value>, serde_json::Error> {
         self.iter().map(serde_json::from_slice).collect()
     }
+}
+
+/// For each of `fields` (top-level names), whether a record's text gives it
+/// a value other than `null`, reading the other values only to skip them.
+/// `None` when the text is not one JSON object.
+pub fn top_level_values(record: &[u8], fields: &[String]) -> Option<Vec<bool>> {
+    use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
+    struct Probe<'f>(&'f [String]);
+    impl<'de> Visitor<'de> for Probe<'_> {
+        type Value = Vec<bool>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Vec<bool>, M::Error> {
+            let mut found = vec![false; self.0.len()];
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                match self.0.iter().position(|f| *f == key) {
+                    Some(i) => found[i] = !map.next_value::<Value>()?.is_null(),
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(found)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(record);
+    let found = (&mut de).deserialize_map(Probe(fields)).ok()?;
+    de.end().ok().map(|_| found)
 }
 
 /// Parses `body`, cutting out the records at the member path `keys`.

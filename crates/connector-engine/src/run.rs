@@ -1111,7 +1111,11 @@ impl Partition<'_> {
                     shaped.boundary,
                 )
             }
-            raw @ PageRecords::Raw(_) => (raw, None, Boundary::default()),
+            PageRecords::Raw(mut raw) => {
+                self.shaper
+                    .check_raw(page_no, url, &mut raw, &self.run.stats.skipped)?;
+                (PageRecords::Raw(raw), None, Boundary::default())
+            }
         };
         if let Some(l) = self.ctx.opts.limit {
             let have = self.run.stats.records.load(Ordering::Relaxed);

@@ -54,10 +54,7 @@ impl RecordShaper<'_> {
     fn invalid(&self, r: &Value) -> Option<String> {
         let sp = self.sp;
         if !r.is_object() {
-            if !sp.primary_key.is_empty() || !self.any_json {
-                return Some("is not a JSON object".into());
-            }
-            return None;
+            return self.not_object();
         }
         let missing: Vec<&str> = sp
             .primary_key
@@ -65,13 +62,76 @@ impl RecordShaper<'_> {
             .filter(|f| crate::record_key::field(r, f).is_none_or(Value::is_null))
             .map(String::as_str)
             .collect();
-        (!missing.is_empty()).then(|| {
+        no_key(&missing)
+    }
+
+    /// Why a record that is not an object cannot be written, if it cannot.
+    fn not_object(&self) -> Option<String> {
+        (!self.sp.primary_key.is_empty() || !self.any_json).then(|| "is not a JSON object".into())
+    }
+
+    /// [`invalid`](Self::invalid) of a raw record, from its top-level keys
+    /// alone where the key fields are top-level.
+    fn invalid_raw(&self, text: &[u8]) -> Option<String> {
+        let pk = &self.sp.primary_key;
+        if pk.iter().any(|f| f.contains('.')) {
+            return match serde_json::from_slice::<Value>(text) {
+                Ok(v) => self.invalid(&v),
+                Err(_) => Some("is not JSON".into()),
+            };
+        }
+        match crate::raw_records::top_level_values(text, pk) {
+            None => self.not_object(),
+            Some(found) => {
+                let missing: Vec<&str> = pk
+                    .iter()
+                    .zip(found)
+                    .filter(|(_, has)| !has)
+                    .map(|(f, _)| f.as_str())
+                    .collect();
+                no_key(&missing)
+            }
+        }
+    }
+
+    /// Raw records are checked as parsed ones are: one that cannot be a row
+    /// fails the stream, or is dropped and counted (`on_invalid: skip`).
+    pub fn check_raw(
+        &self,
+        page_no: u64,
+        url: &str,
+        raw: &mut crate::raw_records::RawRecords,
+        skipped: &AtomicU64,
+    ) -> Result<(), EngineError> {
+        if self.sp.primary_key.is_empty() && self.any_json {
+            return Ok(());
+        }
+        let mut dropped = Vec::new();
+        for (i, text) in raw.iter().enumerate() {
+            let Some(why) = self.invalid_raw(text) else {
+                continue;
+            };
+            if self.sp.on_invalid != OnInvalid::Skip {
+                return Err(self.refused(page_no, url, i, &why, text));
+            }
+            skipped.fetch_add(1, Ordering::Relaxed);
+            dropped.push(i);
+        }
+        raw.remove(&dropped);
+        Ok(())
+    }
+
+    /// The error for record `i` of a page that cannot be a row.
+    fn refused(&self, page_no: u64, url: &str, i: usize, why: &str, text: &[u8]) -> EngineError {
+        self.err(
+            page_no,
+            url,
             format!(
-                "has no value for its primary key field{} `{}`",
-                if missing.len() > 1 { "s" } else { "" },
-                missing.join("`, `")
-            )
-        })
+                "record {} of the page {why}: {}; fix `primary_key` or `records.path`, or set `records.on_invalid: skip` to drop such records",
+                i + 1,
+                crate::http::excerpt(text)
+            ),
+        )
     }
 
     /// Shapes one page's records; `skipped` counts invalid records dropped.
@@ -103,15 +163,7 @@ impl RecordShaper<'_> {
                     skipped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                return Err(self.err(
-                    page_no,
-                    url,
-                    format!(
-                        "record {} of the page {why}: {}; fix `primary_key` or `records.path`, or set `records.on_invalid: skip` to drop such records",
-                        i + 1,
-                        crate::http::excerpt(r.to_string().as_bytes())
-                    ),
-                ));
+                return Err(self.refused(page_no, url, i, &why, r.to_string().as_bytes()));
             }
             let mut written = true;
             if let Some(inc) = &sp.incremental {
@@ -151,4 +203,15 @@ impl RecordShaper<'_> {
             boundary,
         })
     }
+}
+
+/// Why a record without values for `missing` key fields cannot be a row.
+fn no_key(missing: &[&str]) -> Option<String> {
+    (!missing.is_empty()).then(|| {
+        format!(
+            "has no value for its primary key field{} `{}`",
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join("`, `")
+        )
+    })
 }

@@ -580,6 +580,12 @@ fn records_without_their_key_fail_or_are_skipped_never_null_rows() {
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     insta::assert_snapshot!("missing_key", stable(&error_lines(&o), tmp.path()));
+    // Files too, where records stay raw JSON text: the same error.
+    for dest in ["jsonl:out/j", "parquet:out/p"] {
+        let f = run(tmp.path(), &["sync", "hostile", "--dest", dest], &[]);
+        assert_eq!(f.status.code(), Some(1), "{dest}: {}", stderr(&f));
+        assert_eq!(error_lines(&f), error_lines(&o), "{dest}");
+    }
 
     let skip = spec.replace(
         "records: { path: $.data }",
@@ -602,6 +608,17 @@ fn records_without_their_key_fail_or_are_skipped_never_null_rows() {
         sqlite_count(&tmp.path().join("out/h.db"), "things"),
         2,
         "rows 1 and 4, once"
+    );
+    let o = run_ok(tmp.path(), &["sync", "hostile", "--dest", "jsonl:out"], &[]);
+    assert!(
+        stderr(&o).contains("things: 2 invalid records skipped"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        lines(&tmp.path().join("out/things.jsonl")),
+        2,
+        "rows 1 and 4"
     );
 
     // Values that are not objects cannot be rows; JSON Lines takes them as they are.

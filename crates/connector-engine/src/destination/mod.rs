@@ -28,7 +28,6 @@ mod parquet_encoder;
 mod postgres;
 #[cfg(feature = "postgres")]
 mod postgres_tls;
-#[cfg(feature = "parquet")]
 mod row_cells;
 pub mod schema;
 mod singer;

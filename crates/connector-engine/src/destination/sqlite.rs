@@ -15,6 +15,7 @@
 //! `_connector_streams.columns`). A new field adds a column; a wider value
 //! rebuilds the table with the wider column type, converting the rows.
 
+use super::row_cells::{Cell, RowCells};
 use super::schema::{self, Column, ColumnKind};
 use super::sql::{
     self, Position, RUN_ID, STATE_TABLE, STREAMS_TABLE, SYNCED_AT, SqlStream, TABLE_NAME_MAX, quote,
@@ -22,6 +23,7 @@ use super::sql::{
 use super::sqlite_checkpointer::{WAL_BYTES, WalCheckpointer, checkpoint, set_backstop};
 use super::{Destination, DestinationOptions, StreamInfo, WriteMode, WriteStrategy};
 use crate::error::{EngineError, Result};
+use crate::raw_records::RawRecords;
 use crate::state::State;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -89,6 +91,27 @@ fn sql_value(kind: ColumnKind, v: Option<&Value>) -> ToSqlOutput<'_> {
             _ => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
         },
         (_, v) => ToSqlOutput::Owned(V::Text(schema::text_of(v))),
+    }
+}
+
+/// A raw record's cell for a column of `kind` that holds it (the record
+/// fits the columns: [`RowCells::read`]); the same as [`sql_value`] of the
+/// cell's value.
+fn sql_cell<'a>(kind: ColumnKind, cell: &'a Cell) -> ToSqlOutput<'a> {
+    use rusqlite::types::Value as V;
+    match (kind, cell) {
+        (_, Cell::Null) => ToSqlOutput::Owned(V::Null),
+        (ColumnKind::Integer, Cell::Int(i)) => ToSqlOutput::Owned(V::Integer(*i)),
+        (ColumnKind::Real, Cell::Int(i)) => ToSqlOutput::Owned(V::Real(*i as f64)),
+        (ColumnKind::Real, Cell::Real(f)) => ToSqlOutput::Owned(V::Real(*f)),
+        (ColumnKind::Boolean, Cell::Bool(b)) => ToSqlOutput::Owned(V::Integer(*b as i64)),
+        (ColumnKind::Timestamp, Cell::Str(t)) => match schema::timestamp_text(t) {
+            Some(utc) if utc != *t => ToSqlOutput::Owned(V::Text(utc)),
+            _ => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+        },
+        (ColumnKind::Json, c) => ToSqlOutput::Owned(V::Text(c.json_text())),
+        (_, Cell::Str(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        (_, c) => ToSqlOutput::Owned(V::Text(c.json_text())),
     }
 }
 
@@ -598,16 +621,18 @@ impl Destination for SqliteDestination {
     }
 
     fn write_batch(&mut self, stream: &str, records: &[Value]) -> Result<()> {
-        let started = Instant::now();
-        let mut s = self
-            .streams
-            .remove(stream)
-            .ok_or_else(|| EngineError::Destination(format!("stream `{stream}` is not open")))?;
-        let result = self.write_rows(&mut s, records);
-        s.busy += started.elapsed();
-        self.busy += started.elapsed();
-        self.streams.insert(stream.to_string(), s);
-        result
+        self.with_stream(stream, |d, s| d.write_rows(s, records))
+    }
+
+    /// Raw records are bound straight from their text where they fit the
+    /// table's columns; from the first that does not (a new field, a wider
+    /// value), the rest are parsed and written as values.
+    fn keeps_raw_json(&self) -> bool {
+        true
+    }
+
+    fn write_raw(&mut self, stream: &str, records: &RawRecords) -> Result<()> {
+        self.with_stream(stream, |d, s| d.write_raw_rows(s, records))
     }
 
     fn commit(&mut self, state: &mut State, durable: bool) -> Result<()> {
@@ -706,6 +731,81 @@ fn recorded_missing(conn: &Connection, connector: &str, stream: &str) -> Result<
 }
 
 impl SqliteDestination {
+    /// Runs `f` on an open stream, counting its time as writing.
+    fn with_stream(
+        &mut self,
+        stream: &str,
+        f: impl FnOnce(&mut Self, &mut SqlStream) -> Result<()>,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let mut s = self
+            .streams
+            .remove(stream)
+            .ok_or_else(|| EngineError::Destination(format!("stream `{stream}` is not open")))?;
+        let result = f(self, &mut s);
+        s.busy += started.elapsed();
+        self.busy += started.elapsed();
+        self.streams.insert(stream.to_string(), s);
+        result
+    }
+
+    /// The insert of a row into the stream's target, prepared once.
+    fn insert_of(s: &mut SqlStream) -> String {
+        if s.insert_sql.is_none() {
+            s.insert_sql = Some(Self::insert_sql(s));
+        }
+        s.insert_sql.clone().unwrap_or_default()
+    }
+
+    fn write_raw_rows(&mut self, s: &mut SqlStream, records: &RawRecords) -> Result<()> {
+        // Before the table exists its columns come from values.
+        let mut taken = 0;
+        if s.created {
+            let sql = Self::insert_of(s);
+            let mut stmt = self
+                .conn
+                .prepare_cached(&sql)
+                .map_err(self.err(&format!("cannot prepare the insert into `{}`", s.target)))?;
+            let (synced_at, n) = (schema::now_rfc3339(), s.columns.len());
+            let mut row = RowCells::default();
+            for text in records.iter() {
+                if !row.read(text, &s.columns) {
+                    break;
+                }
+                let bound = (|| -> rusqlite::Result<()> {
+                    for (i, (c, cell)) in s.columns.cols.iter().zip(row.cells()).enumerate() {
+                        stmt.raw_bind_parameter(i + 1, sql_cell(c.kind, cell))?;
+                    }
+                    stmt.raw_bind_parameter(n + 1, synced_at.as_str())?;
+                    stmt.raw_bind_parameter(n + 2, self.run_id.as_str())?;
+                    stmt.raw_execute()?;
+                    Ok(())
+                })();
+                bound.map_err(|e| {
+                    EngineError::Destination(format!(
+                        "sqlite {}: cannot insert into `{}`: {e}",
+                        self.path.display(),
+                        s.target
+                    ))
+                })?;
+                taken += 1;
+            }
+            drop(stmt);
+            s.rows += taken as u64;
+            self.rows += taken as u64;
+        }
+        if taken == records.len() {
+            return Ok(());
+        }
+        let rest = records
+            .iter()
+            .skip(taken)
+            .map(serde_json::from_slice)
+            .collect::<std::result::Result<Vec<Value>, _>>()
+            .map_err(|e| EngineError::Destination(format!("stream `{}`: {e}", s.info.name)))?;
+        self.write_rows(s, &rest)
+    }
+
     fn write_rows(&mut self, s: &mut SqlStream, records: &[Value]) -> Result<()> {
         let changes = s.columns.fit(records);
         if s.created {
@@ -713,14 +813,7 @@ impl SqliteDestination {
         } else {
             self.create_target(s)?;
         }
-        let sql = match &s.insert_sql {
-            Some(sql) => sql.clone(),
-            None => {
-                let sql = Self::insert_sql(s);
-                s.insert_sql = Some(sql.clone());
-                sql
-            }
-        };
+        let sql = Self::insert_of(s);
         let mut stmt = self
             .conn
             .prepare_cached(&sql)
@@ -894,6 +987,84 @@ mod tests {
                 (3, "big".into(), None)
             ]
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Every row of table `s` but its `_synced_at` and `_run_id`, by id.
+    fn rows_of(d: &SqliteDestination) -> Vec<Vec<rusqlite::types::Value>> {
+        let cols: Vec<String> = d.streams["s"]
+            .columns
+            .cols
+            .iter()
+            .map(|c| format!("\"{}\"", c.name))
+            .collect();
+        let sql = format!(r#"SELECT {} FROM "s" ORDER BY rowid"#, cols.join(", "));
+        let mut st = d.conn.prepare(&sql).unwrap();
+        st.query_map([], |r| {
+            (0..cols.len())
+                .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                .collect()
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    }
+
+    #[test]
+    fn raw_records_bound_from_their_text_give_the_rows_values_give() {
+        // The first page makes the table; the second fits it with every kind
+        // of value its columns hold (bound from cells); the third adds a
+        // field halfway (the rest of the page goes as values).
+        let pages = [
+            vec![
+                r#"{"id":1,"x":1.5,"ok":true,"t":"plain","j":{"a":1},"at":"2024-01-02T03:04:05Z","d":"2024-01-02","mix":"s"}"#,
+                r#"{"id":2,"j":5,"mix":1}"#,
+            ],
+            vec![
+                r#"{"mix":12,"id":3,"x":3,"ok":null,"t":"tab\t \"q\" é\u00e9 \ud83d\ude00","j":[1,{"b":null}]}"#,
+                r#"{"id":4,"x":1e300,"j":true,"at":"2024-01-02T05:04:05.123456+02:00","d":"2023-12-31","mix":true,"zzz":null}"#,
+                r#"{"id":5,"x":0.1,"j":2.5,"mix":{"k":"v","n":[1.0]},"t":""}"#,
+                r#"{"id":6,"mix":18446744073709551615,"unknown":null}"#,
+                r#"{"id":7,"mix":1.0}"#,
+            ],
+            vec![
+                r#"{"id":8,"mix":"y"}"#,
+                r#"{"id":9,"mix":"x","extra":2}"#,
+                r#"{"id":10,"mix":"z"}"#,
+            ],
+        ];
+        let schema = serde_json::json!({"properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "d": {"type": "string", "format": "date"},
+        }});
+        let dir = tempfile_dir();
+        let open = |name: &str| {
+            let mut d = SqliteDestination::open(&dir.join(name), &opts()).unwrap();
+            let info = StreamInfo {
+                json_schema: Some(schema.clone()),
+                ..info("s", &["id"])
+            };
+            d.open_stream(&info, WriteMode::Replace, None).unwrap();
+            d
+        };
+        let (mut raw, mut parsed) = (open("raw.db"), open("parsed.db"));
+        for page in &pages {
+            let body = bytes::Bytes::from(format!("[{}]", page.join(",\n  ")));
+            let (_, records) = crate::raw_records::split(&body, &[]).unwrap();
+            raw.write_raw("s", &records.unwrap()).unwrap();
+            let values: Vec<Value> = page
+                .iter()
+                .map(|r| serde_json::from_str(r).unwrap())
+                .collect();
+            parsed.write_batch("s", &values).unwrap();
+        }
+        assert_eq!(
+            raw.streams["s"].columns.cols,
+            parsed.streams["s"].columns.cols
+        );
+        let rows = rows_of(&raw);
+        assert_eq!(rows.len(), 10);
+        assert_eq!(rows, rows_of(&parsed));
         let _ = std::fs::remove_dir_all(dir);
     }
 
