@@ -45,6 +45,10 @@ pub fn applies(eligible: bool, destination_keeps_raw_json: bool, has_children: b
 pub struct RawRecords {
     body: Bytes,
     ranges: Vec<Range<usize>>,
+    /// Once looked for ([`flag_keyless`](Self::flag_keyless)): the records
+    /// that are not objects (`None`) or lack a value for a key field (the
+    /// bits of those found), by index.
+    keyless: Option<Vec<(usize, Option<u64>)>>,
 }
 
 impl RawRecords {
@@ -59,6 +63,40 @@ impl RawRecords {
     /// Keeps the first `n` records.
     pub fn truncate(&mut self, n: usize) {
         self.ranges.truncate(n);
+        self.keyless = None;
+    }
+
+    /// Looks for the records that are not objects or lack a value for one
+    /// of `fields` (top-level, at most 64; none: objects only), for
+    /// [`keyless`](Self::keyless). Done where the body is decoded, on the
+    /// request's own task.
+    pub fn flag_keyless(&mut self, fields: &[String]) {
+        let all = if fields.len() >= 64 {
+            return;
+        } else {
+            (1u64 << fields.len()) - 1
+        };
+        let flagged = self
+            .iter()
+            .enumerate()
+            .filter_map(|(i, text)| match top_level_values(text, fields) {
+                Some(found) if found == all => None,
+                found => Some((i, found)),
+            })
+            .collect();
+        self.keyless = Some(flagged);
+    }
+
+    /// The records [`flag_keyless`](Self::flag_keyless) found: not objects
+    /// (`None`) or without a value for a key field (the bits of those
+    /// present); `None` when it did not look.
+    pub fn keyless(&self) -> Option<&[(usize, Option<u64>)]> {
+        self.keyless.as_deref()
+    }
+
+    /// Record `i`'s JSON text.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        self.ranges.get(i).map(|r| &self.body[r.clone()])
     }
 
     /// Drops the records at `indexes` (ascending).
@@ -70,6 +108,7 @@ impl RawRecords {
             i += 1;
             !gone
         });
+        self.keyless = None;
     }
 
     /// Each record's JSON text, as the API sent it.
@@ -83,33 +122,132 @@ impl RawRecords {
     }
 }
 
-/// For each of `fields` (top-level names), whether a record's text gives it
-/// a value other than `null`, reading the other values only to skip them.
-/// `None` when the text is not one JSON object.
-pub fn top_level_values(record: &[u8], fields: &[String]) -> Option<Vec<bool>> {
-    use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
-    struct Probe<'f>(&'f [String]);
-    impl<'de> Visitor<'de> for Probe<'_> {
-        type Value = Vec<bool>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a JSON object")
+/// Which of `fields` (top-level names, at most 64) a record's text gives a
+/// value other than `null`: bit `i` for `fields[i]`. `None` when the text is
+/// not a JSON object. The text was checked as JSON when the page was cut
+/// (`split`), so this only walks the top-level keys, skipping the values,
+/// and stops once every field has a value (a field named twice, which JSON
+/// objects should not do, is judged by its first value then).
+pub fn top_level_values(record: &[u8], fields: &[String]) -> Option<u64> {
+    if fields.len() > 64 {
+        return top_level_values_parsed(record, fields);
+    }
+    let mut found = 0u64;
+    let b = record;
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    if fields.is_empty() {
+        return Some(0);
+    }
+    i += 1;
+    loop {
+        i = skip_ws(b, i);
+        match b.get(i) {
+            Some(b'"') => {}
+            Some(b'}') => return Some(found),
+            _ => return None,
         }
-        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Vec<bool>, M::Error> {
-            let mut found = vec![false; self.0.len()];
-            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                match self.0.iter().position(|f| *f == key) {
-                    Some(i) => found[i] = !map.next_value::<Value>()?.is_null(),
-                    None => {
-                        map.next_value::<IgnoredAny>()?;
-                    }
+        let key_end = string_end(b, i)?;
+        let key = &b[i + 1..key_end - 1];
+        if key.contains(&b'\\') {
+            // An escaped name: read the record properly.
+            return top_level_values_parsed(record, fields);
+        }
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        if let Some(f) = fields.iter().position(|f| f.as_bytes() == key) {
+            if b[i..].starts_with(b"null") {
+                found &= !(1 << f);
+            } else {
+                found |= 1 << f;
+                if found.count_ones() as usize == fields.len() {
+                    return Some(found);
                 }
             }
-            Ok(found)
+        }
+        i = skip_ws(b, value_end(b, i)?);
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b'}') => return Some(found),
+            _ => return None,
         }
     }
-    let mut de = serde_json::Deserializer::from_slice(record);
-    let found = (&mut de).deserialize_map(Probe(fields)).ok()?;
-    de.end().ok().map(|_| found)
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    i
+}
+
+/// The position after the string that starts (with its quote) at `i`.
+fn string_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    loop {
+        j += memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+        if b[j] == b'\\' {
+            j += 2;
+        } else {
+            return Some(j + 1);
+        }
+    }
+}
+
+/// The position after the value that starts at `i`.
+fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => string_end(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match b.get(j)? {
+                    b'"' => {
+                        j = string_end(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let mut j = i;
+            while b
+                .get(j)
+                .is_some_and(|c| !matches!(c, b',' | b'}' | b']') && !c.is_ascii_whitespace())
+            {
+                j += 1;
+            }
+            Some(j)
+        }
+    }
+}
+
+/// [`top_level_values`] by parsing the record (names with escapes).
+fn top_level_values_parsed(record: &[u8], fields: &[String]) -> Option<u64> {
+    let v: Value = serde_json::from_slice(record).ok()?;
+    let obj = v.as_object()?;
+    Some(
+        fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| obj.get(*f).is_some_and(|v| !v.is_null()))
+            .fold(0, |bits, (i, _)| bits | 1 << i.min(63)),
+    )
 }
 
 /// Parses `body`, cutting out the records at the member path `keys`.
@@ -128,6 +266,7 @@ pub fn split(
         ranges.map(|ranges| RawRecords {
             body: body.clone(),
             ranges,
+            keyless: None,
         }),
     ))
 }
@@ -224,6 +363,57 @@ pub fn minify_into(json: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyless_records_are_flagged_and_removed_by_index() {
+        let body = Bytes::from(r#"[{"id":1},{"x":2},7,{"id":null},{"id":5}]"#);
+        let (_, raw) = split(&body, &[]).unwrap();
+        let mut raw = raw.unwrap();
+        assert_eq!(raw.keyless(), None, "not looked for yet");
+        raw.flag_keyless(&["id".to_string()]);
+        assert_eq!(
+            raw.keyless(),
+            Some(&[(1, Some(0)), (2, None), (3, Some(0))][..])
+        );
+        raw.remove(&[1, 2, 3]);
+        let left: Vec<&[u8]> = raw.iter().collect();
+        assert_eq!(left, [&br#"{"id":1}"#[..], br#"{"id":5}"#]);
+        assert_eq!(raw.keyless(), None, "indexes moved");
+    }
+
+    #[test]
+    fn top_level_values_find_key_fields_as_a_parsed_value_would() {
+        let f = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases: &[(&str, &[&str])] = &[
+            (r#"{"userId":1,"id":2,"title":"x"}"#, &["id"]),
+            (
+                r#"{ "a" : {"id": 1, "x": [1, {"id": null}]}, "id" : null }"#,
+                &["id"],
+            ),
+            (r#"{"s":"say \"id\": 1","id":"k"}"#, &["id"]),
+            (r#"{"id":null,"id":1}"#, &["id"]),
+            (r#"{"a":1}"#, &["id", "a"]),
+            (r#"{"i\u0064":3}"#, &["id"]),
+            (r#"{}"#, &["id"]),
+            ("{\n  \"org\": \"o\",\n  \"id\": 7\n}", &["org", "id"]),
+            (r#"{"n":-1.5e3,"id":true}"#, &["id"]),
+        ];
+        for (text, names) in cases {
+            let names = f(names);
+            assert_eq!(
+                top_level_values(text.as_bytes(), &names),
+                top_level_values_parsed(text.as_bytes(), &names),
+                "{text}"
+            );
+        }
+        for text in ["[1]", "7", "\"id\"", "  nul"] {
+            assert_eq!(
+                top_level_values(text.as_bytes(), &f(&["id"])),
+                None,
+                "{text}"
+            );
+        }
+    }
     use serde_json::json;
 
     fn keys(k: &[&str]) -> Vec<String> {

@@ -83,6 +83,7 @@ pub struct PartitionReader<'a> {
     received: u64,
     max_pages: Option<u64>,
     raw_path: Option<Arc<Vec<String>>>,
+    raw_keys: Option<Arc<Vec<String>>>,
     quota: Option<Arc<crate::rate_limit::StreamQuota>>,
     done: bool,
     /// The last page read reached the query's cap (`restart_when`).
@@ -119,6 +120,11 @@ impl<'a> PartitionReader<'a> {
             received: 0,
             max_pages,
             raw_path: if raw { sp.raw_path.clone() } else { None },
+            // Key fields inside objects are looked for in the page loop.
+            raw_keys: (raw
+                && sp.primary_key.len() < 64
+                && !sp.primary_key.iter().any(|f| f.contains('.')))
+            .then(|| Arc::new(sp.primary_key.clone())),
             quota: None,
             done: false,
             capped: false,
@@ -206,6 +212,7 @@ impl<'a> PartitionReader<'a> {
             headers: parts.headers,
             body: parts.body,
             raw_path: self.raw_path.clone(),
+            raw_keys: self.raw_keys.clone(),
             quota: self.quota.clone(),
             form: self.sp.form_body,
             stream: Arc::from(self.stream.as_str()),

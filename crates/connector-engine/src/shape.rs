@@ -74,24 +74,27 @@ impl RecordShaper<'_> {
     /// alone where the key fields are top-level.
     fn invalid_raw(&self, text: &[u8]) -> Option<String> {
         let pk = &self.sp.primary_key;
-        if pk.iter().any(|f| f.contains('.')) {
+        if pk.len() > 64 || pk.iter().any(|f| f.contains('.')) {
             return match serde_json::from_slice::<Value>(text) {
                 Ok(v) => self.invalid(&v),
                 Err(_) => Some("is not JSON".into()),
             };
         }
-        match crate::raw_records::top_level_values(text, pk) {
-            None => self.not_object(),
-            Some(found) => {
-                let missing: Vec<&str> = pk
-                    .iter()
-                    .zip(found)
-                    .filter(|(_, has)| !has)
-                    .map(|(f, _)| f.as_str())
-                    .collect();
-                no_key(&missing)
-            }
-        }
+        self.keyless_why(crate::raw_records::top_level_values(text, pk))
+    }
+
+    /// Why a raw record cannot be a row, from what
+    /// [`top_level_values`](crate::raw_records::top_level_values) found:
+    /// not an object (`None`), or the bits of the key fields with a value.
+    fn keyless_why(&self, found: Option<u64>) -> Option<String> {
+        let Some(bits) = found else {
+            return self.not_object();
+        };
+        let missing: Vec<&str> = (self.sp.primary_key.iter().enumerate())
+            .filter(|(i, _)| bits & (1 << i) == 0)
+            .map(|(_, f)| f.as_str())
+            .collect();
+        no_key(&missing)
     }
 
     /// Raw records are checked as parsed ones are: one that cannot be a row
@@ -106,11 +109,24 @@ impl RecordShaper<'_> {
         if self.sp.primary_key.is_empty() && self.any_json {
             return Ok(());
         }
+        // Where the body was decoded, the records without a key were found.
+        let flagged: Vec<(usize, Option<String>)> = match raw.keyless() {
+            Some(list) => list
+                .iter()
+                .map(|&(i, found)| (i, self.keyless_why(found)))
+                .collect(),
+            None => raw
+                .iter()
+                .enumerate()
+                .map(|(i, text)| (i, self.invalid_raw(text)))
+                .collect(),
+        };
         let mut dropped = Vec::new();
-        for (i, text) in raw.iter().enumerate() {
-            let Some(why) = self.invalid_raw(text) else {
+        for (i, why) in flagged {
+            let Some(why) = why else {
                 continue;
             };
+            let text = raw.get(i).unwrap_or_default();
             if self.sp.on_invalid != OnInvalid::Skip {
                 return Err(self.refused(page_no, url, i, &why, text));
             }

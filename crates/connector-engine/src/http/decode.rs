@@ -18,17 +18,24 @@ pub struct DecodeError {
 }
 
 /// Decodes `body`. `parsed` is the body already parsed (for response
-/// actions); `raw_path` is the member path whose records stay raw.
+/// actions); `raw_path` is the member path whose records stay raw, and
+/// `raw_keys` the top-level fields each of them must give a value.
 pub fn decode(
     body: &bytes::Bytes,
     headers: &HeaderMap,
     parsed: Option<Value>,
     raw_path: Option<&[String]>,
+    raw_keys: Option<&[String]>,
     policy: &RetryPolicy,
 ) -> Result<(Value, Option<RawRecords>), DecodeError> {
     let result = match (parsed, raw_path) {
         (Some(j), _) => Ok((j, None)),
-        (None, Some(keys)) => crate::raw_records::split(body, keys),
+        (None, Some(keys)) => crate::raw_records::split(body, keys).map(|(rest, mut raw)| {
+            if let (Some(r), Some(fields)) = (&mut raw, raw_keys) {
+                r.flag_keyless(fields);
+            }
+            (rest, raw)
+        }),
         (None, None) => serde_json::from_slice(body).map(|j| (j, None)),
     };
     result.map_err(|e| {
@@ -70,13 +77,21 @@ mod tests {
         let h = HeaderMap::new();
         let body = bytes::Bytes::from(r#"{"data": [{"id": 1}], "next": "x"}"#);
         let keys = vec!["data".to_string()];
-        let (rest, raw) = decode(&body, &h, None, Some(&keys), &policy()).unwrap();
+        let (rest, raw) = decode(&body, &h, None, Some(&keys), None, &policy()).unwrap();
         assert_eq!(rest["next"], "x");
         assert_eq!(raw.unwrap().len(), 1);
-        let e = decode(&bytes::Bytes::from("{\"a\": ["), &h, None, None, &policy()).unwrap_err();
+        let e = decode(
+            &bytes::Bytes::from("{\"a\": ["),
+            &h,
+            None,
+            None,
+            None,
+            &policy(),
+        )
+        .unwrap_err();
         assert!(e.retry && e.message.contains("truncated"), "{e:?}");
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
-        let e = decode(&bytes::Bytes::from(deep), &h, None, None, &policy()).unwrap_err();
+        let e = decode(&bytes::Bytes::from(deep), &h, None, None, None, &policy()).unwrap_err();
         assert!(!e.retry, "the recursion limit is not retried");
     }
 }

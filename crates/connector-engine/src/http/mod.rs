@@ -46,6 +46,10 @@ pub struct PageRequest {
     pub body: Option<serde_json::Value>,
     /// Keep the records at this member path as raw JSON (the fast path).
     pub raw_path: Option<std::sync::Arc<Vec<String>>>,
+    /// With `raw_path`: the top-level fields each raw record must give a
+    /// value (the primary key), looked for while the body is decoded, off
+    /// the page loop (`RawRecords::flag_keyless`).
+    pub raw_keys: Option<std::sync::Arc<Vec<String>>>,
     /// The stream's own quota, waited for after the run's.
     pub quota: Option<Arc<crate::rate_limit::StreamQuota>>,
     /// Send `body` form-encoded (`application/x-www-form-urlencoded`).
@@ -500,6 +504,7 @@ impl HttpClient {
             &resp_headers,
             json,
             req.raw_path.as_deref().map(Vec::as_slice),
+            req.raw_keys.as_deref().map(Vec::as_slice),
             policy,
         ) {
             Ok((json, raw)) => Outcome::Done(Fetched::Page(PageResponse {
