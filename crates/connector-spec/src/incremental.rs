@@ -59,7 +59,8 @@ pub struct Incremental {
     /// ends before the cap. The API must sort records by the cursor,
     /// ascending. A query that reaches the cap without moving the cursor is
     /// an error: more records share one cursor value than a query returns.
-    /// Root streams only (no `parent`, `partitions` or `windows`), e.g.
+    /// Root streams only (no `parent`, `partitions` or `windows`), and not
+    /// the parent of another (a parent is read in full), e.g.
     /// `(response.paging.next.after | int) >= 10000`. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_when: Option<String>,

@@ -1232,6 +1232,20 @@ impl<'a> Meaning<'a> {
                     Some("a query restarts from the stream's own cursor: a root stream without windows".into()),
                 );
             }
+            // A parent is read in full for its children: its queries send
+            // no bound to restart from.
+            if let Some((child, _)) = self
+                .spec
+                .streams
+                .iter()
+                .find(|(_, c)| c.parent_streams().contains(&name))
+            {
+                self.err(
+                    self.at(&at),
+                    format!("stream `{name}` has `restart_when` and is the parent of `{child}`"),
+                    Some("a parent is read in full for its children, so its queries have no cursor to restart from".into()),
+                );
+            }
         }
         if let Some(w) = &inc.windows {
             let at = |f: &'static str| -> Vec<&str> {
