@@ -260,6 +260,16 @@ impl CursorPlan {
         }
     }
 
+    /// The lower bound of a query that goes on from `cursor` in the same
+    /// run (`restart_when`): the cursor itself, without `lookback` (what
+    /// is before it was read by the query before), never below `min`.
+    pub fn bound_from(&self, cursor: &Value) -> Result<Value, String> {
+        match &self.min {
+            Some(m) if self.compare(cursor, m)? == Ordering::Less => Ok(m.clone()),
+            _ => Ok(cursor.clone()),
+        }
+    }
+
     /// The windows from `lower` to `upper`: `step` long, each ending
     /// `granularity` before the next starts, the last cut at `upper`.
     pub fn windows(&self, lower: &Value, upper: &Value) -> Result<Vec<Window>, String> {

@@ -76,13 +76,20 @@ impl RawRecords {
         } else {
             (1u64 << fields.len()) - 1
         };
+        let names: Vec<String> = fields.iter().map(|f| format!("\"{f}\"")).collect();
+        let quoted: Vec<memchr::memmem::Finder> = names
+            .iter()
+            .map(|n| memchr::memmem::Finder::new(n.as_bytes()))
+            .collect();
         let flagged = self
             .iter()
             .enumerate()
-            .filter_map(|(i, text)| match top_level_values(text, fields) {
-                Some(found) if found == all => None,
-                found => Some((i, found)),
-            })
+            .filter_map(
+                |(i, text)| match walk_top_level(text, fields, Some(&quoted)) {
+                    Some(found) if found == all => None,
+                    found => Some((i, found)),
+                },
+            )
             .collect();
         self.keyless = Some(flagged);
     }
@@ -125,10 +132,19 @@ impl RawRecords {
 /// Which of `fields` (top-level names, at most 64) a record's text gives a
 /// value other than `null`: bit `i` for `fields[i]`. `None` when the text is
 /// not a JSON object. The text was checked as JSON when the page was cut
-/// (`split`), so this only walks the top-level keys, skipping the values,
-/// and stops once every field has a value (a field named twice, which JSON
-/// objects should not do, is judged by its first value then).
+/// (`split`), so this only walks the top-level keys, skipping the values.
+/// A field named twice counts with its last value, as in a parsed value.
 pub fn top_level_values(record: &[u8], fields: &[String]) -> Option<u64> {
+    walk_top_level(record, fields, None)
+}
+
+/// [`top_level_values`], stopping once every field has a value unless
+/// `quoted` (each field's name in quotes) finds a name again further on.
+fn walk_top_level(
+    record: &[u8],
+    fields: &[String],
+    quoted: Option<&[memchr::memmem::Finder<'_>]>,
+) -> Option<u64> {
     if fields.len() > 64 {
         return top_level_values_parsed(record, fields);
     }
@@ -165,7 +181,9 @@ pub fn top_level_values(record: &[u8], fields: &[String]) -> Option<u64> {
                 found &= !(1 << f);
             } else {
                 found |= 1 << f;
-                if found.count_ones() as usize == fields.len() {
+                if found.count_ones() as usize == fields.len()
+                    && quoted.is_some_and(|q| q.iter().all(|f| f.find(&b[i..]).is_none()))
+                {
                     return Some(found);
                 }
             }
@@ -366,16 +384,19 @@ mod tests {
 
     #[test]
     fn keyless_records_are_flagged_and_removed_by_index() {
-        let body = Bytes::from(r#"[{"id":1},{"x":2},7,{"id":null},{"id":5}]"#);
+        let body = Bytes::from(
+            r#"[{"id":1},{"x":2},7,{"id":null},{"id":5},{"id":6,"s":"\"id\"","id":null}]"#,
+        );
         let (_, raw) = split(&body, &[]).unwrap();
         let mut raw = raw.unwrap();
         assert_eq!(raw.keyless(), None, "not looked for yet");
         raw.flag_keyless(&["id".to_string()]);
         assert_eq!(
             raw.keyless(),
-            Some(&[(1, Some(0)), (2, None), (3, Some(0))][..])
+            Some(&[(1, Some(0)), (2, None), (3, Some(0)), (5, Some(0))][..]),
+            "a key named again counts with its last value"
         );
-        raw.remove(&[1, 2, 3]);
+        raw.remove(&[1, 2, 3, 5]);
         let left: Vec<&[u8]> = raw.iter().collect();
         assert_eq!(left, [&br#"{"id":1}"#[..], br#"{"id":5}"#]);
         assert_eq!(raw.keyless(), None, "indexes moved");
@@ -391,6 +412,7 @@ mod tests {
                 &["id"],
             ),
             (r#"{"s":"say \"id\": 1","id":"k"}"#, &["id"]),
+            (r#"{"id":1,"id":null}"#, &["id"]),
             (r#"{"id":null,"id":1}"#, &["id"]),
             (r#"{"a":1}"#, &["id", "a"]),
             (r#"{"i\u0064":3}"#, &["id"]),

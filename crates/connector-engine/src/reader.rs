@@ -69,6 +69,8 @@ pub struct Page {
     pub total: Option<u64>,
     /// Values of this response kept as state (`response_state`).
     pub kept: Vec<(String, Value)>,
+    /// The page reached the query's cap (`restart_when`): it ends the query.
+    pub capped: bool,
 }
 
 /// One partition's position and how its pages are read.
@@ -175,13 +177,6 @@ impl<'a> PartitionReader<'a> {
         self.done
     }
 
-    /// True when the last page read reached the query's cap
-    /// (`incremental.restart_when`): the stream queries again from the
-    /// cursor reached.
-    pub fn reached_cap(&self) -> bool {
-        self.capped
-    }
-
     /// True when the stream's queries have a cap (`restart_when`): pages are
     /// read one after another, never guessed ahead or in parallel.
     fn may_reach_cap(&self) -> bool {
@@ -266,6 +261,7 @@ impl<'a> PartitionReader<'a> {
                     next: None,
                     total: None,
                     kept: Vec::new(),
+                    capped: false,
                 }));
             }
             Fetched::Cancelled => return Ok(None),
@@ -300,6 +296,7 @@ impl<'a> PartitionReader<'a> {
             next: (!self.done).then(|| self.paginator.position()),
             total,
             kept,
+            capped: self.capped,
         }))
     }
 
@@ -368,6 +365,7 @@ impl<'a> PartitionReader<'a> {
                     next: None,
                     total: None,
                     kept: Vec::new(),
+                    capped: false,
                 }));
             }
             Fetched::Cancelled => return Ok(None),
@@ -380,6 +378,7 @@ impl<'a> PartitionReader<'a> {
             next: call.next.clone(),
             total: None,
             kept: Vec::new(),
+            capped: false,
         }))
     }
 
@@ -425,10 +424,19 @@ impl<'a> PartitionReader<'a> {
             .paginator
             .advance(view)
             .map_err(|e| self.err(page_no, shown, e))?;
-        let Some(rules) = &self.sp.paging.stop else {
-            return Ok((more, None));
+        let cap = self
+            .sp
+            .incremental
+            .as_ref()
+            .and_then(|i| i.restart_when.as_ref());
+        let rules = match (&self.sp.paging.stop, cap) {
+            (Some(rules), _) => Some(rules),
+            (None, Some(_)) => None,
+            (None, None) => return Ok((more, None)),
         };
-        let total = view.response.and_then(|r| rules.total(r));
+        let total = view
+            .response
+            .and_then(|r| rules.and_then(|rules| rules.total(r)));
         let when = |t: &crate::template::CompiledTemplate| -> Result<bool, String> {
             let resp = view.response;
             let headers: serde_json::Map<String, Value> = resp
@@ -454,6 +462,19 @@ impl<'a> PartitionReader<'a> {
             };
             self.plan.templates.test(t, &ctx).map_err(|e| e.to_string())
         };
+        if let Some(cap) = cap
+            && when(cap).map_err(|e| self.err(page_no, shown, e))?
+        {
+            tracing::info!(
+                "stream {}: page {page_no} reached the query's cap (`restart_when`): the query starts again from the cursor reached",
+                self.stream
+            );
+            self.capped = true;
+            return Ok((false, total));
+        }
+        let Some(rules) = rules else {
+            return Ok((more, None));
+        };
         let reason = rules
             .stop_reason(
                 view,
@@ -468,20 +489,6 @@ impl<'a> PartitionReader<'a> {
                 "stream {}: stopping after page {page_no}: {reason}",
                 self.stream
             );
-        }
-        if let Some(cap) = self
-            .sp
-            .incremental
-            .as_ref()
-            .and_then(|i| i.restart_when.as_ref())
-            && when(cap).map_err(|e| self.err(page_no, shown, e))?
-        {
-            tracing::info!(
-                "stream {}: page {page_no} reached the query's cap (`restart_when`): the query starts again from the cursor reached",
-                self.stream
-            );
-            self.capped = true;
-            return Ok((false, total));
         }
         if !more && reason.is_none() {
             let says_more = match view.response {

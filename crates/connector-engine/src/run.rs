@@ -10,7 +10,7 @@ use crate::cancel::{Cancel, StopReason};
 use crate::destination::{Destination, WriteMode};
 use crate::error::{EngineError, Result};
 use crate::http::{FetchError, Fetched, HttpClient};
-use crate::incremental::Boundary;
+use crate::incremental::{Boundary, CursorPlan};
 use crate::plan::{Plan, StreamPlan};
 use crate::rate_limit::Rate;
 use crate::reader::{Page, PageCall, PageRecords, PartitionReader};
@@ -302,9 +302,9 @@ struct StreamRun {
     stats: Arc<StreamStats>,
     failed: AtomicBool,
     error: Mutex<Option<String>>,
-    /// The page (number, shown URL) that reached the query's cap
-    /// (`restart_when`): the stream queries again from the cursor reached.
-    reached_cap: Mutex<Option<(u64, String)>>,
+    /// The start of the next query, when a page reached the query's cap
+    /// (`restart_when`): from the cursor reached.
+    reached_cap: Mutex<Option<StreamStart>>,
 }
 
 impl StreamRun {
@@ -681,7 +681,7 @@ async fn run_stream(
                     ctx.failed(&run, e);
                     break;
                 }
-                let Some((page, url)) = run.reached_cap.lock().unwrap().take() else {
+                let Some(next) = run.reached_cap.lock().unwrap().take() else {
                     break;
                 };
                 if run.failed.load(Ordering::Relaxed)
@@ -690,13 +690,7 @@ async fn run_stream(
                 {
                     break;
                 }
-                match restart_query(&ctx, &name, start, page, &url) {
-                    Ok(next) => restarted = Some(next),
-                    Err(e) => {
-                        ctx.failed(&run, e);
-                        break;
-                    }
-                }
+                restarted = Some(next);
             }
         }
         Some(rx) => {
@@ -775,7 +769,9 @@ fn earlier_batch(stream: &str, sink: &Sink, e: EngineError) -> Result<EngineErro
     let EngineError::EarlierBatch { batch, message } = &e else {
         return Err(e);
     };
-    let (page, url) = sink.written(stream, *batch).unwrap_or((0, ""));
+    let (page, url) = sink
+        .written(stream, *batch)
+        .unwrap_or((0, "(a page before the last ones written)"));
     Ok(EngineError::Stream {
         stream: stream.to_string(),
         page,
@@ -877,45 +873,34 @@ fn finish_stream(ctx: &RunCtx, name: &str, run: &StreamRun) -> Result<()> {
     sink.commit(true)
 }
 
-/// A query ended at the API's cap (`restart_when`) on page `page` (`url`):
-/// the stream's cursor advances to the one reached, as at the end of a run,
-/// the state is saved as a run starting there (an interruption resumes the
-/// next query), and the next query's start is returned. A cursor that did
-/// not move is an error: the same query would end at the same place.
-fn restart_query(
-    ctx: &RunCtx,
-    name: &str,
-    start: Option<&StreamStart>,
-    page: u64,
-    url: &str,
-) -> Result<StreamStart> {
-    let sp = &ctx.plan.streams[name];
-    let stream_err = |message: String| EngineError::Stream {
-        stream: name.to_string(),
-        page,
-        url: url.to_string(),
-        message,
-    };
-    let inc = sp
-        .incremental
-        .as_ref()
-        .ok_or_else(|| stream_err("`restart_when` needs `incremental`".into()))?;
-    let mut sink = ctx.sink.lock().unwrap();
-    let ss = sink.state.stream(name);
+/// Where the cursor is once a query that reached the API's cap
+/// (`restart_when`) lands its last page, `boundary` (that page's): the
+/// saved cursor and the pending one merged with it. An error when that is
+/// not past `from`, the cursor the query started from: the next query would
+/// end at the same place.
+fn cursor_reached(
+    inc: &CursorPlan,
+    ss: &crate::state::StreamState,
+    boundary: &Boundary,
+    from: Option<&Value>,
+) -> std::result::Result<Boundary, String> {
     let mut reached = Boundary {
         cursor: ss.cursor.clone(),
         keys: ss.cursor_keys.clone(),
     };
-    let pending = Boundary {
-        cursor: ss.pending_cursor.clone(),
-        keys: ss.pending_keys.clone(),
-    };
-    reached.merge(inc, pending).map_err(stream_err)?;
-    let from = start.and_then(|s| s.boundary.cursor.clone());
-    let moved = match (&from, &reached.cursor) {
+    for b in [
+        Boundary {
+            cursor: ss.pending_cursor.clone(),
+            keys: ss.pending_keys.clone(),
+        },
+        boundary.clone(),
+    ] {
+        reached.merge(inc, b)?;
+    }
+    let moved = match (from, &reached.cursor) {
         (_, None) => false,
         (None, Some(_)) => true,
-        (Some(a), Some(b)) => inc.compare(b, a).map_err(stream_err)? == std::cmp::Ordering::Greater,
+        (Some(a), Some(b)) => inc.compare(b, a)? == std::cmp::Ordering::Greater,
     };
     if !moved {
         let at = reached
@@ -923,37 +908,11 @@ fn restart_query(
             .as_ref()
             .map(|c| c.to_string())
             .unwrap_or_else(|| "(none)".into());
-        return Err(stream_err(format!(
-            "the query reached the API's cap (`incremental.restart_when`) without moving the cursor past {at}: more records share that value than one query returns; what was read is written and the state is saved"
-        )));
+        return Err(format!(
+            "the query reached the API's cap (`incremental.restart_when`) without moving the cursor past {at}: more records share that value than one query returns; what was read before this page is written and the state is saved"
+        ));
     }
-    let lower_bound = inc
-        .lower_bound(reached.cursor.as_ref())
-        .map_err(stream_err)?;
-    tracing::info!(
-        "stream {name}: querying again from the cursor {}",
-        reached
-            .cursor
-            .as_ref()
-            .map(|c| c.to_string())
-            .unwrap_or_default()
-    );
-    ss.cursor = reached.cursor.clone();
-    ss.cursor_keys = reached.keys.clone();
-    ss.pending_cursor = None;
-    ss.pending_keys.clear();
-    ss.lower_bound = lower_bound.clone();
-    ss.partitions.clear();
-    ss.done.clear();
-    sink.commit(true)?;
-    Ok(StreamStart {
-        resume: None,
-        lower_bound,
-        boundary: reached,
-        upper_bound: None,
-        values: start.map(|s| s.values.clone()).unwrap_or_default(),
-        partition_cursors: Default::default(),
-    })
+    Ok(reached)
 }
 
 /// Past this many records at one cursor value, the state grows noticeably.
@@ -1017,6 +976,9 @@ struct Partition<'a> {
     skip_writes_until: u64,
     /// The partition's own cursor, when it keeps one.
     own_cursor: Option<OwnCursor>,
+    /// How the stream started: its saved values go on to a query that
+    /// follows one at the API's cap.
+    start: Option<&'a StreamStart>,
 }
 
 /// A partition's own cursor while it runs: the bound it sends and the
@@ -1095,6 +1057,7 @@ impl Partition<'_> {
             records,
             next,
             kept,
+            capped,
             ..
         } = page;
         let url = shown.as_str();
@@ -1126,6 +1089,19 @@ impl Partition<'_> {
         if self.selected {
             let write = page_no > self.skip_writes_until;
             let mut sink = self.ctx.sink.lock().unwrap();
+            // The last page of a query at the API's cap: where the next
+            // query starts, found before anything of it is written.
+            let reached = match (&sp.incremental, capped && next.is_none()) {
+                (Some(inc), true) => {
+                    let from = self.shaper.boundary.and_then(|b| b.cursor.as_ref());
+                    let ss = sink.state.stream(self.name);
+                    Some(
+                        cursor_reached(inc, ss, &boundary, from)
+                            .map_err(|e| self.err(page_no, url, e))?,
+                    )
+                }
+                _ => None,
+            };
             if write && count > 0 {
                 // The records go to the destination unless children read
                 // them afterwards (a queueing destination then need not copy).
@@ -1172,14 +1148,41 @@ impl Partition<'_> {
                 ss.pending_values
                     .insert(k, self.ctx.plan.redactor.seal_value(&v));
             }
-            match next {
-                None => {
+            match (next, reached, &sp.incremental) {
+                (None, Some(reached), Some(inc)) => {
+                    // The query ended at the API's cap: the cursor advances
+                    // as at the end of a run, and the state is that of a
+                    // run starting from it, committed with this page, so an
+                    // interruption resumes the next query.
+                    let lower = inc.bound_from(reached.cursor.as_ref().unwrap_or(&Value::Null));
+                    let lower = lower.map_err(|e| self.err(page_no, url, e))?;
+                    tracing::info!(
+                        "stream {}: querying again from the cursor {lower}",
+                        self.name
+                    );
+                    ss.cursor = reached.cursor.clone();
+                    ss.cursor_keys = reached.keys.clone();
+                    ss.pending_cursor = None;
+                    ss.pending_keys.clear();
+                    ss.lower_bound = Some(lower.clone());
+                    ss.partitions.clear();
+                    ss.done.clear();
+                    *self.run.reached_cap.lock().unwrap() = Some(StreamStart {
+                        resume: None,
+                        lower_bound: Some(lower),
+                        boundary: reached,
+                        upper_bound: None,
+                        values: self.start.map(|s| s.values.clone()).unwrap_or_default(),
+                        partition_cursors: Default::default(),
+                    });
+                }
+                (None, _, _) => {
                     // The end of a partition is a checkpoint like any other:
                     // a crash after it never fetches the partition again.
                     ss.partitions.remove(&self.key);
                     ss.done.insert(self.key.clone());
                 }
-                Some(position) if write => {
+                (Some(position), _, _) if write => {
                     let records = self.records_written.load(Ordering::Relaxed);
                     let own = self.own_cursor.as_ref();
                     let saved = PartitionState {
@@ -1192,7 +1195,7 @@ impl Partition<'_> {
                     };
                     ss.partitions.insert(self.key.clone(), saved);
                 }
-                Some(_) => {}
+                (Some(_), _, _) => {}
             }
             let committed = sink.commit(false);
             committed.map_err(|e| self.dest_err(page_no, url, &sink, e))?;
@@ -1420,6 +1423,7 @@ async fn run_partition(
                     .unwrap_or_default(),
             ),
         }),
+        start,
     };
 
     // Resume: continue from the saved page, or, for a parent whose children
@@ -1510,15 +1514,11 @@ async fn run_partition(
             tokio::task::yield_now().await;
         }
         let last = page.next.is_none();
-        let at = (page.page_no, page.shown.clone());
         part.land(page).await?;
         if let Some(calls) = parallel.filter(|c| !c.is_empty()) {
             return run_parallel(&part, &reader, calls).await;
         }
         if last || reader.is_done() {
-            if reader.reached_cap() {
-                *run.reached_cap.lock().unwrap() = Some(at);
-            }
             return Ok(());
         }
     }

@@ -552,6 +552,91 @@ fn a_query_at_the_cap_that_does_not_move_the_cursor_is_an_error() {
     insta::assert_snapshot!(stable(&error_lines(&o), tmp.path()));
     let written = read_jsonl(&tmp.path().join("out"), "contacts_search");
     assert_eq!(written.len(), 10_000);
+    // The page at the cap was not written: the next run stops there again,
+    // writing nothing twice.
+    let again = hubspot_sync(tmp.path(), &server);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert_eq!(error_lines(&again), error_lines(&o));
+    assert_eq!(
+        read_jsonl(&tmp.path().join("out"), "contacts_search").len(),
+        10_000
+    );
+}
+
+/// Each query after the first starts at the cursor reached, not `lookback`
+/// before it: what is before it was read by the query before. (With the
+/// lookback, an hour of contacts, more than a query returns, would be read
+/// again each time.)
+#[test]
+fn a_restarted_query_starts_at_the_cursor_without_lookback() {
+    let server = MockServer::start(MockConfig::default().hubspot_contacts(23_456));
+    let tmp = tempfile::tempdir().unwrap();
+    hubspot_spec(tmp.path(), |s| {
+        s.replace(
+            "request_format: epoch_ms\n",
+            "request_format: epoch_ms\n      lookback: 1h\n",
+        )
+    });
+    let o = hubspot_sync(tmp.path(), &server);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ids: BTreeSet<String> = read_jsonl(&tmp.path().join("out"), "contacts_search")
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 23_456);
+    assert_eq!(
+        read_jsonl(&tmp.path().join("out"), "contacts_search").len(),
+        23_456,
+        "none twice"
+    );
+}
+
+/// An API with a `since` filter and a cap but no paging: each query is one
+/// page, and `restart_when` reads on from the cursor reached.
+#[test]
+fn restart_when_reads_on_without_pagination() {
+    let server = MockServer::start(MockConfig::default().hubspot_contacts(1_000));
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = format!(
+        r#"
+version: 1
+name: capped
+config:
+  token: {{ secret: true, required: true }}
+base_url: "{}"
+auth: {{ type: bearer, token: "{{{{ config.token }}}}" }}
+records: {{ path: $.results }}
+streams:
+  contacts:
+    path: /crm/v3/objects/contacts/search
+    method: POST
+    primary_key: id
+    body:
+      filterGroups: [{{ filters: [{{ propertyName: lastmodifieddate, operator: GTE, value: "{{{{ state.cursor | string }}}}" }}] }}]
+      sorts: [{{ propertyName: lastmodifieddate, direction: ASCENDING }}]
+      limit: 200
+    pagination: {{ type: none }}
+    incremental:
+      cursor_field: updatedAt
+      start_value: "2024-01-01T00:00:00Z"
+      request_format: epoch_ms
+      restart_when: "page.records >= 200"
+"#,
+        server.url()
+    );
+    write_spec(tmp.path(), "capped", &spec);
+    let o = run(
+        tmp.path(),
+        &["sync", "capped", "--dest", "jsonl:out", "--set", "token=t"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ids: BTreeSet<String> = read_jsonl(&tmp.path().join("out"), "contacts")
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 1_000);
+    assert_eq!(read_jsonl(&tmp.path().join("out"), "contacts").len(), 1_000);
 }
 
 /// Notion's search cannot filter by time: `connectors/notion.yaml` sorts it
