@@ -133,13 +133,9 @@ impl RawRecords {
 /// value other than `null`: bit `i` for `fields[i]`. `None` when the text is
 /// not a JSON object. The text was checked as JSON when the page was cut
 /// (`split`), so this only walks the top-level keys, skipping the values.
-/// A field named twice counts with its last value, as in a parsed value.
-pub fn top_level_values(record: &[u8], fields: &[String]) -> Option<u64> {
-    walk_top_level(record, fields, None)
-}
-
-/// [`top_level_values`], stopping once every field has a value unless
-/// `quoted` (each field's name in quotes) finds a name again further on.
+/// A field named twice counts with its last value, as in a parsed value:
+/// the walk stops once every field has a value only where `quoted` (each
+/// field's name in quotes) finds no name again further on.
 fn walk_top_level(
     record: &[u8],
     fields: &[String],
@@ -255,7 +251,7 @@ fn value_end(b: &[u8], i: usize) -> Option<usize> {
     }
 }
 
-/// [`top_level_values`] by parsing the record (names with escapes).
+/// [`walk_top_level`] by parsing the record (names with escapes).
 fn top_level_values_parsed(record: &[u8], fields: &[String]) -> Option<u64> {
     let v: Value = serde_json::from_slice(record).ok()?;
     let obj = v.as_object()?;
@@ -423,14 +419,14 @@ mod tests {
         for (text, names) in cases {
             let names = f(names);
             assert_eq!(
-                top_level_values(text.as_bytes(), &names),
+                walk_top_level(text.as_bytes(), &names, None),
                 top_level_values_parsed(text.as_bytes(), &names),
                 "{text}"
             );
         }
         for text in ["[1]", "7", "\"id\"", "  nul"] {
             assert_eq!(
-                top_level_values(text.as_bytes(), &f(&["id"])),
+                walk_top_level(text.as_bytes(), &f(&["id"]), None),
                 None,
                 "{text}"
             );

@@ -177,13 +177,11 @@ impl<'a> PartitionReader<'a> {
         self.done
     }
 
-    /// True when the stream's queries have a cap (`restart_when`): pages are
-    /// read one after another, never guessed ahead or in parallel.
-    fn may_reach_cap(&self) -> bool {
-        self.sp
-            .incremental
-            .as_ref()
-            .is_some_and(|i| i.restart_when.is_some())
+    /// The condition of the stream's query cap (`restart_when`), if it has
+    /// one: pages are then read one after another, never guessed ahead or
+    /// in parallel.
+    fn restart_when(&self) -> Option<&'a crate::template::CompiledTemplate> {
+        self.sp.incremental.as_ref()?.restart_when.as_ref()
     }
 
     /// True when the caps allow no page after the one just read.
@@ -306,7 +304,11 @@ impl<'a> PartitionReader<'a> {
     pub fn remaining_calls(&mut self, total: u64) -> Result<Option<Vec<PageCall>>, EngineError> {
         // A query that may reach its cap is read page by page: the page at
         // the cap ends it.
-        if self.done || !self.sp.parallel() || self.max_pages.is_some() || self.may_reach_cap() {
+        if self.done
+            || !self.sp.parallel()
+            || self.max_pages.is_some()
+            || self.restart_when().is_some()
+        {
             return Ok(None);
         }
         let Some(positions) = self.paginator.remaining_positions(total) else {
@@ -341,7 +343,7 @@ impl<'a> PartitionReader<'a> {
     /// is the call that reading the next page gives. None when paging cannot
     /// jump (cursors, links), is capped, or the total ends before it.
     pub fn call_after_next(&self, total: u64) -> Option<PageCall> {
-        if self.done || self.max_pages.is_some() || self.may_reach_cap() {
+        if self.done || self.max_pages.is_some() || self.restart_when().is_some() {
             return None;
         }
         let positions = self.paginator.remaining_positions(total)?;
@@ -424,11 +426,7 @@ impl<'a> PartitionReader<'a> {
             .paginator
             .advance(view)
             .map_err(|e| self.err(page_no, shown, e))?;
-        let cap = self
-            .sp
-            .incremental
-            .as_ref()
-            .and_then(|i| i.restart_when.as_ref());
+        let cap = self.restart_when();
         let rules = match (&self.sp.paging.stop, cap) {
             (Some(rules), _) => Some(rules),
             (None, Some(_)) => None,

@@ -70,22 +70,19 @@ impl RecordShaper<'_> {
         (!self.sp.primary_key.is_empty() || !self.any_json).then(|| "is not a JSON object".into())
     }
 
-    /// [`invalid`](Self::invalid) of a raw record, from its top-level keys
-    /// alone where the key fields are top-level.
+    /// [`invalid`](Self::invalid) of a raw record the body's decoding did
+    /// not look at (a key field inside an object, or more than 63 of them):
+    /// the record parsed.
     fn invalid_raw(&self, text: &[u8]) -> Option<String> {
-        let pk = &self.sp.primary_key;
-        if pk.len() > 64 || pk.iter().any(|f| f.contains('.')) {
-            return match serde_json::from_slice::<Value>(text) {
-                Ok(v) => self.invalid(&v),
-                Err(_) => Some("is not JSON".into()),
-            };
+        match serde_json::from_slice::<Value>(text) {
+            Ok(v) => self.invalid(&v),
+            Err(_) => Some("is not JSON".into()),
         }
-        self.keyless_why(crate::raw_records::top_level_values(text, pk))
     }
 
     /// Why a raw record cannot be a row, from what
-    /// [`top_level_values`](crate::raw_records::top_level_values) found:
-    /// not an object (`None`), or the bits of the key fields with a value.
+    /// [`RawRecords::flag_keyless`](crate::raw_records::RawRecords::flag_keyless)
+    /// found: not an object (`None`), or the bits of the key fields with a value.
     fn keyless_why(&self, found: Option<u64>) -> Option<String> {
         let Some(bits) = found else {
             return self.not_object();

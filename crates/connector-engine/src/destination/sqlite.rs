@@ -749,45 +749,22 @@ impl SqliteDestination {
         result
     }
 
-    /// The insert of a row into the stream's target, prepared once.
-    fn insert_of(s: &mut SqlStream) -> String {
-        if s.insert_sql.is_none() {
-            s.insert_sql = Some(Self::insert_sql(s));
-        }
-        s.insert_sql.clone().unwrap_or_default()
-    }
-
     fn write_raw_rows(&mut self, s: &mut SqlStream, records: &RawRecords) -> Result<()> {
         // Before the table exists its columns come from values.
         let mut taken = 0;
         if s.created {
-            let sql = Self::insert_of(s);
-            let mut stmt = self
-                .conn
-                .prepare_cached(&sql)
-                .map_err(self.err(&format!("cannot prepare the insert into `{}`", s.target)))?;
-            let (synced_at, n) = (schema::now_rfc3339(), s.columns.len());
+            let mut stmt = self.prepare_insert(s)?;
+            let what = format!("cannot insert into `{}`", s.target);
+            let failed = db_err(&self.path, &what);
+            let synced_at = schema::now_rfc3339();
             let mut row = RowCells::default();
             for text in records.iter() {
                 if !row.read(text, &s.columns) {
                     break;
                 }
-                let bound = (|| -> rusqlite::Result<()> {
-                    for (i, (c, cell)) in s.columns.cols.iter().zip(row.cells()).enumerate() {
-                        stmt.raw_bind_parameter(i + 1, sql_cell(c.kind, cell))?;
-                    }
-                    stmt.raw_bind_parameter(n + 1, synced_at.as_str())?;
-                    stmt.raw_bind_parameter(n + 2, self.run_id.as_str())?;
-                    stmt.raw_execute()?;
-                    Ok(())
-                })();
-                bound.map_err(|e| {
-                    EngineError::Destination(format!(
-                        "sqlite {}: cannot insert into `{}`: {e}",
-                        self.path.display(),
-                        s.target
-                    ))
-                })?;
+                let values = s.columns.cols.iter().zip(row.cells());
+                let values = values.map(|(c, cell)| sql_cell(c.kind, cell));
+                insert_row(&mut stmt, values, &synced_at, &self.run_id).map_err(&failed)?;
                 taken += 1;
             }
             drop(stmt);
@@ -813,38 +790,51 @@ impl SqliteDestination {
         } else {
             self.create_target(s)?;
         }
-        let sql = Self::insert_of(s);
-        let mut stmt = self
-            .conn
-            .prepare_cached(&sql)
-            .map_err(self.err(&format!("cannot prepare the insert into `{}`", s.target)))?;
+        let mut stmt = self.prepare_insert(s)?;
+        let what = format!("cannot insert into `{}`", s.target);
+        let failed = db_err(&self.path, &what);
         let synced_at = schema::now_rfc3339();
-        let n = s.columns.len();
-        let insert =
-            |stmt: &mut rusqlite::CachedStatement<'_>, r: &Value| -> rusqlite::Result<()> {
-                let obj = schema::as_object(r);
-                for (i, c) in s.columns.cols.iter().enumerate() {
-                    stmt.raw_bind_parameter(i + 1, sql_value(c.kind, obj.get(&c.field)))?;
-                }
-                stmt.raw_bind_parameter(n + 1, synced_at.as_str())?;
-                stmt.raw_bind_parameter(n + 2, self.run_id.as_str())?;
-                stmt.raw_execute()?;
-                Ok(())
-            };
         for r in records {
-            if let Err(e) = insert(&mut stmt, r) {
-                return Err(EngineError::Destination(format!(
-                    "sqlite {}: cannot insert into `{}`: {e}",
-                    self.path.display(),
-                    s.target
-                )));
-            }
+            let obj = schema::as_object(r);
+            let values = s.columns.cols.iter();
+            let values = values.map(|c| sql_value(c.kind, obj.get(&c.field)));
+            insert_row(&mut stmt, values, &synced_at, &self.run_id).map_err(&failed)?;
         }
         drop(stmt);
         s.rows += records.len() as u64;
         self.rows += records.len() as u64;
         Ok(())
     }
+
+    /// The stream's row insert (its SQL built once per set of columns),
+    /// prepared once per connection.
+    fn prepare_insert(&self, s: &mut SqlStream) -> Result<rusqlite::CachedStatement<'_>> {
+        if s.insert_sql.is_none() {
+            s.insert_sql = Some(Self::insert_sql(s));
+        }
+        let sql = s.insert_sql.clone().unwrap_or_default();
+        self.conn
+            .prepare_cached(&sql)
+            .map_err(self.err(&format!("cannot prepare the insert into `{}`", s.target)))
+    }
+}
+
+/// Binds a row's column values, then `_synced_at` and `_run_id`, and inserts it.
+fn insert_row<'v>(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    values: impl Iterator<Item = ToSqlOutput<'v>>,
+    synced_at: &str,
+    run_id: &str,
+) -> rusqlite::Result<()> {
+    let mut n = 0;
+    for v in values {
+        n += 1;
+        stmt.raw_bind_parameter(n, v)?;
+    }
+    stmt.raw_bind_parameter(n + 1, synced_at)?;
+    stmt.raw_bind_parameter(n + 2, run_id)?;
+    stmt.raw_execute()?;
+    Ok(())
 }
 
 impl Drop for SqliteDestination {
